@@ -1,0 +1,5 @@
+import sys
+
+from fasterpose.cli import main
+
+sys.exit(main())
