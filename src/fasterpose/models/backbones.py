@@ -1,0 +1,159 @@
+"""Backbones: any timm model through ``features_only``, plus our own LPN and Lite-HRNet.
+
+Every backbone is an ``nn.Module`` whose ``forward(images (B, 3, H, W))`` returns one feature map
+``(B, out_channels, H / stride, W / stride)`` and which publishes ``out_channels`` and ``stride``;
+heads read those two numbers and derive their upscale factor from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+# Our own backbones, built lazily by name. Each factory takes (pretrained, weights) keyword
+# arguments and returns a module with `out_channels` and `stride` attributes.
+CUSTOM_BACKBONES: dict[str, str] = {
+    "lpn50": "fasterpose.models.lpn:build_lpn_backbone",
+    "litehrnet18": "fasterpose.models.litehrnet:build_litehrnet_backbone",
+}
+
+
+class TimmBackbone(nn.Module):
+    """A timm model cut to one feature stage (``features_only``).
+
+    Args:
+        name: timm model name (``resnet50``, ``convnext_tiny``, ...).
+        feature_index: which of the model's feature stages to return (-1: the deepest).
+        pretrained: start from ImageNet weights (see :func:`load_imagenet_weights`).
+        weights: local ImageNet state-dict file (torchvision or timm layout); overrides download.
+    """
+
+    def __init__(
+        self, name: str, feature_index: int = -1, pretrained: bool = False, weights: str | None = None
+    ) -> None:
+        super().__init__()
+        import timm
+
+        probe = timm.create_model(name, pretrained=False, features_only=True)
+        n_stages = len(probe.feature_info)
+        index = feature_index % n_stages
+        del probe
+        self.name = name
+        self.body = _create_timm(name, pretrained and weights is None, out_indices=(index,))
+        info = self.body.feature_info
+        self.out_channels: int = int(info.channels()[-1])
+        self.stride: int = int(info.reduction()[-1])
+        if weights is not None:
+            load_imagenet_weights(self.body, weights)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, out_channels, H / stride, W / stride)."""
+        return self.body(images)[-1]
+
+
+def _network_reachable(host: str = "huggingface.co", port: int = 443, timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _create_timm(name: str, pretrained: bool, out_indices: tuple[int, ...]) -> nn.Module:
+    import timm
+
+    def make(pre: bool) -> nn.Module:
+        return timm.create_model(name, pretrained=pre, features_only=True, out_indices=out_indices)
+
+    if not pretrained:
+        return make(False)
+    # 1) already in the local hub cache: load it without touching the network.
+    saved = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        return make(True)
+    except Exception:  # noqa: BLE001 - any failure here just means "not cached"
+        pass
+    finally:
+        if saved is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved
+    # 2) a network is there: download.
+    if _network_reachable():
+        try:
+            return make(True)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not download ImageNet weights for %s (%s); starting from random init. "
+                        "Pass model.weights=/path/to/state_dict.pth to use a local file.", name, exc)
+            return make(False)
+    log.warning(
+        "no network and no cached ImageNet weights for %s: starting from random init. "
+        "Pass model.weights=/path/to/state_dict.pth (torchvision or timm layout) to initialise "
+        "from a local file, or model.pretrained=false to silence this warning.", name)
+    return make(False)
+
+
+def load_imagenet_weights(module: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Load an ImageNet classification state dict into a features-only backbone.
+
+    Accepts torchvision and timm ResNet layouts (they share parameter names) and checkpoints that
+    wrap the state dict under ``state_dict`` or ``model``. Loaded with ``weights_only=True``.
+    Classifier weights are dropped; any other missing or unexpected key is an error.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"ImageNet weights file not found: {p}")
+    try:
+        state: Any = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{p}: cannot load as a weights-only state dict ({exc})") from exc
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise ValueError(f"{p}: expected a state dict, got {type(state).__name__}")
+    state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items()}
+    own = module.state_dict()
+    head_prefixes = ("fc.", "classifier.", "head.", "last_linear.")
+    filtered = {k: v for k, v in state.items() if k in own}
+    unexpected = [k for k in state if k not in own and not k.startswith(head_prefixes)]
+    missing = [k for k in own if k not in filtered and not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ValueError(
+            f"{p}: does not match the backbone: {len(missing)} missing keys (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})"
+        )
+    for k, v in filtered.items():
+        if v.shape != own[k].shape:
+            raise ValueError(f"{p}: shape mismatch for {k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}")
+    module.load_state_dict(filtered, strict=False)
+    log.info("loaded ImageNet weights from %s (%d tensors)", p, len(filtered))
+
+
+def build_backbone(
+    name: str, feature_index: int = -1, pretrained: bool = False, weights: str | None = None
+) -> nn.Module:
+    """A backbone by name: one of :data:`CUSTOM_BACKBONES` or any timm model."""
+    if name in CUSTOM_BACKBONES:
+        import importlib
+
+        module_name, attr = CUSTOM_BACKBONES[name].split(":")
+        factory: Callable[..., nn.Module] = getattr(importlib.import_module(module_name), attr)
+        return factory(pretrained=pretrained, weights=weights)
+    import timm
+
+    if not timm.is_model(name):
+        raise ValueError(f"unknown backbone {name!r}: not a timm model and not one of {sorted(CUSTOM_BACKBONES)}")
+    return TimmBackbone(name, feature_index=feature_index, pretrained=pretrained, weights=weights)

@@ -1,0 +1,86 @@
+"""Heads that turn a backbone feature map into keypoint heatmaps (logits)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def prior_bias(prior: float | None) -> float:
+    """Bias that makes a sigmoid output ``prior`` at init (0 when ``prior`` is None)."""
+    if prior is None:
+        return 0.0
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"prior must be in (0, 1), got {prior}")
+    return -math.log((1.0 - prior) / prior)
+
+
+class LowToHighRegressor(nn.Module):
+    """The paper's LHR: one 1x1 conv M -> N*L^2, then a per-keypoint pixel shuffle.
+
+    Channel ``n * L^2 + i * L + j`` becomes keypoint ``n`` at offset ``(i, j)`` of each LxL block
+    (exactly ``nn.PixelShuffle(L)``; ONNX DepthToSpace in CRD mode). ``upscale=1`` is a plain
+    1x1 conv.
+
+    Args:
+        in_channels: M, channels of the low-resolution feature.
+        num_keypoints: N.
+        upscale: L.
+        bias_prior: initial sigmoid probability (bias = logit(prior)), or None for bias 0.
+    """
+
+    def __init__(self, in_channels: int, num_keypoints: int, upscale: int, bias_prior: float | None = None):
+        super().__init__()
+        if upscale < 1:
+            raise ValueError(f"upscale must be >= 1, got {upscale}")
+        self.in_channels = in_channels
+        self.num_keypoints = num_keypoints
+        self.upscale = upscale
+        self.conv = nn.Conv2d(in_channels, num_keypoints * upscale**2, kernel_size=1)
+        self.shuffle = nn.PixelShuffle(upscale)
+        nn.init.normal_(self.conv.weight, std=0.001)
+        nn.init.constant_(self.conv.bias, prior_bias(bias_prior))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, M, h, w) -> (B, N, h * L, w * L)."""
+        return self.shuffle(self.conv(x))
+
+
+class DeconvHead(nn.Module):
+    """SimpleBaseline head: ``num_deconv`` x (deconv 4x4 stride 2, BN, ReLU), then a final layer.
+
+    The final layer is a 1x1 conv (``final_upscale == 1``) or an LHR with the remaining upscale,
+    which spans all four rows of the paper's Table 5.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_keypoints: int,
+        num_deconv: int = 3,
+        filters: int = 256,
+        kernel: int = 4,
+        final_upscale: int = 1,
+        bias_prior: float | None = None,
+    ) -> None:
+        super().__init__()
+        if kernel not in (2, 3, 4):
+            raise ValueError(f"deconv kernel must be 2, 3 or 4, got {kernel}")
+        padding, output_padding = {4: (1, 0), 3: (1, 1), 2: (0, 0)}[kernel]
+        layers: list[nn.Module] = []
+        ch = in_channels
+        for _ in range(num_deconv):
+            deconv = nn.ConvTranspose2d(ch, filters, kernel, stride=2, padding=padding,
+                                        output_padding=output_padding, bias=False)
+            nn.init.normal_(deconv.weight, std=0.001)
+            layers += [deconv, nn.BatchNorm2d(filters), nn.ReLU(inplace=True)]
+            ch = filters
+        self.deconvs = nn.Sequential(*layers)
+        self.num_deconv = num_deconv
+        self.final = LowToHighRegressor(ch, num_keypoints, final_upscale, bias_prior)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, M, h, w) -> (B, N, h * 2^num_deconv * final_upscale, ...)."""
+        return self.final(self.deconvs(x))

@@ -1,0 +1,106 @@
+"""PoseModel = backbone + head; ``forward`` returns heatmap logits and nothing else."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from fasterpose.models.backbones import build_backbone
+from fasterpose.models.heads import DeconvHead, LowToHighRegressor
+
+if TYPE_CHECKING:
+    from fasterpose.config import Config
+
+SIGMOID_LOSSES = ("rce", "ce_onehot", "ce_mask")
+
+
+class PoseModel(nn.Module):
+    """Top-down pose network.
+
+    ``forward(images (B, 3, H, W)) -> heatmaps (B, K, H / s, W / s)``: raw outputs (logits for
+    sigmoid-trained models). The sigmoid lives in the loss and in inference, never here, so the
+    same module exports once for every loss.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+        return self.head(self.backbone(images))
+
+    @classmethod
+    def from_config(cls, cfg: Config, pretrained: bool | None = None) -> PoseModel:
+        """Build the network described by ``cfg.model`` (``pretrained`` overrides the config)."""
+        m = cfg.model
+        backbone = build_backbone(
+            m.backbone,
+            feature_index=m.feature_index,
+            pretrained=m.pretrained if pretrained is None else pretrained,
+            weights=m.weights,
+        )
+        prior = m.prior if cfg.loss.name in SIGMOID_LOSSES else None
+        head = build_head(
+            kind=m.head,
+            in_channels=int(backbone.out_channels),
+            backbone_stride=int(backbone.stride),
+            num_keypoints=m.num_keypoints,
+            heatmap_stride=m.heatmap_stride,
+            num_deconv=m.num_deconv,
+            filters=m.deconv_filters,
+            kernel=m.deconv_kernel,
+            final_layer=m.final_layer,
+            bias_prior=prior,
+        )
+        return cls(backbone, head)
+
+    @classmethod
+    def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> PoseModel:
+        """Rebuild a model from a training checkpoint (config + weights), loaded weights-only."""
+        from fasterpose.engine.checkpoint import load_model_from_checkpoint
+
+        model, _ = load_model_from_checkpoint(path, map_location=map_location)
+        return model
+
+
+def build_head(
+    kind: str,
+    in_channels: int,
+    backbone_stride: int,
+    num_keypoints: int,
+    heatmap_stride: int = 4,
+    num_deconv: int = 0,
+    filters: int = 256,
+    kernel: int = 4,
+    final_layer: str = "conv",
+    bias_prior: float | None = None,
+) -> nn.Module:
+    """Head by kind; the upscale factor L is derived from the strides, never given."""
+    if backbone_stride % heatmap_stride:
+        raise ValueError(f"backbone stride {backbone_stride} is not a multiple of heatmap stride {heatmap_stride}")
+    total = backbone_stride // heatmap_stride
+    if kind == "lhr":
+        return LowToHighRegressor(in_channels, num_keypoints, total, bias_prior)
+    if kind == "deconv":
+        up = 2**num_deconv
+        if total % up:
+            raise ValueError(f"{num_deconv} deconvs upscale {up}x, more than the {total}x from stride "
+                             f"{backbone_stride} to heatmap stride {heatmap_stride}")
+        rest = total // up
+        if final_layer == "conv" and rest != 1:
+            raise ValueError(f"final_layer=conv needs {total}x from deconvs, got {up}x; use final_layer=lhr")
+        if final_layer not in ("conv", "lhr"):
+            raise ValueError(f"final_layer must be 'conv' or 'lhr', got {final_layer!r}")
+        return DeconvHead(in_channels, num_keypoints, num_deconv, filters, kernel, rest, bias_prior)
+    if kind == "lpn":
+        lpn = importlib.import_module("fasterpose.models.lpn")
+        return lpn.build_lpn_head(in_channels=in_channels, backbone_stride=backbone_stride,
+                                  num_keypoints=num_keypoints, heatmap_stride=heatmap_stride,
+                                  bias_prior=bias_prior)
+    raise ValueError(f"unknown head {kind!r}; valid: lhr, deconv, lpn")
