@@ -1,0 +1,30 @@
+"""``fasterpose eval-results RESULTS.json --ann GT.json``: score any COCO keypoint results file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fasterpose.evaluation.coco import CocoEvaluator, load_results
+from fasterpose.evaluation.report import format_table
+from fasterpose.keypoints import get_spec
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", help="COCO keypoint results JSON (a list of {image_id, keypoints, score})")
+    parser.add_argument("--ann", required=True, help="ground-truth COCO person_keypoints JSON")
+    parser.add_argument("--keypoints", default="coco17", help="keypoint layout whose OKS sigmas to use")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
+    parser.add_argument("--summary", action="store_true", help="also print pycocotools' own summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    evaluator = CocoEvaluator(args.ann, get_spec(args.keypoints))
+    evaluator.process(load_results(args.results))
+    metrics = evaluator.evaluate()
+    if args.summary:
+        print(evaluator.summary.rstrip())
+    print(format_table(metrics, title=f"{args.results} vs {args.ann}"))
+    if args.json:
+        print(json.dumps(metrics))
+    return 0
