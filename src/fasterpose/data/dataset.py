@@ -1,0 +1,249 @@
+"""``TopDownDataset``: one person record -> (normalised crop, target heatmaps, weights, meta).
+
+One class serves COCO, MPII and SynthPose; the parsers (``build_records``) are the only
+dataset-specific code. Item layout::
+
+    {"image": float32 (3, H, W), "target": float32 (K, h, w), "target_weight": float32 (K,),
+     "meta": SampleMeta}
+
+Randomness: each dataset owns a ``numpy.random.Generator`` seeded from ``seed``; DataLoader
+workers must call :func:`seed_worker` (``worker_init_fn=seed_worker``) so that each worker draws
+a different, reproducible stream. With ``augment=None`` (evaluation) nothing is random.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..codec import HeatmapCodec
+from ..config import AugmentConfig, Config, DataConfig
+from ..geometry import box_to_center_scale
+from ..keypoints import KeypointSpec, get_spec
+from .coco import parse_coco_detections, parse_coco_keypoints
+from .image_io import ImageReadError, read_image_bgr
+from .mpii import parse_mpii
+from .records import PersonRecord, SampleMeta
+from .transforms import CropParams, crop_matrix, normalize_image, sample_crop, transform_keypoints, warp_image
+
+log = logging.getLogger(__name__)
+MAX_REPLACEMENTS = 50  # consecutive bad images tolerated with skip_bad_images before giving up
+
+
+class SampleError(RuntimeError):
+    """A sample that failed for a reason other than an unreadable image; names record and file."""
+
+
+def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -> list[PersonRecord]:
+    """Parse the annotations of ``split`` ("train" | "val") named by ``data_cfg`` into records.
+
+    Paths are ``data_cfg.root / train_ann`` etc. ``split="val"`` with ``use_gt_boxes=False`` reads
+    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``).
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    root = Path(data_cfg.root)
+    ann = root / (data_cfg.train_ann if split == "train" else data_cfg.val_ann)
+    images = root / (data_cfg.train_images if split == "train" else data_cfg.val_images)
+    num_keypoints = get_spec(data_cfg.keypoints).num_keypoints
+    if data_cfg.dataset in ("coco", "synthpose"):
+        if split == "val" and not use_gt_boxes:
+            if not data_cfg.det_file:
+                raise ValueError("evaluation with detector boxes needs data.det_file (COCO results format)")
+            records = parse_coco_detections(
+                root / data_cfg.det_file, ann, images, num_keypoints, data_cfg.det_score_threshold
+            )
+            source = root / data_cfg.det_file
+        else:
+            records = parse_coco_keypoints(ann, images, num_keypoints)
+            source = ann
+    elif data_cfg.dataset == "mpii":
+        if not use_gt_boxes:
+            raise ValueError("MPII has no person detections: evaluate it with use_gt_boxes=True")
+        head_boxes = ann.parent / "gt_valid.mat" if split == "val" else None
+        records = parse_mpii(ann, images, head_boxes if head_boxes and head_boxes.is_file() else None)
+        source = ann
+    else:
+        raise ValueError(f"unknown dataset {data_cfg.dataset!r}; valid: coco, mpii, synthpose")
+    if not records:
+        raise ValueError(f"{source}: no usable person annotations for split {split!r}")
+    return records
+
+
+@dataclass
+class PreparedSample:
+    """A warped crop before encoding: crop uint8 RGB (H, W, 3), keypoints (K, 3) in input pixels."""
+
+    crop: np.ndarray
+    keypoints: np.ndarray
+    params: CropParams
+    record: PersonRecord
+
+
+class TopDownDataset(Dataset[dict[str, Any]]):
+    """Top-down pose samples from person records.
+
+    Args:
+        records: parsed people (see :func:`build_records`).
+        spec: keypoint layout (flip pairs, upper body, joint weights).
+        codec: heatmap encoder; its ``input_size`` is the crop size.
+        augment: training augmentation, or None for evaluation (deterministic, rotation 0).
+        padding: box padding when a record has no preset centre/scale.
+        use_joint_weights: multiply target weights by ``spec.weights``.
+        skip_bad_images: replace samples whose image cannot be read by random other samples,
+            counting them in ``bad_images`` (per process) and logging a warning naming the file.
+        seed: seed of the augmentation generator (see :func:`seed_worker` for DataLoader workers).
+    """
+
+    def __init__(
+        self,
+        records: list[PersonRecord],
+        spec: KeypointSpec,
+        codec: HeatmapCodec,
+        augment: AugmentConfig | None = None,
+        padding: float = 1.25,
+        use_joint_weights: bool = False,
+        skip_bad_images: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.records = list(records)
+        self.spec = spec
+        self.codec = codec
+        self.augment = augment
+        self.padding = padding
+        self.use_joint_weights = use_joint_weights
+        self.skip_bad_images = skip_bad_images
+        self.seed = seed
+        self.bad_images = 0
+        self.bad_image_paths: set[str] = set()
+        self._rng = np.random.default_rng(seed)
+        self._flip_index = spec.flip_index
+        self._joint_weights = spec.weights if use_joint_weights else None
+        w, h = codec.input_size
+        self.aspect_ratio = w / h
+        self._crops = [self._initial_crop(r) for r in self.records]
+
+    @classmethod
+    def from_config(cls, cfg: Config, split: str, train: bool, use_gt_boxes: bool = True) -> TopDownDataset:
+        """Records of ``split`` with the config's codec; augmentation only when ``train``."""
+        d = cfg.data
+        codec = HeatmapCodec(d.input_size, d.heatmap_size, d.sigma, d.encoding, dark=cfg.eval.dark)  # type: ignore[arg-type]
+        return cls(
+            build_records(d, split, use_gt_boxes),
+            get_spec(d.keypoints),
+            codec,
+            augment=d.augment if train else None,
+            padding=d.augment.padding,
+            use_joint_weights=d.use_joint_weights,
+            skip_bad_images=d.skip_bad_images and train,
+            seed=cfg.train.seed,
+        )
+
+    def _initial_crop(self, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
+        k = self.spec.num_keypoints
+        if record.keypoints.shape != (k, 3):
+            raise ValueError(
+                f"{record.image_path} (annotation {record.annotation_id}): keypoints have shape "
+                f"{record.keypoints.shape}, layout {self.spec.name} needs ({k}, 3)"
+            )
+        if record.center is not None and record.scale is not None:
+            return np.asarray(record.center, np.float32), np.asarray(record.scale, np.float32)
+        try:
+            return box_to_center_scale(record.box, self.aspect_ratio, self.padding)
+        except ValueError as exc:
+            raise ValueError(f"{record.image_path} (annotation {record.annotation_id}): {exc}") from None
+
+    def reseed(self, seed: int) -> None:
+        """Restart the augmentation generator from ``(self.seed, seed)``."""
+        self._rng = np.random.default_rng([self.seed, int(seed) % (1 << 63)])
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def prepare(self, index: int, rng: np.random.Generator | None = None) -> PreparedSample:
+        """Read, (augment) and warp one record; raises :class:`ImageReadError` for a bad image."""
+        record = self.records[index]
+        image = read_image_bgr(record.image_path)
+        center, scale = self._crops[index]
+        if self.augment is None:
+            params = CropParams(center=center, scale=scale)
+        else:
+            params = sample_crop(
+                center,
+                scale,
+                record.keypoints,
+                self.augment,
+                self.spec.upper_body,
+                self.aspect_ratio,
+                rng if rng is not None else self._rng,
+            )
+        matrix = crop_matrix(params, self.codec.input_size, image.shape[1])
+        crop = cv2.cvtColor(warp_image(image, matrix, self.codec.input_size), cv2.COLOR_BGR2RGB)
+        keypoints = transform_keypoints(record.keypoints, matrix, self._flip_index if params.flip else None)
+        return PreparedSample(crop=crop, keypoints=keypoints, params=params, record=record)
+
+    def _item(self, index: int) -> dict[str, Any]:
+        sample = self.prepare(index)
+        target, target_weight = self.codec.encode(sample.keypoints, self._joint_weights)
+        record, params = sample.record, sample.params
+        meta = SampleMeta(
+            index=index,
+            image_id=record.image_id,
+            center=params.center.astype(np.float32),
+            scale=params.scale.astype(np.float32),
+            rotation=float(params.rotation),
+            box_score=float(record.box_score),
+            flipped=bool(params.flip),
+            keypoints=record.keypoints.astype(np.float32),
+        )
+        return {
+            "image": torch.from_numpy(normalize_image(sample.crop)),
+            "target": torch.from_numpy(target),
+            "target_weight": torch.from_numpy(target_weight),
+            "meta": meta,
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        for _ in range(MAX_REPLACEMENTS):
+            record = self.records[index]
+            try:
+                if record.image_path in self.bad_image_paths:
+                    raise ImageReadError(record.image_path, "already found unreadable")
+                return self._item(index)
+            except ImageReadError as exc:
+                if not self.skip_bad_images:
+                    raise
+                if exc.path not in self.bad_image_paths:
+                    self.bad_image_paths.add(exc.path)
+                    log.warning("skipping unreadable image %s (%s)", exc.path, exc.problem)
+                self.bad_images += 1
+                index = int(self._rng.integers(len(self.records)))
+            except Exception as exc:
+                raise SampleError(
+                    f"sample {index}: {record.image_path} (annotation {record.annotation_id}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        raise SampleError(
+            f"{MAX_REPLACEMENTS} unreadable images in a row (last: {record.image_path}); "
+            f"{len(self.bad_image_paths)} distinct bad files so far"
+        )
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: give the worker's dataset its own generator; one cv2 thread."""
+    cv2.setNumThreads(1)
+    info = torch.utils.data.get_worker_info()
+    if info is None:
+        return
+    dataset = info.dataset
+    while not isinstance(dataset, TopDownDataset) and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset  # torch.utils.data.Subset and similar wrappers
+    if isinstance(dataset, TopDownDataset):
+        dataset.reseed(info.seed)
