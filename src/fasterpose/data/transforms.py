@@ -28,6 +28,8 @@ from ..geometry import affine_points, get_affine_transform
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # RGB
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 HALF_BODY_PADDING = 1.5
+_NORM_SCALE = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32)[:, None, None]
+_NORM_OFFSET = (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)[:, None, None]
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,15 @@ def transform_keypoints(
 
 def normalize_image(crop: np.ndarray, bgr: bool = False) -> np.ndarray:
     """uint8 (H, W, 3) -> float32 (3, H, W) with ImageNet mean/std (RGB order in the output)."""
+    channels = cv2.split(crop)
     if bgr:
-        crop = crop[..., ::-1]
-    scale = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32)
-    offset = (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32)
-    out = crop.astype(np.float32) * scale - offset
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+        channels = channels[::-1]
+    out = np.empty((3, *crop.shape[:2]), dtype=np.float32)
+    for c in range(3):
+        out[c] = channels[c]
+    out *= _NORM_SCALE
+    out -= _NORM_OFFSET
+    return out
 
 
 def denormalize_image(tensor: np.ndarray) -> np.ndarray:

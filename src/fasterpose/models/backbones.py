@@ -78,26 +78,29 @@ def _create_timm(name: str, pretrained: bool, out_indices: tuple[int, ...]) -> n
 
     if not pretrained:
         return make(False)
-    # 1) already in the local hub cache: load it without touching the network.
-    saved = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
-        return make(True)
-    except Exception:  # noqa: BLE001 - any failure here just means "not cached"
-        pass
-    finally:
-        if saved is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = saved
-    # 2) a network is there: download.
     if _network_reachable():
         try:
             return make(True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any hub/network failure falls back to random init
             log.warning("could not download ImageNet weights for %s (%s); starting from random init. "
                         "Pass model.weights=/path/to/state_dict.pth to use a local file.", name, exc)
             return make(False)
+    # Offline: the hub cache may still hold the weights. Force huggingface_hub offline for the call
+    # so that it never retries a connection.
+    try:
+        import huggingface_hub.constants as hf_constants
+    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+        hf_constants = None
+    saved = getattr(hf_constants, "HF_HUB_OFFLINE", None)
+    try:
+        if hf_constants is not None:
+            hf_constants.HF_HUB_OFFLINE = True
+        return make(True)
+    except Exception:  # noqa: BLE001 - not cached
+        pass
+    finally:
+        if hf_constants is not None:
+            hf_constants.HF_HUB_OFFLINE = saved
     log.warning(
         "no network and no cached ImageNet weights for %s: starting from random init. "
         "Pass model.weights=/path/to/state_dict.pth (torchvision or timm layout) to initialise "

@@ -1,0 +1,1 @@
+"""Benchmarks: model complexity (params/FLOPs) and CPU latency."""

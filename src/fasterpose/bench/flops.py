@@ -1,0 +1,69 @@
+"""Counting parameters, the paper's GFLOPs and true multiply-adds.
+
+Paper GFLOPs (SimpleBaseline/HRNet counter): sum over every Conv2d and ConvTranspose2d of
+``weight.numel() * out_H * out_W``, divided by 2**30. For a stride-2 transposed conv that is 4x its
+real multiply-adds, so it is reported beside true GMACs and never instead of them.
+
+True MACs: Conv2d ``out_elems * in/groups * kH * kW``; ConvTranspose2d ``in_elems * out/groups *
+kH * kW`` (each input pixel is scattered once per kernel tap); Linear ``in * out`` per row.
+Normalisation, activation and pixel-shuffle cost no multiply-adds here. GMACs use 1e9.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Complexity:
+    params: int
+    paper_gflops: float
+    gmacs: float
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def measure_complexity(model: nn.Module, input_hw: tuple[int, int]) -> Complexity:
+    """Run one forward pass on zeros of (1, 3, H, W) and count both conventions."""
+    paper = 0
+    macs = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal paper, macs
+        out_h, out_w = output.shape[-2:]
+        if isinstance(module, nn.ConvTranspose2d):
+            paper += module.weight.numel() * out_h * out_w
+            kh, kw = module.kernel_size
+            macs += inputs[0][0].numel() * module.out_channels // module.groups * kh * kw
+        elif isinstance(module, nn.Conv2d):
+            paper += module.weight.numel() * out_h * out_w
+            kh, kw = module.kernel_size
+            macs += output[0].numel() * module.in_channels // module.groups * kh * kw
+        elif isinstance(module, nn.Linear):
+            macs += output[0].numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, *input_hw))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return Complexity(params=count_params(model), paper_gflops=paper / 2**30, gmacs=macs / 1e9)
+
+
+def paper_gflops(model: nn.Module, input_hw: tuple[int, int]) -> float:
+    return measure_complexity(model, input_hw).paper_gflops
+
+
+def true_gmacs(model: nn.Module, input_hw: tuple[int, int]) -> float:
+    return measure_complexity(model, input_hw).gmacs

@@ -1,0 +1,134 @@
+"""``fasterpose data check|show|synthpose``: validate annotations, look at samples, generate SynthPose."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    sub.required = True
+
+    p = sub.add_parser(
+        "check",
+        help="validate an annotation file and its images, list every problem",
+        description="Validate a COCO keypoint JSON, a COCO results-format detection file or an "
+        "MPII JSON, and the images it names. Exit 1 if any problem is found.",
+    )
+    p.add_argument("--ann", required=True, help="annotation JSON")
+    p.add_argument("--images", default=None, help="image folder (omit to check the JSON only)")
+    p.add_argument("--max-print", type=int, default=200, help="print at most this many problems")
+    p.set_defaults(_data_run=run_check)
+
+    p = sub.add_parser("show", help="grid of augmented training samples with skeletons and target heatmaps")
+    p.add_argument("config", help="experiment YAML")
+    p.add_argument("overrides", nargs="*", help="config overrides key=value")
+    p.add_argument("--n", type=int, default=16, help="number of samples")
+    p.add_argument("--out", default="samples.png", help="output image (png/jpg)")
+    p.add_argument("--split", choices=("train", "val"), default="train")
+    p.add_argument("--no-augment", action="store_true", help="show evaluation crops (no augmentation)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(_data_run=run_show)
+
+    p = sub.add_parser("synthpose", help="generate the SynthPose dataset (COCO format)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--train", type=int, default=2000, help="training images")
+    p.add_argument("--val", type=int, default=200, help="validation images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--set",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra generator option (e.g. --set difficulty=0.5), repeatable",
+    )
+    p.set_defaults(_data_run=run_synthpose)
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(args._data_run(args) or 0)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from ..data.validate import check_annotations
+
+    problems, counts = check_annotations(args.ann, args.images)
+    for line in problems[: args.max_print]:
+        print(line)
+    if len(problems) > args.max_print:
+        print(f"... and {len(problems) - args.max_print} more")
+    what = ", ".join(f"{v} {k}" for k, v in counts.items()) or "nothing readable"
+    images = "" if args.images else " (images not checked: no --images)"
+    if problems:
+        print(f"FAIL {args.ann}: {len(problems)} problem(s) in {what}{images}")
+        return 1
+    print(f"OK {args.ann}: {what}{images}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..data import TopDownDataset
+    from ..visualize import draw_heatmaps, draw_poses, make_grid, save_image
+
+    cfg = load_config(args.config, args.overrides)
+    train = not args.no_augment
+    ds = TopDownDataset.from_config(cfg, args.split, train=train)
+    rng = np.random.default_rng(args.seed)
+    ds.reseed(args.seed)
+    count = max(1, args.n)
+    indices = rng.choice(len(ds), size=count, replace=count > len(ds))
+    tiles = []
+    for index in indices:
+        sample = ds.prepare(int(index))
+        target, weight = ds.codec.encode(sample.keypoints)
+        scores = (weight > 0).astype(np.float32)  # draw joints whose target is on the map
+        left = draw_poses(sample.crop, sample.keypoints[:, :2], scores, ds.spec, threshold=0.5)
+        right = draw_heatmaps(sample.crop, target)
+        tiles.append(np.concatenate([left, right], axis=1))
+    grid = make_grid(tiles, cols=max(1, int(np.ceil(np.sqrt(count / 2)))))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    save_image(args.out, grid)
+    print(
+        f"wrote {args.out}: {count} {'augmented ' if train else ''}{args.split} samples from {len(ds)} people"
+    )
+    return 0
+
+
+def _parse_options(options: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for text in options:
+        if "=" not in text:
+            raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
+        key, raw = text.split("=", 1)
+        out[key.strip().replace("-", "_")] = yaml.safe_load(raw)
+    return out
+
+
+def run_synthpose(args: argparse.Namespace) -> int:
+    try:
+        from ..data import synthpose
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(f"the SynthPose generator is not available in this build ({exc})") from None
+    options = _parse_options(args.options)
+    params = inspect.signature(synthpose.generate).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in options if k not in params and not takes_kwargs]
+    if unknown:
+        valid = [k for k in params if k not in ("out_dir", "num_train", "num_val", "seed")]
+        raise ValueError(f"unknown SynthPose option(s) {unknown}; valid: {valid}")
+    result = synthpose.generate(Path(args.out), args.train, args.val, args.seed, **options)
+    print(f"wrote SynthPose to {args.out} ({args.train} train / {args.val} val images, seed {args.seed})")
+    if result is not None:
+        log.debug("generator returned %r", result)
+    return 0

@@ -1,0 +1,97 @@
+"""``fasterpose eval CONFIG (--checkpoint P | --oracle) [key=value ...] [--json]``.
+
+With ``--checkpoint`` the network (architecture and loss, hence sigmoid or not) comes from the
+checkpoint; data and evaluation settings come from CONFIG and the overrides. Results and metrics
+are written beside the checkpoint (``<stem>_results_<split>.json``, ``<stem>_metrics_<split>.json``)
+unless ``--out`` says otherwise. ``--oracle`` scores the ground truth pushed through
+encode -> decode -> back-projection: the ceiling a codec and heatmap size allow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from fasterpose.config import Config, load_config
+from fasterpose.engine.checkpoint import load_model_from_checkpoint
+from fasterpose.engine.inference import build_eval_dataset, predict_dataset, predict_oracle, score_predictions
+from fasterpose.evaluation.report import format_table
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment YAML (data and eval settings)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", help="checkpoint to evaluate")
+    what.add_argument("--oracle", action="store_true",
+                      help="score ground truth through encode -> decode -> back-projection (no model)")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.flip_test=false")
+    parser.add_argument("--split", default="val", choices=("val", "train"))
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--det", action="store_true", help="use data.det_file boxes (eval.use_gt_boxes=false)")
+    parser.add_argument("--out", help="folder for results/metrics files (default: beside the checkpoint)")
+    parser.add_argument("--workers", type=int, help="DataLoader workers (default: data.num_workers)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return dev
+
+
+def _with_checkpoint_model(cfg: Config, ckpt_cfg: Config) -> Config:
+    """CONFIG's data/eval settings with the checkpoint's network and loss; warn on codec changes."""
+    for key in ("input_size", "heatmap_size", "encoding", "sigma", "keypoints"):
+        mine, theirs = getattr(cfg.data, key), getattr(ckpt_cfg.data, key)
+        if mine != theirs:
+            log.warning("data.%s is %s here but %s in the checkpoint's config", key, mine, theirs)
+    return dataclasses.replace(cfg, model=ckpt_cfg.model, loss=ckpt_cfg.loss)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.det:
+        overrides.append("eval.use_gt_boxes=false")
+    cfg = load_config(args.config, overrides)
+    progress = not args.no_progress
+    start = time.perf_counter()
+    if args.oracle:
+        if not cfg.eval.use_gt_boxes:
+            raise ValueError("--oracle needs ground-truth boxes (eval.use_gt_boxes=true)")
+        dataset = build_eval_dataset(cfg, args.split, use_gt_boxes=True)
+        preds = predict_oracle(cfg, args.split, progress, dataset, args.workers)
+        out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
+        title = (f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
+                 f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split}")
+    else:
+        device = resolve_device(args.device)
+        model, ckpt_cfg = load_model_from_checkpoint(args.checkpoint, map_location=device)
+        cfg = _with_checkpoint_model(cfg, ckpt_cfg)
+        dataset = build_eval_dataset(cfg, args.split)
+        preds = predict_dataset(model, cfg, device, args.split, progress=progress, dataset=dataset,
+                                num_workers=args.workers)
+        ckpt = Path(args.checkpoint)
+        out_dir, prefix = (Path(args.out) if args.out else ckpt.parent), f"{ckpt.stem}_"
+        title = f"{ckpt} on {cfg.data.dataset} {args.split} ({'GT' if cfg.eval.use_gt_boxes else 'detector'} boxes)"
+    metrics, info = score_predictions(preds, cfg, dataset, args.split, out_dir, prefix)
+    shown: dict[str, object] = dict(metrics)
+    if "head_size_source" in info:
+        shown["head_size_source"] = info["head_size_source"]
+    print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))
+    if out_dir is not None:
+        print(f"results: {info['results_file']}\nmetrics: {info['metrics_file']}")
+    if args.json:
+        print(json.dumps(shown))
+    return 0

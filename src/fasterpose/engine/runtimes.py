@@ -1,0 +1,199 @@
+"""Inference runtimes behind one call: ``heatmaps = runner(images)``.
+
+Every runner takes normalised crops ``(B, 3, H, W)`` float32 (numpy) and returns the model's raw
+outputs ``(B, K, h, w)`` float32 (logits for sigmoid-trained models). The sigmoid, flip test and
+decoding live in :mod:`fasterpose.engine.predict`, identical for every runtime.
+
+* ``torch``: the ``nn.Module`` itself (eager, or ``torch.compile`` with freezing).
+* ``onnxruntime``: an ONNX file or bytes on the CPU execution provider, intra-op spinning off.
+* ``openvino``: an OpenVINO IR (``.xml``), an ONNX file, or an ``ov.Model`` on the CPU plugin, with
+  the inference precision set explicitly (``INFERENCE_PRECISION_HINT`` = ``f32`` or ``bf16``).
+
+Which of them is the default for CPU inference is measured by ``fasterpose bench latency`` and
+recorded in ``docs/deployment.md`` (:data:`DEFAULT_CPU_RUNTIME`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+RUNTIMES = ("torch", "onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16", "int8")
+# Fastest exact (f32) runtime on the CPUs we measured; see docs/deployment.md.
+DEFAULT_CPU_RUNTIME = "openvino"
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 IRs carry their own int8 ops
+
+
+class Runner(Protocol):
+    """``(B, 3, H, W) float32 -> (B, K, h, w) float32`` raw model outputs."""
+
+    runtime: str
+    precision: str
+
+    def __call__(self, images: np.ndarray) -> np.ndarray: ...
+
+
+def default_num_threads() -> int:
+    """Threads for CPU runtimes: torch's setting (which honours ``OMP_NUM_THREADS``)."""
+    return max(1, torch.get_num_threads())
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (B, 3, H, W), got {images.shape}")
+    return np.ascontiguousarray(images, dtype=np.float32)
+
+
+class TorchRunner:
+    """Run an ``nn.Module`` under ``inference_mode``.
+
+    Args:
+        model: the pose network (put in eval mode here).
+        device: torch device.
+        compile: wrap with ``torch.compile`` (inductor, ``freezing=True``: weights folded as
+            constants, conv weights pre-packed). The first call per batch size compiles.
+        channels_last: run in NHWC memory format (faster oneDNN convolutions on CPU).
+        precision: ``fp32`` or ``bf16`` (autocast).
+    """
+
+    runtime = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: str | torch.device = "cpu",
+        compile: bool = False,
+        channels_last: bool = True,
+        precision: str = "fp32",
+    ) -> None:
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"torch runtime supports precision fp32 or bf16, got {precision!r}")
+        self.device = torch.device(device)
+        self.precision = precision
+        self.channels_last = channels_last
+        model = model.eval().to(self.device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.forward: Any = torch.compile(model, options={"freezing": True}) if compile else model
+        self.compiled = compile
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(_check_images(images)).to(self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"),
+        ):
+            out = self.forward(x)
+        return out.float().cpu().numpy()
+
+
+class OnnxRuntimeRunner:
+    """An ONNX model on ONNX Runtime's CPU execution provider.
+
+    Args:
+        model: ``.onnx`` path or the serialized model bytes.
+        num_threads: intra-op threads (default: :func:`default_num_threads`).
+        precision: label only (``int8`` models carry their quantised ops).
+    """
+
+    runtime = "onnxruntime"
+
+    def __init__(
+        self, model: str | os.PathLike[str] | bytes, num_threads: int | None = None, precision: str = "fp32"
+    ) -> None:
+        import onnxruntime as ort
+
+        if precision == "bf16":
+            raise ValueError(
+                "onnxruntime's CPU provider has no bf16 convolutions; use runtime=openvino for bf16"
+            )
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = num_threads or default_num_threads()
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        source: bytes | str
+        if isinstance(model, bytes):
+            source = model
+        else:
+            source = str(model)
+            if not Path(source).is_file():
+                raise FileNotFoundError(f"ONNX model not found: {source}")
+        self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.precision = precision
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: _check_images(images)})[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+class OpenVinoRunner:
+    """An OpenVINO model on the CPU plugin, precision set explicitly.
+
+    The network keeps a dynamic batch; one compiled model is kept per batch size seen (static
+    shapes let the CPU plugin pick its fastest kernels), so a new batch size costs one compile.
+
+    Args:
+        model: ``.xml`` IR path, ``.onnx`` path, or an ``openvino.Model``.
+        precision: ``fp32`` (hint ``f32``), ``bf16`` (hint ``bf16``; needs AVX512-BF16 or AMX) or
+            ``int8`` (a quantised IR; its non-quantised ops run in f32).
+        num_threads: ``INFERENCE_NUM_THREADS`` (default: :func:`default_num_threads`).
+        max_cached: compiled batch sizes kept before the oldest is dropped.
+    """
+
+    runtime = "openvino"
+
+    def __init__(
+        self, model: Any, precision: str = "fp32", num_threads: int | None = None, max_cached: int = 4
+    ) -> None:
+        import openvino as ov
+
+        if precision not in _OV_PRECISION:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.core = ov.Core()
+        if precision == "bf16" and "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            raise RuntimeError("this CPU has no bf16 support (OpenVINO reports no BF16 capability); use fp32")
+        if isinstance(model, str | os.PathLike):
+            path = Path(model)
+            if not path.is_file():
+                raise FileNotFoundError(f"OpenVINO model not found: {path}")
+            model = self.core.read_model(str(path))
+        self.model = model
+        self.precision = precision
+        self.config = {
+            "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": int(num_threads or default_num_threads()),
+        }
+        self.max_cached = max_cached
+        self._compiled: dict[int, Any] = {}
+
+    def _get(self, batch: int) -> Any:
+        req = self._compiled.pop(batch, None)
+        if req is None:
+            model = self.model.clone()
+            shape = model.input(0).get_partial_shape()
+            shape[0] = batch
+            model.reshape({model.input(0): shape})
+            req = self.core.compile_model(model, "CPU", self.config).create_infer_request()
+            while len(self._compiled) >= self.max_cached:
+                self._compiled.pop(next(iter(self._compiled)))
+        self._compiled[batch] = req  # most recently used last
+        return req
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        x = _check_images(images)
+        req = self._get(x.shape[0])
+        req.infer({0: x})
+        return np.array(req.get_output_tensor(0).data, dtype=np.float32)
