@@ -1,0 +1,159 @@
+"""Heatmap codec and crop geometry: Table 1 positives, round trips, flip, affine maps."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from fasterpose.codec import POSITIVE_THRESHOLD, HeatmapCodec
+from fasterpose.geometry import (
+    affine_points,
+    box_to_center_scale,
+    get_affine_transform,
+    input_to_image,
+    invert_affine,
+)
+from fasterpose.keypoints import COCO_17, MPII_16, get_spec
+
+
+def test_positive_pixels_match_paper_table1() -> None:
+    codec = HeatmapCodec((192, 256), (48, 64), sigma=2.0)
+    hm, w = codec.encode(np.array([[96.0, 128.0, 2.0]]))
+    assert w[0] == 1.0
+    assert int((hm[0] >= POSITIVE_THRESHOLD).sum()) == 113  # Table 1: 113 positives at 64x48, sigma 2
+    assert hm.max() == pytest.approx(1.0)
+    assert POSITIVE_THRESHOLD == pytest.approx(math.exp(-4.5))
+
+
+def test_msra_encoding_matches_hrnet_window() -> None:
+    codec = HeatmapCodec((192, 256), (48, 64), sigma=2.0)
+    hm, _ = codec.encode(np.array([[41.0, 70.0, 1.0]]))
+    mu = (int(41 / 4 + 0.5), int(70 / 4 + 0.5))  # HRNet rounding
+    assert np.unravel_index(hm[0].argmax(), hm[0].shape) == (mu[1], mu[0])
+    ys, xs = np.nonzero(hm[0])
+    assert xs.min() == mu[0] - 6 and xs.max() == mu[0] + 6 and ys.min() == mu[1] - 6 and ys.max() == mu[1] + 6
+    assert hm[0, mu[1], mu[0] + 1] == pytest.approx(math.exp(-1 / 8))
+
+
+def test_unlabelled_and_outside_joints_get_zero_weight() -> None:
+    codec = HeatmapCodec((192, 256), (48, 64), sigma=2.0)
+    kpts = np.array([[50, 50, 0], [-60, 10, 2], [300, 10, 2], [10, 10, 2], [np.nan, 5, 2]], dtype=np.float32)
+    hm, w = codec.encode(kpts, joint_weights=np.array([1, 1, 1, 1.5, 1]))
+    assert w.tolist() == [0.0, 0.0, 0.0, 1.5, 0.0]
+    assert hm[[0, 1, 2, 4]].max() == 0.0 and hm[3].max() == 1.0
+    with pytest.raises(ValueError, match=r"\(K, 3\)"):
+        codec.encode(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("encoding", ["msra", "unbiased"])
+@pytest.mark.parametrize("dark", [False, True])
+def test_encode_decode_round_trip(encoding: str, dark: bool) -> None:
+    rng = np.random.default_rng(0)
+    codec = HeatmapCodec((192, 256), (48, 64), sigma=2.0, encoding=encoding, dark=dark)
+    pts = np.column_stack([rng.uniform(20, 172, 17), rng.uniform(20, 236, 17), np.full(17, 2.0)])
+    hm, _ = codec.encode(pts)
+    dec, scores = codec.decode(hm[None])
+    err = np.abs(dec[0] - pts[:, :2]).max()
+    bound = {("msra", False): 2.0 + 1.0, ("msra", True): 2.0 + 0.01,
+             ("unbiased", False): 3.0, ("unbiased", True): 0.05}[(encoding, dark)]
+    assert err <= bound
+    assert scores.shape == (1, 17) and np.all(scores > 0.5)
+
+
+def test_unbiased_dark_is_subpixel_exact() -> None:
+    codec = HeatmapCodec((192, 256), (48, 64), sigma=2.0, encoding="unbiased", dark=True)
+    pts = np.array([[77.3, 101.9, 2], [52.6, 200.2, 2], [12.6, 30.7, 2]])
+    dec, _ = codec.decode(codec.encode(pts)[0][None])
+    err = np.abs(dec[0] - pts[:, :2]).max(axis=1)
+    assert err[:2].max() < 0.05
+    # 3 heatmap pixels from the border the blur sees a truncated Gaussian: still well under a pixel
+    assert err[2] < 0.25
+
+
+def test_quarter_offset_moves_toward_higher_neighbour() -> None:
+    codec = HeatmapCodec((48, 64), (12, 16))
+    hm = np.zeros((1, 1, 16, 12), dtype=np.float32)
+    hm[0, 0, 5, 6] = 1.0
+    hm[0, 0, 5, 7] = 0.5
+    hm[0, 0, 4, 6] = 0.3
+    dec, score = codec.decode(hm)
+    assert dec[0, 0].tolist() == pytest.approx([(6.25) * 4, (4.75) * 4])
+    assert score[0, 0] == 1.0
+
+
+@pytest.mark.parametrize("encoding", ["msra", "unbiased"])
+def test_flip_back_matches_encoding_of_mirrored_keypoints(encoding: str) -> None:
+    w_in, h_in = 192, 256
+    codec = HeatmapCodec((w_in, h_in), (48, 64), sigma=2.0, encoding=encoding)
+    pts = np.array([[60.0, 100.0, 2]] * 17)
+    pts[:, 0] += np.arange(17) * 4
+    hm, _ = codec.encode(pts)
+    mirrored = pts.copy()
+    mirrored[:, 0] = w_in - 1 - pts[:, 0]
+    mirrored = mirrored[COCO_17.flip_index]  # the flipped image's left joint is the original right one
+    hm_flip, _ = codec.encode(mirrored)
+    back = codec.flip_back(hm_flip[None], COCO_17.flip_index)[0]
+    dec, _ = codec.decode(back[None])
+    direct, _ = codec.decode(hm[None])
+    tol = 1.0 if encoding == "msra" else 0.01
+    assert np.abs(dec - direct).max() <= tol * 4 + 1e-6
+
+
+def test_flip_shift_belongs_to_encoding() -> None:
+    assert HeatmapCodec((192, 256), (48, 64), encoding="msra").flip_shift == 1
+    assert HeatmapCodec((192, 256), (48, 64), encoding="unbiased").flip_shift == 0
+    with pytest.raises(ValueError):
+        HeatmapCodec((192, 256), (48, 64), encoding="udp")
+
+
+def test_box_to_center_scale_keeps_aspect_and_pads() -> None:
+    c, s = box_to_center_scale((10, 20, 30, 120), aspect_ratio=0.75)
+    assert c.tolist() == [25.0, 80.0]
+    assert s.tolist() == pytest.approx([90 * 1.25, 120 * 1.25])
+    c, s = box_to_center_scale((0, 0, 300, 100), aspect_ratio=0.75)
+    assert s.tolist() == pytest.approx([300 * 1.25, 400 * 1.25])
+    for bad in [(0, 0, 0, 10), (0, 0, 5, -1), (0, 0, float("nan"), 3)]:
+        with pytest.raises(ValueError, match="positive finite"):
+            box_to_center_scale(bad, 0.75)
+
+
+def test_affine_maps_box_to_input_and_back() -> None:
+    center, scale = np.array([100.0, 80.0]), np.array([60.0, 80.0])
+    m = get_affine_transform(center, scale, 0.0, (192, 256))
+    corners = np.array([[70.0, 40.0], [130.0, 120.0], [100.0, 80.0]])
+    assert np.allclose(affine_points(corners, m), [[0, 0], [192, 256], [96, 128]], atol=1e-3)
+    inv = get_affine_transform(center, scale, 0.0, (192, 256), inverse=True)
+    assert np.allclose(inv, invert_affine(m), atol=1e-4)
+    pts = np.array([[[10.0, 20.0], [96.0, 128.0]]])
+    back = input_to_image(pts, center[None], scale[None], (192, 256))
+    assert np.allclose(back[0], affine_points(pts[0], inv), atol=1e-3)
+
+
+def test_rotation_direction_matches_warp() -> None:
+    img = np.zeros((200, 200, 3), np.uint8)
+    cv2.circle(img, (100, 60), 4, (255, 255, 255), -1)  # a dot above the centre
+    center, scale = np.array([100.0, 100.0]), np.array([200.0, 200.0])
+    for rot in (0.0, 30.0, -45.0, 90.0):
+        m = get_affine_transform(center, scale, rot, (100, 100))
+        warped = cv2.warpAffine(img, m, (100, 100), flags=cv2.INTER_LINEAR)
+        ys, xs = np.nonzero(warped[..., 0] > 100)
+        expected = affine_points(np.array([[100.0, 60.0]]), m)[0]
+        assert abs(xs.mean() - expected[0]) < 1.0 and abs(ys.mean() - expected[1]) < 1.0
+    m90 = get_affine_transform(center, scale, 90.0, (100, 100))
+    # +90 degrees: image content rotates counter-clockwise, so "up" moves to the left
+    assert affine_points(np.array([[100.0, 60.0]]), m90)[0, 0] < 40
+
+
+def test_keypoint_specs_are_consistent() -> None:
+    for spec in (COCO_17, MPII_16):
+        perm = spec.flip_index
+        assert sorted(perm.tolist()) == list(range(spec.num_keypoints))
+        assert (perm[perm] == np.arange(spec.num_keypoints)).all()
+        assert spec.weights.shape == (spec.num_keypoints,)
+    assert COCO_17.names[COCO_17.flip_index[5]] == "right_shoulder"
+    assert get_spec("mpii16") is MPII_16
+    with pytest.raises(ValueError, match="valid"):
+        get_spec("h36m")
