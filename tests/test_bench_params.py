@@ -27,10 +27,12 @@ def test_bench_params_json_matches_paper(capsys: pytest.CaptureFixture[str]) -> 
     checked = 0
     for row in rows.values():
         assert set(row) >= {"config", "params", "gflops_paper", "gmacs", "paper_params", "paper_gflops"}
-        if row["paper_gflops"] is None or row["config"].startswith(("lpn", "fasterpose_lpn", "lite", "fasterpose_lite")):
+        lightweight = row["config"].startswith(("lpn", "fasterpose_lpn", "lite", "fasterpose_lite"))
+        if row["paper_gflops"] is None or lightweight:  # those rows have their own 2% test
             continue
         assert abs(row["gflops_paper"] - row["paper_gflops"]) < 0.05, row
-        assert abs(row["params"] / 1e6 - row["paper_params"]) < 0.15, row
+        if row["paper_params"] is not None:
+            assert abs(row["params"] / 1e6 - row["paper_params"]) < 0.15, row
         checked += 1
     assert checked >= 16
     assert rows["fasterpose_r50_256x192"]["gmacs"] == pytest.approx(4.11, abs=0.01)

@@ -105,7 +105,9 @@ def test_feature_index_and_derived_upscale() -> None:
     assert m(torch.zeros(2, 3, 128, 96)).shape == (2, 17, 32, 24)
 
 
-@pytest.mark.parametrize(("num_deconv", "final", "upscale"), [(0, "lhr", 8), (1, "lhr", 4), (2, "lhr", 2), (3, "conv", 1)])
+@pytest.mark.parametrize(
+    ("num_deconv", "final", "upscale"), [(0, "lhr", 8), (1, "lhr", 4), (2, "lhr", 2), (3, "conv", 1)]
+)
 def test_deconv_head_rows_of_table5(num_deconv: int, final: str, upscale: int) -> None:
     head = build_head("deconv", 64, 32, 17, num_deconv=num_deconv, final_layer=final, filters=32)
     assert isinstance(head, DeconvHead) and head.final.upscale == upscale

@@ -154,10 +154,7 @@ class HeatmapCodec:
         idx = flat.argmax(axis=2)
         scores = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
         coords = np.stack([idx % w, idx // w], axis=-1).astype(np.float64)
-        if self.dark:
-            coords = self._refine_dark(hm, coords)
-        else:
-            coords = self._refine_quarter(hm, coords)
+        coords = self._refine_dark(hm, coords) if self.dark else self._refine_quarter(hm, coords)
         out = self.heatmap_to_input(coords)
         if squeeze:
             return out[0], scores[0]
@@ -189,7 +186,7 @@ class HeatmapCodec:
             for j in range(k):
                 m = hm[i, j]
                 peak = m.max()
-                padded = cv2.copyMakeBorder(m, border, border, border, border, cv2.BORDER_CONSTANT, 0)
+                padded = np.pad(m, border)
                 sm = cv2.GaussianBlur(padded, (kernel, kernel), 0)[border:-border, border:-border]
                 blurred[i, j] = sm * (peak / sm.max()) if sm.max() > 0 else sm
         logm = np.log(np.maximum(blurred, 1e-10)).astype(np.float64)

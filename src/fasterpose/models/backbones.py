@@ -43,13 +43,13 @@ class TimmBackbone(nn.Module):
         super().__init__()
         import timm
 
-        probe = timm.create_model(name, pretrained=False, features_only=True)
+        probe: Any = timm.create_model(name, pretrained=False, features_only=True)
         n_stages = len(probe.feature_info)
         index = feature_index % n_stages
         del probe
         self.name = name
         self.body = _create_timm(name, pretrained and weights is None, out_indices=(index,))
-        info = self.body.feature_info
+        info: Any = self.body.feature_info
         self.out_channels: int = int(info.channels()[-1])
         self.stride: int = int(info.reduction()[-1])
         if weights is not None:
@@ -87,6 +87,7 @@ def _create_timm(name: str, pretrained: bool, out_indices: tuple[int, ...]) -> n
             return make(False)
     # Offline: the hub cache may still hold the weights. Force huggingface_hub offline for the call
     # so that it never retries a connection.
+    hf_constants: Any
     try:
         import huggingface_hub.constants as hf_constants
     except ImportError:  # pragma: no cover - timm depends on huggingface_hub

@@ -41,6 +41,7 @@ class LowToHighRegressor(nn.Module):
         self.conv = nn.Conv2d(in_channels, num_keypoints * upscale**2, kernel_size=1)
         self.shuffle = nn.PixelShuffle(upscale)
         nn.init.normal_(self.conv.weight, std=0.001)
+        assert self.conv.bias is not None
         nn.init.constant_(self.conv.bias, prior_bias(bias_prior))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

