@@ -96,9 +96,7 @@ def draw_heatmaps(image_rgb: np.ndarray, heatmaps: np.ndarray, alpha: float = 0.
     peak = np.clip(hm.max(axis=0), 0.0, 1.0)
     height, width = image_rgb.shape[:2]
     peak = cv2.resize(peak, (width, height), interpolation=cv2.INTER_LINEAR)
-    colored = cv2.cvtColor(
-        cv2.applyColorMap((peak * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB
-    )
+    colored = cv2.cvtColor(cv2.applyColorMap((peak * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     weight = (alpha * peak)[..., None]
     blended = image_rgb.astype(np.float32) * (1 - weight) + colored.astype(np.float32) * weight
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)

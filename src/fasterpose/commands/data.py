@@ -99,9 +99,7 @@ def run_show(args: argparse.Namespace) -> int:
     grid = make_grid(tiles, cols=max(1, int(np.ceil(np.sqrt(count / 2)))))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_image(args.out, grid)
-    print(
-        f"wrote {args.out}: {count} {'augmented ' if train else ''}{args.split} samples from {len(ds)} people"
-    )
+    print(f"wrote {args.out}: {count} {'augmented ' if train else ''}{args.split} samples from {len(ds)} people")
     return 0
 
 

@@ -42,9 +42,7 @@ def load_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) - 1 else ""
-        raise AnnotationError(
-            f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}"
-        ) from None
+        raise AnnotationError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}") from None
 
 
 def _person_category_ids(data: dict[str, Any]) -> set[int]:
@@ -56,9 +54,7 @@ def _person_category_ids(data: dict[str, Any]) -> set[int]:
 def coco_image_table(data: Any, path: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
     """``image_id -> image entry`` from a COCO dict, validating the fields the pipeline reads."""
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise AnnotationError(
-            f"{path}: not a COCO annotation file (expected a mapping with an 'images' list)"
-        )
+        raise AnnotationError(f"{path}: not a COCO annotation file (expected a mapping with an 'images' list)")
     table: dict[int, dict[str, Any]] = {}
     for i, img in enumerate(data["images"]):
         if not isinstance(img, dict) or "id" not in img or "file_name" not in img:

@@ -60,9 +60,7 @@ def parse_mpii(
         raise AnnotationError(f"{ann_file}: MPII annotations must be a JSON list of person entries")
     head_sizes = load_head_sizes(head_boxes_file) if head_boxes_file is not None else None
     if head_sizes is not None and len(head_sizes) != len(data):
-        raise AnnotationError(
-            f"{head_boxes_file}: {len(head_sizes)} head boxes for {len(data)} people in {ann_file}"
-        )
+        raise AnnotationError(f"{head_boxes_file}: {len(head_sizes)} head boxes for {len(data)} people in {ann_file}")
     image_dir = Path(image_dir)
     image_ids: dict[str, int] = {}
     records: list[PersonRecord] = []

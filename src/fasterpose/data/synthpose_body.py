@@ -161,7 +161,9 @@ FACE_POINTS = np.array([
     (0.0, -0.012, 0.058), (0.021, 0.012, 0.044), (-0.021, 0.012, 0.044),
     (0.047, 0.0, -0.004), (-0.047, 0.0, -0.004),
 ])  # fmt: skip
-FACE_NORMALS = np.array([(0.0, -0.1, 1.0), (0.35, 0.1, 0.93), (-0.35, 0.1, 0.93), (1.0, 0.0, -0.15), (-1.0, 0.0, -0.15)])
+FACE_NORMALS = np.array(
+    [(0.0, -0.1, 1.0), (0.35, 0.1, 0.93), (-0.35, 0.1, 0.93), (1.0, 0.0, -0.15), (-1.0, 0.0, -0.15)]
+)
 FACE_NORMALS /= np.linalg.norm(FACE_NORMALS, axis=1, keepdims=True)
 # a face point is seen when its normal points at least this much toward the camera
 FACE_MIN_FACING = np.array([-0.25, 0.05, 0.05, -0.35, -0.35])

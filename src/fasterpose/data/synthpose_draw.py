@@ -17,9 +17,7 @@ import cv2
 import numpy as np
 
 from fasterpose.data.synthpose_body import FACE_MIN_FACING, FACE_NORMALS, Body
-
-SHIFT = 4  # sub-pixel bits for cv2 drawing
-_S = float(1 << SHIFT)
+from fasterpose.data.synthpose_prims import CPrim, Prim, compile_prim, draw_prim, prims_extent
 
 # part ids (label = 1 + 16 * person_slot + part)
 TORSO, HEAD, NECK, L_UARM, L_FARM, R_UARM, R_FARM, L_THIGH, L_SHIN, R_THIGH, R_SHIN = range(11)
@@ -37,9 +35,6 @@ KEYPOINT_PARTS: tuple[frozenset[int], ...] = (
 )  # fmt: skip
 
 Color = tuple[int, int, int]
-# primitives: ("poly", pts (n,2)), ("seg", p1 (2,), p2 (2,), thickness), ("ell", centre, (a, b), angle),
-# ("circ", centre, radius); each followed by its BGR colour.
-Prim = tuple
 
 _SKIN_RGB = ((255, 224, 196), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 56, 30))
 _HAIR_RGB = ((20, 20, 20), (60, 40, 25), (110, 75, 40), (200, 170, 100), (150, 150, 150), (150, 60, 30))
@@ -94,28 +89,15 @@ class PersonDrawing:
     (depth, part_id, [prims]); facing (17,) False where the body itself turns the point away."""
 
     keypoints: np.ndarray
-    parts: list[tuple[float, int, list[Prim]]] = field(default_factory=list)
+    parts: list[tuple[float, int, list[CPrim]]] = field(default_factory=list)
     facing: np.ndarray = field(default_factory=lambda: np.ones(17, bool))
+    _extent: np.ndarray | None = None
 
     def extent(self) -> np.ndarray:
-        """Approximate (x0, y0, x1, y1) of everything drawn, from the primitives."""
-        lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
-        for _, _, prims in self.parts:
-            for p in prims:
-                pts, r = _prim_points(p)
-                lo, hi = np.minimum(lo, pts.min(0) - r), np.maximum(hi, pts.max(0) + r)
-        return np.concatenate([lo, hi])
-
-
-def _prim_points(p: Prim) -> tuple[np.ndarray, np.ndarray]:
-    kind = p[0]
-    if kind == "poly":
-        return p[1], np.zeros(2)
-    if kind == "seg":
-        return np.stack([p[1], p[2]]), np.full(2, p[3] / 2)
-    if kind == "circ":
-        return p[1][None], np.full(2, p[2])
-    return p[1][None], np.asarray(p[4])  # ellipse: half-extent along x, y
+        """(x0, y0, x1, y1) bounding everything drawn, from the compiled primitives (cached)."""
+        if self._extent is None:
+            self._extent = prims_extent([p for _, _, prims in self.parts for p in prims])
+        return self._extent
 
 
 def _ellipsoid(centre: np.ndarray, cam_from_local: np.ndarray, semi: np.ndarray, color: Color) -> Prim:
@@ -220,35 +202,16 @@ def build_person(body: Body, rot: np.ndarray, scale: float, offset: np.ndarray, 
         fa_prims = limb(kp[k_el], kp[k_wr], 0.046, look.shirt if look.long_sleeves else look.skin)
         fa_prims.append(("circ", ((kp[k_wr] + ex[hand]) / 2)[:2], max(0.026 * b * scale, 0.8), look.skin))
         out.parts.append((float(kp[[k_el, k_wr], 2].mean()) - eps, fa, fa_prims))
-    for k_hp, k_kn, k_an, toe, th, sn in ((11, 13, 15, "l_toe", L_THIGH, L_SHIN), (12, 14, 16, "r_toe", R_THIGH, R_SHIN)):
+    for k_hp, k_kn, k_an, toe, th, sn in (
+        (11, 13, 15, "l_toe", L_THIGH, L_SHIN),
+        (12, 14, 16, "r_toe", R_THIGH, R_SHIN),
+    ):
         out.parts.append((float(kp[[k_hp, k_kn], 2].mean()) - eps, th, limb(kp[k_hp], kp[k_kn], 0.085, look.pants)))
         sn_prims = limb(kp[k_kn], kp[k_an], 0.062, look.skin if look.shorts else look.pants)
         sn_prims += limb(kp[k_an], ex[toe], 0.045, look.shoes)
         out.parts.append((float(kp[[k_kn, k_an], 2].mean()) - eps, sn, sn_prims))
-    out.parts.sort(key=lambda part: -part[0])
+    out.parts = [(d, pid, [compile_prim(p) for p in prims]) for d, pid, prims in sorted(out.parts, key=lambda t: -t[0])]
     return out
-
-
-# ---------------------------------------------------------------------------- raw drawing
-def _ip(p: np.ndarray, off: tuple[float, float]) -> tuple[int, int]:
-    return int(round((float(p[0]) - off[0]) * _S)), int(round((float(p[1]) - off[1]) * _S))
-
-
-def draw_prim(canvas: np.ndarray, p: Prim, color: Color | int | None, line_type: int,
-              off: tuple[float, float] = (0.0, 0.0)) -> None:  # fmt: skip
-    """Draw one primitive on ``canvas`` (H, W[, 3]); ``color`` None uses the primitive's own."""
-    kind = p[0]
-    c = p[-1] if color is None else color
-    if kind == "poly":
-        pts = np.round((p[1] - np.asarray(off)) * _S).astype(np.int32)
-        cv2.fillConvexPoly(canvas, pts, c, line_type, SHIFT)
-    elif kind == "seg":
-        cv2.line(canvas, _ip(p[1], off), _ip(p[2], off), c, max(int(round(p[3])), 1), line_type, SHIFT)
-    elif kind == "circ":
-        cv2.circle(canvas, _ip(p[1], off), int(round(p[2] * _S)), c, -1, line_type, SHIFT)
-    else:
-        axes = (int(round(p[2][0] * _S)), int(round(p[2][1] * _S)))
-        cv2.ellipse(canvas, _ip(p[1], off), axes, p[3], 0, 360, c, -1, line_type, SHIFT)
 
 
 def draw_person(image: np.ndarray, labels: np.ndarray, person: PersonDrawing, slot: int, antialias: bool) -> None:
@@ -261,14 +224,15 @@ def draw_person(image: np.ndarray, labels: np.ndarray, person: PersonDrawing, sl
             draw_prim(labels, p, label, cv2.LINE_8)
 
 
-def person_mask(person: PersonDrawing, width: int, height: int) -> tuple[np.ndarray, int, int]:
-    """The person's amodal mask clipped to the image, as (mask crop (h, w) uint8, x0, y0)."""
+def person_mask(person: PersonDrawing, scratch: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The person's amodal mask clipped to the image: (crop (h, w) uint8, x0, y0). ``scratch`` is
+    an image-sized uint8 buffer, overwritten."""
+    height, width = scratch.shape
     x0, y0, x1, y1 = person.extent()
-    xa, ya = max(int(np.floor(x0)) - 1, 0), max(int(np.floor(y0)) - 1, 0)
-    xb, yb = min(int(np.ceil(x1)) + 2, width), min(int(np.ceil(y1)) + 2, height)
-    mask = np.zeros((max(yb - ya, 0), max(xb - xa, 0)), np.uint8)
-    if mask.size:
-        for _, _, prims in person.parts:
-            for p in prims:
-                draw_prim(mask, p, 1, cv2.LINE_8, (float(xa), float(ya)))
-    return mask, xa, ya
+    xa, ya = min(max(int(np.floor(x0)) - 1, 0), width), min(max(int(np.floor(y0)) - 1, 0), height)
+    xb, yb = max(min(int(np.ceil(x1)) + 2, width), xa), max(min(int(np.ceil(y1)) + 2, height), ya)
+    scratch[ya:yb, xa:xb] = 0
+    for _, _, prims in person.parts:
+        for p in prims:
+            draw_prim(scratch, p, 1, cv2.LINE_8)
+    return np.ascontiguousarray(scratch[ya:yb, xa:xb]), xa, ya

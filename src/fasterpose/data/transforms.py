@@ -108,9 +108,7 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, input_size: tuple[int, int
     return cv2.warpAffine(image, matrix, (int(input_size[0]), int(input_size[1])), flags=cv2.INTER_LINEAR)
 
 
-def transform_keypoints(
-    keypoints: np.ndarray, matrix: np.ndarray, flip_index: np.ndarray | None = None
-) -> np.ndarray:
+def transform_keypoints(keypoints: np.ndarray, matrix: np.ndarray, flip_index: np.ndarray | None = None) -> np.ndarray:
     """Move keypoints (K, 3) with the crop matrix; swap left/right when ``flip_index`` is given.
 
     Unlabelled joints (visibility 0) stay all zero.

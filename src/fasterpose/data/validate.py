@@ -30,14 +30,10 @@ def _is_box(value: Any) -> bool:
 def _check_image(path: Path, expected: tuple[int, int] | None, problems: list[str]) -> None:
     size = _read_size(path, problems)
     if size is not None and expected is not None and size != (float(expected[0]), float(expected[1])):
-        problems.append(
-            f"{path}: image is {size[0]:g}x{size[1]:g} but the annotation says {expected[0]}x{expected[1]}"
-        )
+        problems.append(f"{path}: image is {size[0]:g}x{size[1]:g} but the annotation says {expected[0]}x{expected[1]}")
 
 
-def _check_keypoints(
-    raw: Any, k: int, size: tuple[float, float] | None, where: str, problems: list[str]
-) -> int:
+def _check_keypoints(raw: Any, k: int, size: tuple[float, float] | None, where: str, problems: list[str]) -> int:
     """Validate a flat COCO keypoint list; returns the number of labelled joints."""
     if not isinstance(raw, list) or len(raw) != 3 * k:
         got = len(raw) if isinstance(raw, list) else type(raw).__name__
@@ -65,9 +61,7 @@ def _check_keypoints(
     return int(labelled.sum())
 
 
-def check_coco(
-    data: dict[str, Any], path: Path, image_dir: Path | None, problems: list[str]
-) -> dict[str, int]:
+def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problems: list[str]) -> dict[str, int]:
     if not isinstance(data.get("images"), list):
         problems.append(f"{path}: no 'images' list")
         return {}
@@ -117,9 +111,7 @@ def check_coco(
             continue
         labelled = _check_keypoints(ann["keypoints"], k, size, where, problems)
         if "num_keypoints" in ann and ann["num_keypoints"] != labelled:
-            problems.append(
-                f"{where}: num_keypoints is {ann['num_keypoints']} but {labelled} joints are labelled"
-            )
+            problems.append(f"{where}: num_keypoints is {ann['num_keypoints']} but {labelled} joints are labelled")
     return {"images": len(images), "annotations": len(anns)}
 
 

@@ -1,0 +1,86 @@
+"""Shared pytest fixtures: the real-data folder and a tiny generated COCO-format dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (small real COCO and MPII sets); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (it lives beside the repository)")
+    return SHARED_DATA
+
+
+def write_coco(
+    root: Path,
+    people: list[dict[str, Any]],
+    image_size: tuple[int, int] = (160, 120),
+    num_images: int = 1,
+    name: str = "train",
+) -> tuple[Path, Path]:
+    """Write ``num_images`` random JPEGs and a COCO keypoint JSON listing ``people``.
+
+    Each person dict needs ``bbox`` and ``keypoints`` (flat 51 numbers) and may set ``image_id``
+    (default 1), ``iscrowd``, ``category_id``. Returns (annotation path, image folder).
+    """
+    images = root / name
+    images.mkdir(parents=True, exist_ok=True)
+    (root / "annotations").mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    w, h = image_size
+    entries = []
+    for i in range(1, num_images + 1):
+        file_name = f"{i:012d}.jpg"
+        cv2.imwrite(str(images / file_name), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        entries.append({"id": i, "file_name": file_name, "width": w, "height": h})
+    anns = []
+    for n, person in enumerate(people, start=1):
+        kpts = list(person["keypoints"])
+        anns.append(
+            {
+                "id": n,
+                "image_id": person.get("image_id", 1),
+                "category_id": person.get("category_id", 1),
+                "iscrowd": person.get("iscrowd", 0),
+                "bbox": person["bbox"],
+                "area": 100.0,
+                "keypoints": kpts,
+                "num_keypoints": int(sum(1 for v in kpts[2::3] if v > 0)),
+            }
+        )
+    data = {
+        "images": entries,
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{j}" for j in range(17)]}],
+    }
+    ann = root / "annotations" / f"person_keypoints_{name}.json"
+    ann.write_text(json.dumps(data))
+    return ann, images
+
+
+def simple_keypoints(x0: float = 40, y0: float = 20, vis: int = 2) -> list[float]:
+    """17 labelled joints laid out in a 4-column grid starting at (x0, y0), 12 px apart."""
+    out: list[float] = []
+    for j in range(17):
+        out += [x0 + (j % 4) * 12, y0 + (j // 4) * 12, vis]
+    return out
+
+
+@pytest.fixture
+def tiny_coco(tmp_path: Path) -> tuple[Path, Path]:
+    """A one-image COCO dataset with two labelled people: (annotation path, image folder)."""
+    people = [
+        {"bbox": [30, 10, 60, 70], "keypoints": simple_keypoints(40, 20)},
+        {"bbox": [80, 40, 50, 60], "keypoints": simple_keypoints(85, 45)},
+    ]
+    return write_coco(tmp_path, people)
