@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -157,15 +158,11 @@ def calibration_crops(folder: str | Path, cfg: Config, limit: int = 64) -> np.nd
     files = image_files(folder)[:limit]
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) to calibrate on")
-    crops = [
-        crop_people(read_image(f), None, cfg.data.input_size, cfg.data.augment.padding)[0] for f in files
-    ]
+    crops = [crop_people(read_image(f), None, cfg.data.input_size, cfg.data.augment.padding)[0] for f in files]
     return np.concatenate(crops)
 
 
-def quantize_int8(
-    onnx_path: str | Path, out_path: str | Path, calib: np.ndarray, cfg: Config | None = None
-) -> Path:
+def quantize_int8(onnx_path: str | Path, out_path: str | Path, calib: np.ndarray, cfg: Config | None = None) -> Path:
     """Static INT8 quantisation (QDQ) of an fp32 ONNX file, calibrated on crops ``calib`` (N, 3, H, W)."""
     import onnx
     from onnxruntime.quantization import (
@@ -189,19 +186,25 @@ def quantize_int8(
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))  # onnxruntime.quantization logs every node on the root logger
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(
-            str(pre),
-            str(out),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        try:
+            quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
+            quantize_static(
+                str(pre),
+                str(out),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+        finally:
+            root.setLevel(level)
     proto = onnx.load(str(out))
     _set_onnx_metadata(proto, cfg, "int8")
     onnx.save_model(proto, str(out), save_as_external_data=False)

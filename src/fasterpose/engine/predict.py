@@ -160,7 +160,7 @@ def open_runner(
                 raise ValueError(f"{path}: runtime {runtime!r} cannot run a {path.suffix} file")
             if runtime == "onnxruntime":
                 return OnnxRuntimeRunner(path, precision=precision), cfg
-            return OpenVinoRunner(path, precision="fp32" if precision == "int8" else precision), cfg
+            return OpenVinoRunner(path, precision=precision), cfg
         from fasterpose.engine.checkpoint import load_model_from_checkpoint
 
         model, ck_cfg = load_model_from_checkpoint(path)

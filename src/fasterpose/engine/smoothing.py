@@ -31,7 +31,9 @@ class OneEuroFilter:
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0) -> None:
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
-            raise ValueError(f"need min_cutoff > 0, d_cutoff > 0, beta >= 0; got {min_cutoff}, {d_cutoff}, {beta}")
+            raise ValueError(
+                f"need min_cutoff > 0, d_cutoff > 0, beta >= 0; got {min_cutoff}, {d_cutoff}, {beta}"
+            )
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
         self.x: np.ndarray | None = None
         self.dx: np.ndarray | None = None
@@ -79,8 +81,9 @@ class PoseSmoother:
     its own One-Euro filter. A track unseen for ``max_age`` seconds is dropped.
     """
 
-    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, iou_threshold: float = 0.3,
-                 max_age: float = 1.0) -> None:
+    def __init__(
+        self, min_cutoff: float = 1.0, beta: float = 0.05, iou_threshold: float = 0.3, max_age: float = 1.0
+    ) -> None:
         self.min_cutoff, self.beta = min_cutoff, beta
         self.iou_threshold = iou_threshold
         self.max_age = max_age
@@ -93,8 +96,9 @@ class PoseSmoother:
         iou = box_iou(boxes, np.array([tr.box for tr in self.tracks]).reshape(-1, 4))
         assigned: dict[int, int] = {}
         while iou.size and iou.max() >= self.iou_threshold:
-            i, j = np.unravel_index(int(iou.argmax()), iou.shape)
-            assigned[int(i)] = int(j)
+            flat = int(iou.argmax())
+            i, j = divmod(flat, iou.shape[1])
+            assigned[i] = j
             iou[i, :] = -1.0
             iou[:, j] = -1.0
         out = []
