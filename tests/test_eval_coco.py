@@ -40,18 +40,31 @@ def imperfect_results(ann: Path, seed: int = 0) -> list[dict]:
         scale = np.sqrt(max(a["area"], 1.0))
         kp[:, :2] += rng.normal(0, 0.05 * scale, size=(17, 2))
         kp[:, 2] = rng.uniform(0.1, 1.0, size=17)
-        results.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.reshape(-1).tolist(),
-                        "score": float(rng.uniform(0.2, 1.0))})
+        results.append(
+            {
+                "image_id": a["image_id"],
+                "category_id": 1,
+                "keypoints": kp.reshape(-1).tolist(),
+                "score": float(rng.uniform(0.2, 1.0)),
+            }
+        )
         if rng.uniform() < 0.3:  # duplicate, slightly moved, lower score
             dup = kp.copy()
             dup[:, :2] += rng.normal(0, 2.0, size=(17, 2))
-            results.append({"image_id": a["image_id"], "category_id": 1, "keypoints": dup.reshape(-1).tolist(),
-                            "score": float(rng.uniform(0.0, 0.2))})
+            results.append(
+                {
+                    "image_id": a["image_id"],
+                    "category_id": 1,
+                    "keypoints": dup.reshape(-1).tolist(),
+                    "score": float(rng.uniform(0.0, 0.2)),
+                }
+            )
     fp = np.zeros((17, 3))
     fp[:, :2] = rng.uniform(0, 300, size=(17, 2))
     fp[:, 2] = 0.5
-    results.append({"image_id": data["images"][0]["id"], "category_id": 1,
-                    "keypoints": fp.reshape(-1).tolist(), "score": 0.9})
+    results.append(
+        {"image_id": data["images"][0]["id"], "category_id": 1, "keypoints": fp.reshape(-1).tolist(), "score": 0.9}
+    )
     return results
 
 
@@ -85,7 +98,8 @@ def test_evaluator_accepts_predictions_and_ground_truth_scores_one(tmp_path: Pat
     data = json.loads(ann.read_text())
     preds = [
         PosePrediction(image_id=a["image_id"], keypoints=np.asarray(a["keypoints"], float).reshape(17, 3), score=1.0)
-        for a in data["annotations"] if a["num_keypoints"] > 0 and not a["iscrowd"]
+        for a in data["annotations"]
+        if a["num_keypoints"] > 0 and not a["iscrowd"]
     ]
     ev = CocoEvaluator(ann)
     ev.process(preds)

@@ -28,8 +28,9 @@ def reference_oks(g: np.ndarray, d: np.ndarray, a_g: float, a_d: float, in_vis: 
     return float(sum(terms) / len(terms)) if terms else 0.0
 
 
-def reference_nms(kpts: np.ndarray, scores: np.ndarray, areas: np.ndarray, thr: float,
-                  in_vis: float | None) -> list[int]:
+def reference_nms(
+    kpts: np.ndarray, scores: np.ndarray, areas: np.ndarray, thr: float, in_vis: float | None
+) -> list[int]:
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     keep = []
     while order:
@@ -70,8 +71,9 @@ def test_matrix_matches_pairwise_reference() -> None:
         mat = oks_matrix(kpts, areas, SIGMAS, in_vis)
         for g in range(7):
             for d in range(7):
-                assert mat[g, d] == pytest.approx(reference_oks(kpts[g], kpts[d], areas[g], areas[d], in_vis),
-                                                  abs=1e-12)
+                assert mat[g, d] == pytest.approx(
+                    reference_oks(kpts[g], kpts[d], areas[g], areas[d], in_vis), abs=1e-12
+                )
 
 
 def test_duplicates_and_edge_cases() -> None:

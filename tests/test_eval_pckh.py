@@ -17,20 +17,31 @@ MPII_JSON = DATA / "mpii_mini" / "mpii_mini.json"
 
 # Error of each predicted joint as a fraction of that person's head size (head top <-> upper neck).
 # MPII order: r_ank r_kne r_hip l_hip l_kne l_ank pelvis thorax neck head r_wri r_elb r_sho l_sho l_elb l_wri
-FRACTIONS = np.array([
-    [0.3] * 10 + [0.6] + [0.3] * 4 + [0.6],  # person 0: wrists wrong
-    [0.05] * 16,  # person 1: everything right, even at 0.1
-    [0.55] * 9 + [0.2] + [0.55] * 6,  # person 2: only the head top right
-    [5.0] + [0.4] * 4 + [5.0] + [0.4] * 10,  # person 3: ankles invisible (their errors must not count)
-    [0.08, 0.7, 0.08, 0.08, 0.7] + [0.08] * 11,  # person 4: knees wrong
-])
+FRACTIONS = np.array(
+    [
+        [0.3] * 10 + [0.6] + [0.3] * 4 + [0.6],  # person 0: wrists wrong
+        [0.05] * 16,  # person 1: everything right, even at 0.1
+        [0.55] * 9 + [0.2] + [0.55] * 6,  # person 2: only the head top right
+        [5.0] + [0.4] * 4 + [5.0] + [0.4] * 10,  # person 3: ankles invisible (their errors must not count)
+        [0.08, 0.7, 0.08, 0.08, 0.7] + [0.08] * 11,  # person 4: knees wrong
+    ]
+)
 # Worked by hand from the table (ankles of persons 2 and 3 are unlabelled in mpii_mini):
 #   head 5/5; shoulder, elbow, hip 4/5; wrist 3/5; knee 3/5; ankle 3/3 (persons 0, 1, 4).
 #   Mean over the 14 joints without pelvis/thorax: visible 12 * 5 + 2 * 3 = 66; correct
 #   ankles 6 + knees 6 + hips 8 + neck 4 + head 5 + wrists 6 + elbows 8 + shoulders 8 = 51.
 #   @0.1: person 1 (14 joints) + person 4 (14 - 2 knees) = 26 of 66.
-EXPECTED = {"Head": 100.0, "Shoulder": 80.0, "Elbow": 80.0, "Wrist": 60.0, "Hip": 80.0, "Knee": 60.0,
-            "Ankle": 100.0, "Mean": 100 * 51 / 66, "Mean@0.1": 100 * 26 / 66}
+EXPECTED = {
+    "Head": 100.0,
+    "Shoulder": 80.0,
+    "Elbow": 80.0,
+    "Wrist": 60.0,
+    "Hip": 80.0,
+    "Knee": 60.0,
+    "Ankle": 100.0,
+    "Mean": 100 * 51 / 66,
+    "Mean@0.1": 100 * 26 / 66,
+}
 
 
 def load_mini() -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -66,14 +77,22 @@ def test_pckh_matches_hand_worked_reference() -> None:
 def test_evaluator_on_records_and_head_box_source() -> None:
     joints, vis, entries = load_mini()
     records = [
-        PersonRecord(image_path=e["image"], image_id=i, box=np.array([0, 0, 10, 10], np.float32),
-                     keypoints=np.concatenate([joints[i] - 1.0, vis[i][:, None]], axis=1).astype(np.float32))
+        PersonRecord(
+            image_path=e["image"],
+            image_id=i,
+            box=np.array([0, 0, 10, 10], np.float32),
+            keypoints=np.concatenate([joints[i] - 1.0, vis[i][:, None]], axis=1).astype(np.float32),
+        )
         for i, e in enumerate(entries)
     ]
     pred = predictions_0based(joints)
     ev = PckhEvaluator(records)
-    ev.process([PosePrediction(image_id=i, keypoints=np.concatenate([pred[i], np.ones((16, 1))], 1), score=1.0,
-                               index=i) for i in range(len(records))])
+    ev.process(
+        [
+            PosePrediction(image_id=i, keypoints=np.concatenate([pred[i], np.ones((16, 1))], 1), score=1.0, index=i)
+            for i in range(len(records))
+        ]
+    )
     metrics = ev.evaluate()
     assert ev.head_size_source == "head_top_upper_neck"
     for key, value in EXPECTED.items():
@@ -83,8 +102,12 @@ def test_evaluator_on_records_and_head_box_source() -> None:
     for r, h in zip(records, head, strict=True):
         r.head_size = float(2 * h)
     ev.reset()
-    ev.process([PosePrediction(image_id=i, keypoints=np.concatenate([pred[i], np.ones((16, 1))], 1), score=1.0,
-                               index=i) for i in range(len(records))])
+    ev.process(
+        [
+            PosePrediction(image_id=i, keypoints=np.concatenate([pred[i], np.ones((16, 1))], 1), score=1.0, index=i)
+            for i in range(len(records))
+        ]
+    )
     doubled = ev.evaluate()
     assert ev.head_size_source == "head_box"
     # every error in the table is at most 0.7 h (invisible ankles aside), under 0.5 * 2h

@@ -30,8 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML (data and eval settings)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", help="checkpoint to evaluate")
-    what.add_argument("--oracle", action="store_true",
-                      help="score ground truth through encode -> decode -> back-projection (no model)")
+    what.add_argument(
+        "--oracle",
+        action="store_true",
+        help="score ground truth through encode -> decode -> back-projection (no model)",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.flip_test=false")
     parser.add_argument("--split", default="val", choices=("val", "train"))
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -73,22 +76,26 @@ def run(args: argparse.Namespace) -> int:
         dataset = build_eval_dataset(cfg, args.split, use_gt_boxes=True)
         preds = predict_oracle(cfg, args.split, progress, dataset, args.workers)
         out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
-        title = (f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
-                 f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split}")
+        title = (
+            f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
+            f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split}"
+        )
     else:
         device = resolve_device(args.device)
         model, ckpt_cfg = load_model_from_checkpoint(args.checkpoint, map_location=device)
         cfg = _with_checkpoint_model(cfg, ckpt_cfg)
         dataset = build_eval_dataset(cfg, args.split)
-        preds = predict_dataset(model, cfg, device, args.split, progress=progress, dataset=dataset,
-                                num_workers=args.workers)
+        preds = predict_dataset(
+            model, cfg, device, args.split, progress=progress, dataset=dataset, num_workers=args.workers
+        )
         ckpt = Path(args.checkpoint)
         out_dir, prefix = (Path(args.out) if args.out else ckpt.parent), f"{ckpt.stem}_"
         title = f"{ckpt} on {cfg.data.dataset} {args.split} ({'GT' if cfg.eval.use_gt_boxes else 'detector'} boxes)"
     metrics, info = score_predictions(preds, cfg, dataset, args.split, out_dir, prefix)
     shown: dict[str, object] = dict(metrics)
-    if "head_size_source" in info:
-        shown["head_size_source"] = info["head_size_source"]
+    for key in ("head_size_source", "mean_oks_to_gt"):
+        if key in info:
+            shown[key] = info[key]
     print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))
     if out_dir is not None:
         print(f"results: {info['results_file']}\nmetrics: {info['metrics_file']}")

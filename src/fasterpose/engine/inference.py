@@ -27,7 +27,7 @@ from tqdm import tqdm
 from fasterpose.codec import HeatmapCodec
 from fasterpose.config import Config
 from fasterpose.data.dataset import TopDownDataset, seed_worker
-from fasterpose.evaluation.coco import CocoEvaluator
+from fasterpose.evaluation.coco import CocoEvaluator, oks_to_ground_truth
 from fasterpose.evaluation.oks_nms import oks_nms
 from fasterpose.evaluation.pckh import PckhEvaluator
 from fasterpose.evaluation.predictions import PosePrediction
@@ -138,8 +138,13 @@ def run_predictions(
     """
     base = base_dataset(dataset)
     codec = base.codec
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        worker_init_fn=seed_worker if num_workers else None)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker if num_workers else None,
+    )
     preds: list[PosePrediction] = []
     for batch in tqdm(loader, desc=desc, disable=not progress, unit="batch", leave=False):
         heatmaps = heatmap_fn(batch)
@@ -150,11 +155,18 @@ def run_predictions(
         xy = input_to_image(coords, center, scale, codec.input_size)
         for b in range(len(coords)):
             kpts = np.concatenate([xy[b], scores[b][:, None]], axis=1).astype(np.float32)
-            preds.append(PosePrediction(
-                image_id=int(meta.image_id[b]), keypoints=kpts, score=float(meta.box_score[b]),
-                box_score=float(meta.box_score[b]), center=center[b], scale=scale[b],
-                area=float(scale[b, 0] * scale[b, 1]), index=int(meta.index[b]),
-            ))
+            preds.append(
+                PosePrediction(
+                    image_id=int(meta.image_id[b]),
+                    keypoints=kpts,
+                    score=float(meta.box_score[b]),
+                    box_score=float(meta.box_score[b]),
+                    center=center[b],
+                    scale=scale[b],
+                    area=float(scale[b, 0] * scale[b, 1]),
+                    index=int(meta.index[b]),
+                )
+            )
     return preds
 
 
@@ -181,23 +193,34 @@ def predict_dataset(
         return model_heatmaps(model, batch["image"].to(dev), base.codec, flip_index, sigmoid)
 
     try:
-        return run_predictions(ds, heatmap_fn, cfg.eval.batch_size,
-                               cfg.data.num_workers if num_workers is None else num_workers, progress)
+        return run_predictions(
+            ds, heatmap_fn, cfg.eval.batch_size, cfg.data.num_workers if num_workers is None else num_workers, progress
+        )
     finally:
         model.train(was_training)
 
 
-def predict_oracle(cfg: Config, split: str = "val", progress: bool = True,
-                   dataset: TopDownDataset | Subset[dict[str, Any]] | None = None,
-                   num_workers: int | None = None) -> list[PosePrediction]:
+def predict_oracle(
+    cfg: Config,
+    split: str = "val",
+    progress: bool = True,
+    dataset: TopDownDataset | Subset[dict[str, Any]] | None = None,
+    num_workers: int | None = None,
+) -> list[PosePrediction]:
     """Ground truth through encode -> decode -> back-projection: the codec's accuracy ceiling."""
     ds = build_eval_dataset(cfg, split, use_gt_boxes=True) if dataset is None else dataset
 
     def heatmap_fn(batch: dict[str, Any]) -> np.ndarray:
         return batch["target"].numpy()
 
-    return run_predictions(ds, heatmap_fn, cfg.eval.batch_size,
-                           cfg.data.num_workers if num_workers is None else num_workers, progress, "oracle")
+    return run_predictions(
+        ds,
+        heatmap_fn,
+        cfg.eval.batch_size,
+        cfg.data.num_workers if num_workers is None else num_workers,
+        progress,
+        "oracle",
+    )
 
 
 def score_predictions(
@@ -239,6 +262,15 @@ def score_predictions(
             coco.write_results(results_file)
         metrics = coco.evaluate()
         extra["people_after_nms"] = len(kept)
+        recs = [base.records[p.index] for p in predictions]
+        if recs and all("area" in r.extra and r.keypoints[:, 2].max() > 0 for r in recs):
+            oks = oks_to_ground_truth(
+                np.stack([p.keypoints for p in predictions]),
+                np.stack([r.keypoints for r in recs]),
+                np.array([float(r.extra["area"]) for r in recs]),  # type: ignore[arg-type]
+                spec.sigmas,
+            )
+            extra["mean_oks_to_gt"] = float(np.nanmean(oks))  # every person vs its own annotation, pre-NMS
     if out is not None:
         extra["results_file"] = str(results_file)
         extra["metrics_file"] = str(out / f"{file_prefix}metrics_{split}.json")
@@ -262,8 +294,7 @@ def evaluate_model(
     model's train/eval mode is restored afterwards.
     """
     dataset = build_eval_dataset(cfg, split, use_gt_boxes)
-    preds = predict_dataset(model, cfg, device, split, progress=progress, dataset=dataset,
-                            num_workers=num_workers)
+    preds = predict_dataset(model, cfg, device, split, progress=progress, dataset=dataset, num_workers=num_workers)
     return score_predictions(preds, cfg, dataset, split, out_dir)[0]
 
 
@@ -277,9 +308,12 @@ def _indices(dataset: Dataset[Any]) -> list[int]:
 def _mpii_entry(p: PosePrediction, base: TopDownDataset) -> dict[str, Any]:
     """MPII prediction row; ``joints_matlab`` are 1-based like the .mat ground truth (x + 1)."""
     record = base.records[p.index]
-    return {"index": p.index, "image": Path(record.image_path).name,
-            "joints_matlab": (np.asarray(p.keypoints[:, :2], np.float64) + 1.0).tolist(),
-            "scores": np.asarray(p.keypoints[:, 2], np.float64).tolist()}
+    return {
+        "index": p.index,
+        "image": Path(record.image_path).name,
+        "joints_matlab": (np.asarray(p.keypoints[:, :2], np.float64) + 1.0).tolist(),
+        "scores": np.asarray(p.keypoints[:, 2], np.float64).tolist(),
+    }
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -22,6 +22,7 @@ from pycocotools.cocoeval import COCOeval
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.keypoints import COCO_17, KeypointSpec
 
+EPS_AREA = float(np.spacing(1))  # pycocotools adds the same to the area
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
@@ -119,8 +120,9 @@ class CocoEvaluator:
         known = set(self.coco.getImgIds())
         unknown = {int(r["image_id"]) for r in self._results} - known
         if unknown:
-            raise ValueError(f"results name {len(unknown)} image ids absent from the ground truth, "
-                             f"e.g. {sorted(unknown)[:5]}")
+            raise ValueError(
+                f"results name {len(unknown)} image ids absent from the ground truth, e.g. {sorted(unknown)[:5]}"
+            )
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             dets = self.coco.loadRes(copy.deepcopy(self._results))
@@ -134,3 +136,28 @@ class CocoEvaluator:
             coco_eval.summarize()
         self.summary = buf.getvalue()
         return {name: float(v) for name, v in zip(STAT_NAMES, coco_eval.stats, strict=True)}
+
+
+def oks_to_ground_truth(
+    pred: np.ndarray, gt: np.ndarray, areas: np.ndarray, sigmas: np.ndarray | Sequence[float]
+) -> np.ndarray:
+    """OKS of each prediction with its own ground truth (a diagnostic, not part of AP).
+
+    COCO's formula: mean over labelled ground-truth joints of ``exp(-d^2 / (2 * area * (2 sigma)^2))``.
+
+    Args:
+        pred: (N, K, 2+) predicted joints; gt: (N, K, 3) ground truth (visibility > 0 counts);
+        areas: (N,) ground-truth segment areas; sigmas: (K,).
+
+    Returns:
+        (N,) OKS, NaN for a person without labelled joints.
+    """
+    p = np.asarray(pred, dtype=np.float64)[..., :2]
+    g = np.asarray(gt, dtype=np.float64)
+    var = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    d2 = ((p - g[..., :2]) ** 2).sum(axis=2)
+    e = d2 / var / (np.asarray(areas, dtype=np.float64)[:, None] + EPS_AREA) / 2.0
+    vis = g[..., 2] > 0
+    count = vis.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, (np.exp(-e) * vis).sum(axis=1) / np.maximum(count, 1), np.nan)

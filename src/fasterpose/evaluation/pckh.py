@@ -130,8 +130,10 @@ def compute_pckh(
         raise ValueError(f"{head.shape[0]} head sizes for {n} people")
     bad = vis.any(axis=1) & ~(head > 0)
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} people have a non-positive head size ({source}), "
-                         f"e.g. index {int(np.flatnonzero(bad)[0])}")
+        raise ValueError(
+            f"{int(bad.sum())} people have a non-positive head size ({source}), "
+            f"e.g. index {int(np.flatnonzero(bad)[0])}"
+        )
     err = np.linalg.norm(p - g, axis=2) / np.where(head > 0, head, 1.0)[:, None]
     count = vis.sum(axis=0).astype(np.float64)
     per_joint: dict[float, np.ndarray] = {}
@@ -152,8 +154,12 @@ class PckhEvaluator:
         thresholds: PCKh thresholds (fractions of the head size).
     """
 
-    def __init__(self, records: Sequence[PersonRecord], spec: KeypointSpec = MPII_16,
-                 thresholds: Sequence[float] = (0.5, 0.1, 0.11)) -> None:
+    def __init__(
+        self,
+        records: Sequence[PersonRecord],
+        spec: KeypointSpec = MPII_16,
+        thresholds: Sequence[float] = (0.5, 0.1, 0.11),
+    ) -> None:
         if not records:
             raise ValueError("PCKh needs at least one ground-truth record")
         self.records = list(records)
