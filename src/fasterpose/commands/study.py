@@ -1,0 +1,92 @@
+"""``fasterpose study CONFIG_DIR --seeds 3 [--out docs] [key=value ...]``: the multi-seed study.
+
+Generates the study's SynthPose (if absent), trains every (arm, seed) not already finished into
+``--work-dir``, then writes ``<out>/results.md``, ``<out>/study_results.json`` and
+``<out>/images/study_*.png``. ``--check REFERENCE.json`` compares the (re)run with a committed
+results file and exits 1 when an arm's mean AP leaves the reference mean ± its spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config_dir", help="study folder with study.yaml and one YAML per arm, e.g. configs/study")
+    parser.add_argument("overrides", nargs="*", help="config overrides applied to every arm, e.g. train.device=cuda")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (arms may cap it with max_seeds)")
+    parser.add_argument("--out", default="docs", help="where results.md, study_results.json and images/ go")
+    parser.add_argument("--work-dir", default="runs/study", help="run folders (<arm>/seed<k>)")
+    parser.add_argument("--dataset-dir", default=None, help="SynthPose folder (default: the manifest's dataset.dir)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
+    parser.add_argument("--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs")
+    parser.add_argument("--report-only", action="store_true", help="train nothing; report the finished runs")
+    parser.add_argument(
+        "--check",
+        default=None,
+        metavar="REFERENCE_JSON",
+        help="compare with a committed study_results.json; exit 1 if an arm is outside its spread",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from fasterpose.study import collect_results, ensure_dataset, load_study, run_study
+    from fasterpose.study_report import compare_results, identical_runs, write_report
+
+    study = load_study(args.config_dir)
+    overrides = list(args.overrides)
+    dataset_dir = Path(args.dataset_dir or study.dataset.get("dir", "data/synthpose_study"))
+    started = time.monotonic()
+    dataset = ensure_dataset(study.dataset, dataset_dir, workers=max(1, args.jobs))
+    counts = {"planned": 0, "skipped": 0, "trained": 0}
+    if not args.report_only:
+        counts = run_study(
+            study,
+            args.seeds,
+            Path(args.work_dir),
+            dataset_dir,
+            overrides,
+            jobs=args.jobs,
+            threads=args.threads,
+            keep_checkpoints=args.keep_checkpoints,
+        )
+    results = collect_results(study, args.seeds, Path(args.work_dir), dataset_dir, overrides)
+    results["dataset"] = {**dataset, "dir": str(dataset_dir)}
+    results["invocation"] = {
+        "seconds": time.monotonic() - started,
+        **counts,
+        "jobs": args.jobs,
+        "threads": args.threads,
+    }
+    out = Path(args.out)
+    md = write_report(results, study, out, config_dir=Path(args.config_dir), command=_command_line(args))
+    print(
+        f"wrote {md}, {out / 'study_results.json'} and {out / 'images'}/study_*.png "
+        f"({counts['trained']} runs trained, {counts['skipped']} already finished)"
+    )
+    if args.check:
+        reference = json.loads(Path(args.check).read_text())
+        problems = compare_results(reference, results)
+        same, total = identical_runs(reference, results)
+        print(f"check against {args.check}: {same}/{total} runs identical epoch by epoch")
+        for p in problems:
+            print(f"  NOT REPRODUCED {p}")
+        if problems:
+            return 1
+        print("  every arm's mean final AP is within the reference mean ± its spread")
+    return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    parts = ["fasterpose study", args.config_dir, f"--seeds {args.seeds}"]
+    if args.jobs != 1:
+        parts.append(f"--jobs {args.jobs}")
+    parts += list(args.overrides)
+    return " ".join(parts)
