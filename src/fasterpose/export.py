@@ -131,9 +131,9 @@ def read_metadata(path: str | Path) -> tuple[Config | None, str]:
 
         model = ov.Core().read_model(str(p))
         if model.has_rt_info(["fasterpose", "config"]):
-            raw = str(model.get_rt_info(["fasterpose", "config"]))
+            raw = model.get_rt_info(["fasterpose", "config"]).astype(str)
         if model.has_rt_info(["fasterpose", "precision"]):
-            precision = str(model.get_rt_info(["fasterpose", "precision"]))
+            precision = model.get_rt_info(["fasterpose", "precision"]).astype(str)
     else:
         raise ValueError(f"{p}: not an exported model (expected .onnx or .xml)")
     try:

@@ -235,6 +235,7 @@ def suppress(preds: list[PosePrediction], predictor: Predictor) -> list[PosePred
 
 
 def run(args: argparse.Namespace) -> int:
+    boxes_for = box_provider(args)  # first: a missing box source fails before any model work
     predictor = Predictor(
         args.checkpoint,
         runtime=args.runtime,
@@ -242,7 +243,6 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
     )
-    boxes_for = box_provider(args)
     kind, frames, fps = open_source(args.source, args.max_frames)
     out_dir = Path(args.out) if args.out else None
     if out_dir:

@@ -81,7 +81,7 @@ class TorchRunner:
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.forward: Any = torch.compile(model, options={"freezing": True}) if compile else model
+        self.forward: Any = torch.compile(model, dynamic=False, options={"freezing": True}) if compile else model
         self.compiled = compile
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

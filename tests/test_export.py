@@ -1,0 +1,112 @@
+"""Export: self-contained ONNX (DepthToSpace LHR, dynamic batch), OpenVINO IR, bf16 and INT8 parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fasterpose.cli import main
+from fasterpose.config import Config, apply_overrides
+from fasterpose.engine.checkpoint import save_checkpoint
+from fasterpose.engine.predict import Predictor, crop_people, read_image
+from fasterpose.engine.runtimes import OnnxRuntimeRunner, OpenVinoRunner, TorchRunner
+from fasterpose.export import export_model, onnx_op_types, parity_report, read_metadata
+from fasterpose.models.pose_model import PoseModel
+
+TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[PoseModel, Config]:
+    cfg = apply_overrides(Config(), TINY)
+    torch.manual_seed(0)
+    model = PoseModel.from_config(cfg).eval()
+    # a trained head is far from its N(0, 0.001) init: widen it so the heatmaps carry real structure
+    torch.nn.init.normal_(model.head.conv.weight, std=0.05)
+    return model, cfg
+
+
+def crops(n: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((n, 3, 96, 64)).astype(np.float32)
+
+
+def test_onnx_is_one_file_with_depth_to_space_and_dynamic_batch(tiny: tuple[PoseModel, Config], tmp_path: Path):
+    model, cfg = tiny
+    path = export_model(model, cfg, tmp_path / "m.onnx", "onnx")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # weights inside, no external data
+    ops = onnx_op_types(path)
+    assert ops[-1] == "DepthToSpace"  # the LHR's pixel shuffle
+    import onnx
+
+    d2s = onnx.load(str(path)).graph.node[-1]
+    assert {a.name: a for a in d2s.attribute}["mode"].s == b"CRD"
+    file_cfg, precision = read_metadata(path)
+    assert file_cfg == cfg and precision == "fp32"
+    x = crops(3)
+    ref = TorchRunner(model, channels_last=False)(x)
+    for runner in (OnnxRuntimeRunner(path), OpenVinoRunner(path)):
+        for batch in (1, 3):  # dynamic batch axis
+            out = runner(x[:batch])
+            assert out.shape == (batch, 17, 24, 16)
+            assert np.abs(out - ref[:batch]).max() < 1e-4
+
+
+def test_openvino_ir_fp32_parity(tiny: tuple[PoseModel, Config], tmp_path: Path):
+    model, cfg = tiny
+    path = export_model(model, cfg, tmp_path / "m.xml", "openvino")
+    assert (tmp_path / "m.bin").is_file()
+    assert read_metadata(path) == (cfg, "fp32")
+    report = parity_report(model, cfg, path, "fp32", crops(4))
+    assert report["openvino"]["max_abs"] < 1e-4
+    assert report["openvino"]["kpt_px_mean"] == 0.0
+    pred = Predictor(path)  # config from the file, OpenVINO runtime
+    assert pred.runtime == "openvino" and pred.runner.precision == "fp32"
+
+
+def test_bf16_and_int8_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_path: Path, shared_data: Path):
+    """Reduced precisions on real person crops: close to fp32 relative to the heatmaps' spread."""
+    model, cfg = tiny
+    coco = shared_data / "coco_mini"
+    ann = json.loads((coco / "annotations" / "person_keypoints_val2017_mini.json").read_text())
+    files = {im["id"]: im["file_name"] for im in ann["images"]}
+    people = [a for a in ann["annotations"] if a["num_keypoints"] > 0 and a["bbox"][2] > 8][:12]
+    val = np.concatenate(
+        [
+            crop_people(read_image(coco / "val2017" / files[a["image_id"]]), [a["bbox"]], cfg.data.input_size)[0]
+            for a in people
+        ]
+    )
+    calib = np.concatenate(
+        [
+            crop_people(read_image(p), None, cfg.data.input_size)[0]
+            for p in sorted((coco / "train2017").glob("*.jpg"))[:6]
+        ]
+    )
+    spread = float(TorchRunner(model, channels_last=False)(val).std())
+    bf16 = export_model(model, cfg, tmp_path / "bf16.xml", "openvino", "bf16")
+    int8 = export_model(model, cfg, tmp_path / "int8.onnx", "onnx", "int8", calib=calib)
+    assert "QuantizeLinear" in onnx_op_types(int8) and read_metadata(int8)[1] == "int8"
+    for path, precision, runtimes in ((bf16, "bf16", None), (int8, "int8", ["onnxruntime", "openvino"])):
+        report = parity_report(model, cfg, path, precision, val, runtimes)
+        for r in report.values():
+            assert r["max_abs"] > 0  # really a different precision
+            assert r["mean_abs"] < 0.1 * spread, (precision, r, spread)
+            assert np.isfinite(r["kpt_px_mean"])
+
+
+def test_export_command(tiny: tuple[PoseModel, Config], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    model, cfg = tiny
+    ckpt = tmp_path / "run" / "best.pt"
+    save_checkpoint(ckpt, {"model": model.state_dict(), "config": cfg, "epoch": 0})
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["output"] == str(tmp_path / "run" / "best.onnx")
+    assert report["parity"]["onnxruntime"]["max_abs"] < 1e-4 and report["parity"]["openvino"]["max_abs"] < 1e-4
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--precision", "int8"]) == 1
+    assert "--calib" in capsys.readouterr().err
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--precision", "bf16"]) == 1
+    assert "openvino" in capsys.readouterr().err
