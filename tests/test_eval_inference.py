@@ -214,3 +214,8 @@ def test_mpii_end_to_end(tmp_path: Path) -> None:
     assert info["head_size_source"] == "head_top_upper_neck"
     rows = json.loads((tmp_path / "results_val.json").read_text())
     assert len(rows) == 5 and np.asarray(rows[0]["joints_matlab"]).shape == (16, 2)
+    # eval.max_images: only the chosen images' people are scored (none counts as missed)
+    small = apply_overrides(cfg, ["eval.max_images=2", "eval.flip_test=false"])
+    metrics2 = evaluate_model(tiny_model(cfg), small, out_dir=tmp_path / "two", progress=False)
+    assert json.loads((tmp_path / "two" / "metrics_val.json").read_text())["people"] == 2
+    assert all(0.0 <= v <= 100.0 for v in metrics2.values())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from fasterpose.config import Config, load_config
+from fasterpose.config import Config, apply_overrides, load_config
 from fasterpose.engine.checkpoint import load_model_from_checkpoint
 from fasterpose.engine.inference import build_eval_dataset, predict_dataset, predict_oracle, score_predictions
 from fasterpose.evaluation.report import format_table
@@ -71,14 +71,15 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     start = time.perf_counter()
     if args.oracle:
-        if not cfg.eval.use_gt_boxes:
-            raise ValueError("--oracle needs ground-truth boxes (eval.use_gt_boxes=true)")
+        if args.det:
+            raise ValueError("--oracle scores ground-truth keypoints in ground-truth boxes; it cannot use --det")
+        cfg = apply_overrides(cfg, ["eval.use_gt_boxes=true"])  # the oracle always crops GT boxes
         dataset = build_eval_dataset(cfg, args.split, use_gt_boxes=True)
         preds = predict_oracle(cfg, args.split, progress, dataset, args.workers)
         out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
         title = (
             f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
-            f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split}"
+            f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split} (GT boxes)"
         )
     else:
         device = resolve_device(args.device)

@@ -12,6 +12,7 @@ Entry points: :func:`predict_dataset` (raw per-person predictions) and :func:`ev
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -244,8 +245,10 @@ def score_predictions(
     extra: dict[str, Any] = {"people": len(predictions)}
     results_file = out / f"{file_prefix}results_{split}.json" if out is not None else None
     if cfg.data.dataset == "mpii":
-        pckh = PckhEvaluator(base.records, spec)
-        pckh.process(predictions)
+        indices = _indices(dataset)  # records evaluated (all, or those of eval.max_images images)
+        position = {base_index: pos for pos, base_index in enumerate(indices)}
+        pckh = PckhEvaluator([base.records[i] for i in indices], spec)
+        pckh.process(dataclasses.replace(p, index=position[p.index]) for p in predictions)
         metrics = pckh.evaluate()
         extra["head_size_source"] = pckh.head_size_source
         if results_file is not None:

@@ -1,0 +1,21 @@
+"""Evaluation: OKS-NMS, COCO keypoint AP through pycocotools, MPII PCKh."""
+
+from .coco import STAT_NAMES, CocoEvaluator, load_results, oks_to_ground_truth
+from .oks_nms import oks_matrix, oks_nms
+from .pckh import PckhEvaluator, PckhResult, compute_pckh, head_sizes_from_boxes, head_sizes_from_joints
+from .predictions import PosePrediction
+
+__all__ = [
+    "STAT_NAMES",
+    "CocoEvaluator",
+    "PckhEvaluator",
+    "PckhResult",
+    "PosePrediction",
+    "compute_pckh",
+    "head_sizes_from_boxes",
+    "head_sizes_from_joints",
+    "load_results",
+    "oks_matrix",
+    "oks_nms",
+    "oks_to_ground_truth",
+]
