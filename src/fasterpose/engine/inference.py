@@ -108,10 +108,7 @@ def build_eval_dataset(
     dataset = TopDownDataset.from_config(cfg, split, train=False, use_gt_boxes=gt_boxes)
     if cfg.eval.max_images is None:
         return dataset
-    images: list[int] = []
-    for r in dataset.records:
-        if r.image_id not in images:
-            images.append(r.image_id)
+    images = list(dict.fromkeys(r.image_id for r in dataset.records))  # first-seen order
     chosen = set(images[: cfg.eval.max_images])
     return Subset(dataset, [i for i, r in enumerate(dataset.records) if r.image_id in chosen])
 
