@@ -86,6 +86,7 @@ class TrainConfig:
     warmup_iters: int = 0
     grad_clip: float | None = None
     amp: bool = True  # autocast on CUDA only
+    amp_dtype: str = "bfloat16"  # "bfloat16" | "float16" (float16 adds a GradScaler)
     sync_bn: bool = False
     seed: int = 0
     eval_every: int = 10  # epochs; 0 disables evaluation during training

@@ -1,0 +1,175 @@
+"""``fasterpose quickstart``: generate SynthPose, train FasterPose for 5 minutes, evaluate, draw.
+
+On a fresh machine (CPU is enough)::
+
+    fasterpose quickstart
+
+1. writes SynthPose into ``data/synthpose`` (skipped when it is already there with the same
+   parameters, recorded in ``data/synthpose/quickstart_data.json``);
+2. trains ``configs/quickstart.yaml`` (ResNet-18 + LHR head, RCE loss, from scratch) into
+   ``runs/quickstart`` for at most ``--minutes`` (default 5) of training;
+3. evaluates the final model on the SynthPose validation split with pycocotools;
+4. writes ``metrics.json`` (AP and the other COCO numbers, timings), ``training_curve.png``,
+   ``predictions.png`` (predicted skeletons on validation images) and ``last.pth``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fasterpose.config import Config, load_config
+
+log = logging.getLogger(__name__)
+
+# The SynthPose the quickstart trains on: generator defaults except where a 5-minute CPU budget
+# asks for easier scenes (fewer people per image, so each image yields about one large person).
+DATA_PARAMS: dict[str, Any] = {
+    "num_train": 2000,
+    "num_val": 200,
+    "seed": 0,
+    "knobs": {},
+}
+MARKER = "quickstart_data.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.epochs=4")
+    parser.add_argument("--config", help="experiment YAML (default: configs/quickstart.yaml of this checkout)")
+    parser.add_argument("--data", default="data/synthpose", help="SynthPose folder (generated if missing)")
+    parser.add_argument("--out", default="runs/quickstart", help="run folder")
+    parser.add_argument("--minutes", type=float, default=5.0, help="training time budget (minutes)")
+    parser.add_argument("--num-train", type=int, default=DATA_PARAMS["num_train"], help="SynthPose train images")
+    parser.add_argument("--num-val", type=int, default=DATA_PARAMS["num_val"], help="SynthPose val images")
+    parser.add_argument("--workers", type=int, default=2, help="processes for SynthPose generation")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def default_config_path() -> Path:
+    """``configs/quickstart.yaml`` of the source checkout (or of the current folder)."""
+    for root in (Path(__file__).resolve().parents[3], Path.cwd()):
+        path = root / "configs" / "quickstart.yaml"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        "configs/quickstart.yaml not found beside the package or in the current folder; pass --config PATH"
+    )
+
+
+def ensure_synthpose(root: Path, num_train: int, num_val: int, seed: int, knobs: dict[str, Any],
+                     workers: int = 1) -> bool:  # fmt: skip
+    """Generate SynthPose into ``root`` unless it holds these parameters already; True if generated."""
+    from fasterpose.data.synthpose import FORMAT_VERSION, generate
+
+    params = {"num_train": num_train, "num_val": num_val, "seed": seed, "knobs": knobs,
+              "format_version": FORMAT_VERSION}  # fmt: skip
+    marker = root / MARKER
+    anns = [root / "annotations" / f"person_keypoints_{s}.json" for s in ("train", "val")]
+    if marker.is_file() and all(a.is_file() for a in anns):
+        try:
+            if json.loads(marker.read_text()) == params:
+                print(f"SynthPose already in {root} (same parameters): not regenerating")
+                return False
+        except json.JSONDecodeError:
+            pass
+    print(f"generating SynthPose ({num_train} train + {num_val} val images) into {root} ...", flush=True)
+    marker.unlink(missing_ok=True)
+    stats = generate(root, num_train, num_val, seed, workers=workers, **knobs)
+    marker.write_text(json.dumps(params, indent=1) + "\n")
+    print(f"  {stats['train']['people']} train / {stats['val']['people']} val people in {stats['seconds']:.0f} s")
+    return True
+
+
+def draw_predictions(cfg: Config, results_file: Path, path: Path, num_images: int = 8, tile: int = 240) -> Path:
+    """A grid PNG of the first ``num_images`` validation images with the predicted skeletons."""
+    from fasterpose.data import build_records, read_image
+    from fasterpose.keypoints import get_spec
+    from fasterpose.visualize import draw_poses, make_grid, save_image
+
+    spec = get_spec(cfg.data.keypoints)
+    results = json.loads(results_file.read_text())
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for r in results:
+        by_image.setdefault(int(r["image_id"]), []).append(r)
+    paths: dict[int, str] = {}
+    for rec in build_records(cfg.data, "val"):
+        paths.setdefault(int(rec.image_id), str(rec.image_path))
+    tiles = []
+    for image_id in sorted(paths)[:num_images]:
+        image = read_image(paths[image_id])
+        people = by_image.get(image_id, [])
+        if people:
+            kpts = np.array([p["keypoints"] for p in people], np.float64).reshape(len(people), -1, 3)
+            image = draw_poses(image, kpts[..., :2], kpts[..., 2], spec, threshold=0.3)
+        h, w = image.shape[:2]
+        f = tile / max(h, w)
+        canvas = np.full((tile, tile, 3), 24, np.uint8)
+        small = _resize(image, f)
+        canvas[: small.shape[0], : small.shape[1]] = small
+        tiles.append(canvas)
+    save_image(str(path), make_grid(tiles, cols=4))
+    return path
+
+
+def _resize(image: np.ndarray, f: float) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from fasterpose.engine.checkpoint import load_model_from_checkpoint
+    from fasterpose.engine.distributed import resolve_device
+    from fasterpose.engine.inference import evaluate_model
+    from fasterpose.engine.train import train
+
+    start = time.monotonic()
+    data_dir, out_dir = Path(args.data), Path(args.out)
+    ensure_synthpose(data_dir, args.num_train, args.num_val, DATA_PARAMS["seed"], DATA_PARAMS["knobs"],
+                     args.workers)  # fmt: skip
+    overrides = [f"data.root={data_dir}", f"train.out_dir={out_dir}", f"train.max_minutes={args.minutes}",
+                 *args.overrides]  # fmt: skip
+    cfg = load_config(args.config or default_config_path(), overrides)
+    for name in ("metrics.jsonl", "last.pth", "best.pth"):  # a fresh run, not an append to an old one
+        (out_dir / name).unlink(missing_ok=True)
+    print(f"training {cfg.model.backbone} + {cfg.model.head} ({cfg.loss.name}) at "
+          f"{cfg.data.input_size[1]}x{cfg.data.input_size[0]} for at most {args.minutes:g} min "
+          f"({torch.get_num_threads()} threads) ...", flush=True)  # fmt: skip
+    result = train(cfg, progress=not args.no_progress)
+    print(f"  {result.status}: {result.epoch} epochs, {result.global_step} steps in {result.wall_seconds:.0f} s")
+
+    eval_start = time.monotonic()
+    checkpoint = out_dir / "last.pth"
+    model, _ = load_model_from_checkpoint(checkpoint)
+    device = resolve_device(cfg.train.device)
+    metrics = evaluate_model(model, cfg, device, "val", out_dir=out_dir, progress=not args.no_progress)
+    eval_seconds = time.monotonic() - eval_start
+    grid = draw_predictions(cfg, out_dir / "results_val.json", out_dir / "predictions.png")
+    summary = {
+        **metrics,
+        "data": f"SynthPose val ({args.num_val} images, seed {DATA_PARAMS['seed']}) in {data_dir}",
+        "train_status": result.status,
+        "epochs": result.epoch,
+        "steps": result.global_step,
+        "train_seconds": round(result.wall_seconds, 1),
+        "eval_seconds": round(eval_seconds, 1),
+        "total_seconds": round(time.monotonic() - start, 1),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"\nSynthPose val AP = {metrics['AP']:.3f} (AP50 {metrics['AP50']:.3f}, AR {metrics['AR']:.3f})")
+    print(f"  metrics:         {out_dir / 'metrics.json'}")
+    print(f"  training curve:  {out_dir / 'training_curve.png'}")
+    print(f"  predictions:     {grid}")
+    print(f"  checkpoint:      {checkpoint}")
+    print(f"  total time:      {summary['total_seconds']:.0f} s")
+    return 0

@@ -1,0 +1,98 @@
+"""The few distributed helpers the training loop needs: start/stop, rank facts, reductions.
+
+Training runs as one process per device, started by ``torchrun`` (which sets ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``). Backend: NCCL on CUDA, gloo on
+CPU. Without those variables everything here degrades to a single process (rank 0 of 1), so the
+same loop serves both cases.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the job: ``rank`` of ``world_size``, on ``device``."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the only process that writes files, prints progress and evaluates."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` -> CUDA (this process's GPU) when available, else CPU; clear error for missing CUDA."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(name)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"train.device={name}: CUDA is not available on this machine; use train.device=cpu")
+        if dev.index is None:
+            dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def init_distributed(device_name: str = "auto") -> DistInfo:
+    """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1), else run alone."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        kwargs = {"device_id": device} if device.type == "cuda" else {}
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **kwargs)  # type: ignore[arg-type]
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+
+
+def cleanup_distributed() -> None:
+    """Leave the process group (no-op when alone)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """Reduce a tensor across processes in place and return it (identity when alone).
+
+    ``op``: "sum" | "mean" | "max".
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    if op == "max":
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    else:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        if op == "mean":
+            values /= dist.get_world_size()
+    return values
+
+
+def broadcast_float(value: float, device: torch.device, src: int = 0) -> float:
+    """Rank ``src``'s ``value`` on every rank (identity when alone)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=src)
+    return float(t.item())
+
+
+def barrier() -> None:
+    """Wait for every process (no-op when alone)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
