@@ -27,7 +27,9 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 
-def conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, relu: bool = False) -> nn.Sequential:
+def conv_bn(
+    cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, relu: bool = False
+) -> nn.Sequential:
     """Conv (no bias) + BN (+ ReLU); padding keeps the size at stride 1."""
     layers: list[nn.Module] = [
         nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
@@ -57,8 +59,9 @@ class Stem(nn.Module):
         half = channels // 2
         self.conv1 = conv_bn(3, channels, 3, stride=2, relu=True)
         self.branch1 = nn.Sequential(dw_conv_bn(half, 2), conv_bn(half, channels - half, relu=True))
-        self.branch2 = nn.Sequential(conv_bn(half, channels, relu=True), dw_conv_bn(channels, 2),
-                                     conv_bn(channels, half, relu=True))
+        self.branch2 = nn.Sequential(
+            conv_bn(half, channels, relu=True), dw_conv_bn(channels, 2), conv_bn(channels, half, relu=True)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1, x2 = self.conv1(x).chunk(2, dim=1)
@@ -81,8 +84,13 @@ class ConditionalChannelWeighting(nn.Module):
         )
         self.dw = nn.ModuleList(dw_conv_bn(c) for c in self.halves)
         self.spatial = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c // 4, 1), nn.ReLU(inplace=True),
-                          nn.Conv2d(c // 4, c, 1), nn.Sigmoid())
+            nn.Sequential(
+                nn.AdaptiveAvgPool2d(1),
+                nn.Conv2d(c, c // 4, 1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c // 4, c, 1),
+                nn.Sigmoid(),
+            )
             for c in self.halves
         )
 
@@ -90,8 +98,8 @@ class ConditionalChannelWeighting(nn.Module):
         """Branches (B, C_i, H_i, W_i) -> same shapes."""
         kept = [x.chunk(2, dim=1)[0] for x in xs]
         moved = [x.chunk(2, dim=1)[1] for x in xs]
-        smallest = moved[-1].shape[-2:]
-        pooled = [F.adaptive_avg_pool2d(m, smallest) for m in moved[:-1]] + [moved[-1]]
+        h, w = moved[-1].shape[-2:]
+        pooled = [F.adaptive_avg_pool2d(m, (h, w)) for m in moved[:-1]] + [moved[-1]]
         gates = torch.split(self.cross(torch.cat(pooled, dim=1)), self.halves, dim=1)
         out = []
         for k, m, g, dw, sw in zip(kept, moved, gates, self.dw, self.spatial, strict=True):
@@ -108,8 +116,11 @@ def fuse_path(channels: Sequence[int], j: int, i: int) -> nn.Module:
     steps: list[nn.Module] = []
     for k in range(i - j):
         last = k == i - j - 1
-        steps.append(nn.Sequential(dw_conv_bn(channels[j], 2),
-                                   conv_bn(channels[j], channels[i] if last else channels[j], relu=not last)))
+        steps.append(
+            nn.Sequential(
+                dw_conv_bn(channels[j], 2), conv_bn(channels[j], channels[i] if last else channels[j], relu=not last)
+            )
+        )
     return nn.Sequential(*steps)
 
 
@@ -129,6 +140,7 @@ class LiteHRModule(nn.Module):
         xs = self.blocks(xs)
         out = []
         for paths in self.fuse:
+            assert isinstance(paths, nn.ModuleList)
             y = paths[0](xs[0])
             for j in range(1, len(xs)):
                 y = y + paths[j](xs[j])
@@ -178,9 +190,13 @@ class LiteHRNet(nn.Module):
         init_litehrnet_weights(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, out_channels, H / 4, W / 4)."""
+        """(B, 3, H, W) -> (B, out_channels, H / 4, W / 4); H and W must be multiples of 4 * 2^stages."""
+        unit = 4 * 2 ** len(self.stages)
+        if images.shape[-2] % unit or images.shape[-1] % unit:
+            raise ValueError(f"Lite-HRNet needs H and W divisible by {unit}, got {tuple(images.shape[-2:])}")
         xs = [self.stem(images)]
         for transition, stage in zip(self.transitions, self.stages, strict=True):
+            assert isinstance(transition, nn.ModuleList)
             xs = [t(xs[min(i, len(xs) - 1)]) for i, t in enumerate(transition)]
             xs = stage(xs)
         y: torch.Tensor | None = None
@@ -223,7 +239,9 @@ def build_litehrnet_backbone(pretrained: bool = False, weights: str | None = Non
 
         load_imagenet_weights(model, weights)
     elif pretrained:
-        log.warning("litehrnet18: no ImageNet weights are available offline (Lite-HRNet trains from "
-                    "scratch); using its random init. Pass model.weights=/path/to/state_dict.pth to "
-                    "load a local file, or model.pretrained=false to silence this warning.")
+        log.warning(
+            "litehrnet18: no ImageNet weights are available offline (Lite-HRNet trains from "
+            "scratch); using its random init. Pass model.weights=/path/to/state_dict.pth to "
+            "load a local file, or model.pretrained=false to silence this warning."
+        )
     return model

@@ -158,7 +158,7 @@ class LPNHead(nn.Module):
         self.deconvs = nn.Sequential(*layers)
         self.final = nn.Conv2d(ch, num_keypoints, kernel_size=1)
         init_lpn_weights(self)
-        nn.init.constant_(self.final.bias, prior_bias(bias_prior))
+        nn.init.constant_(self.final.bias, prior_bias(bias_prior))  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, M, h, w) -> (B, K, h * 2^num_deconv, w * 2^num_deconv)."""
@@ -185,9 +185,11 @@ def build_lpn_backbone(pretrained: bool = False, weights: str | None = None) -> 
 
         load_imagenet_weights(model, weights)
     elif pretrained:
-        log.warning("lpn50: no ImageNet weights are available offline (LPN trains from scratch); "
-                    "using LPN's random init. Pass model.weights=/path/to/state_dict.pth to load a "
-                    "local file, or model.pretrained=false to silence this warning.")
+        log.warning(
+            "lpn50: no ImageNet weights are available offline (LPN trains from scratch); "
+            "using LPN's random init. Pass model.weights=/path/to/state_dict.pth to load a "
+            "local file, or model.pretrained=false to silence this warning."
+        )
     return model
 
 
@@ -204,6 +206,7 @@ def build_lpn_head(
     total = backbone_stride // heatmap_stride
     num_deconv = total.bit_length() - 1
     if 2**num_deconv != total:
-        raise ValueError(f"LPN head upsamples by powers of 2; got {total}x (stride {backbone_stride} -> "
-                         f"{heatmap_stride})")
+        raise ValueError(
+            f"LPN head upsamples by powers of 2; got {total}x (stride {backbone_stride} -> {heatmap_stride})"
+        )
     return LPNHead(in_channels, num_keypoints, num_deconv=num_deconv, bias_prior=bias_prior)
