@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-
-log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--train", type=int, default=2000, help="training images")
     p.add_argument("--val", type=int, default=200, help="validation images")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="render with this many processes (same output)")
     p.add_argument(
         "--set",
         dest="options",
@@ -125,8 +123,13 @@ def run_synthpose(args: argparse.Namespace) -> int:
     if unknown:
         valid = [k for k in params if k not in ("out_dir", "num_train", "num_val", "seed")]
         raise ValueError(f"unknown SynthPose option(s) {unknown}; valid: {valid}")
+    if args.workers > 1:
+        options["workers"] = args.workers
     result = synthpose.generate(Path(args.out), args.train, args.val, args.seed, **options)
-    print(f"wrote SynthPose to {args.out} ({args.train} train / {args.val} val images, seed {args.seed})")
-    if result is not None:
-        log.debug("generator returned %r", result)
+    people = ""
+    if isinstance(result, dict):
+        counts = [result.get(split, {}).get("people") for split in ("train", "val")]
+        if all(isinstance(c, int) for c in counts):
+            people = f", {counts[0]} / {counts[1]} people"
+    print(f"wrote SynthPose to {args.out} ({args.train} train / {args.val} val images{people}, seed {args.seed})")
     return 0

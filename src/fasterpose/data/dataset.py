@@ -237,8 +237,12 @@ class TopDownDataset(Dataset[dict[str, Any]]):
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: give the worker's dataset its own generator; one cv2 thread."""
-    cv2.setNumThreads(1)
+    """DataLoader ``worker_init_fn``: give the worker's dataset its own augmentation generator.
+
+    It deliberately leaves OpenCV's thread count alone: ``cv2.setNumThreads`` in a forked worker
+    deadlocks once the parent has started OpenCV's thread pool. Call ``cv2.setNumThreads(1)`` in the
+    main process before creating the DataLoader instead.
+    """
     info = torch.utils.data.get_worker_info()
     if info is None:
         return

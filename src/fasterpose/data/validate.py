@@ -73,7 +73,7 @@ def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problem
     person = next((c for c in cats if c.get("name") == "person"), None)
     k = len(person["keypoints"]) if person and isinstance(person.get("keypoints"), list) else 17
     person_id = int(person["id"]) if person and "id" in person else 1
-    images: dict[int, tuple[float, float] | None] = {}
+    images: dict[Any, tuple[float, float] | None] = {}
     for i, img in enumerate(data["images"]):
         if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
             problems.append(f"{path}: images[{i}] lacks 'id' or 'file_name'")
@@ -98,18 +98,18 @@ def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problem
         ann_ids.add(ann.get("id"))
         if ann.get("image_id") not in images:
             problems.append(f"{where}: image_id is not in 'images'")
-        size = images.get(ann.get("image_id"))
+        img_size = images.get(ann.get("image_id"))
         if not _is_box(ann.get("bbox")):
             problems.append(f"{where}: bbox must be 4 finite numbers [x, y, w, h], got {ann.get('bbox')!r}")
         elif ann["bbox"][2] <= 0 or ann["bbox"][3] <= 0:
             problems.append(f"{where}: zero or negative box size {ann['bbox'][2]:g}x{ann['bbox'][3]:g}")
-        elif size is not None:
+        elif img_size is not None:
             x, y, w, h = ann["bbox"]
-            if x >= size[0] or y >= size[1] or x + w <= 0 or y + h <= 0:
-                problems.append(f"{where}: box {ann['bbox']} lies outside the {size[0]:g}x{size[1]:g} image")
+            if x >= img_size[0] or y >= img_size[1] or x + w <= 0 or y + h <= 0:
+                problems.append(f"{where}: box {ann['bbox']} lies outside the {img_size[0]:g}x{img_size[1]:g} image")
         if ann.get("category_id", person_id) != person_id or "keypoints" not in ann:
             continue
-        labelled = _check_keypoints(ann["keypoints"], k, size, where, problems)
+        labelled = _check_keypoints(ann["keypoints"], k, img_size, where, problems)
         if "num_keypoints" in ann and ann["num_keypoints"] != labelled:
             problems.append(f"{where}: num_keypoints is {ann['num_keypoints']} but {labelled} joints are labelled")
     return {"images": len(images), "annotations": len(anns)}
