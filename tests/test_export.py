@@ -110,3 +110,22 @@ def test_export_command(tiny: tuple[PoseModel, Config], tmp_path: Path, capsys: 
     assert "--calib" in capsys.readouterr().err
     assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--precision", "bf16"]) == 1
     assert "openvino" in capsys.readouterr().err
+
+
+def test_latency_bench_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The latency bench runs every runtime on two configs and reports floor-relative rows."""
+    root = Path(__file__).resolve().parents[1]
+    configs = [str(root / "configs" / f"{n}_r50_256x192.yaml") for n in ("fasterpose", "simplebaseline")]
+    out = tmp_path / "lat.json"
+    argv = ["bench", "latency", "--configs", *configs, "--runtimes", "torch,onnxruntime,openvino"]
+    argv += ["--batches", "1,2", "--runs", "2", "--warmup", "1", "--peak-size", "256", "--threads", "1"]
+    argv += ["--out", str(out), "--set", *TINY]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert len(report["rows"]) == 2 * 3 * 2
+    for row in report["rows"]:
+        assert row["ms_min"] <= row["ms_median"] <= row["ms_max"]
+        assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"]["fp32"], 1)
+    assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino"}
+    assert report["fastest_fp32"] in ("torch", "onnxruntime", "openvino")
+    assert "fastest exact" in capsys.readouterr().out

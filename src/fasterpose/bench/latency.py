@@ -17,9 +17,11 @@ Runtimes: ``torch`` (eager, channels-last), ``torch-compile`` (inductor, ``freez
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fasterpose.config import Config, apply_overrides, load_config
+from fasterpose.config import apply_overrides, load_config
 
 DEFAULT_CONFIGS = ("configs/fasterpose_r50_256x192.yaml", "configs/simplebaseline_r50_256x192.yaml")
 VARIANTS = {  # name: (runtime, precision)
@@ -86,17 +88,16 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def make_runner(variant: str, model: torch.nn.Module, cfg: Config, threads: int) -> Any:
-    """A runner for one benchmark variant (see :data:`VARIANTS`)."""
+def make_runner(variant: str, model: torch.nn.Module, onnx_model: Callable[[], bytes], threads: int) -> Any:
+    """A runner for one benchmark variant (see :data:`VARIANTS`); ``onnx_model()`` gives the ONNX bytes."""
     import io
 
     from fasterpose.engine.runtimes import OnnxRuntimeRunner, OpenVinoRunner, TorchRunner
-    from fasterpose.export import onnx_bytes
 
     runtime, precision = VARIANTS[variant]
     if runtime == "torch":
         return TorchRunner(model, compile=variant == "torch-compile", precision=precision)
-    data = onnx_bytes(model, cfg.data.input_size)
+    data = onnx_model()
     if runtime == "onnxruntime":
         return OnnxRuntimeRunner(data, num_threads=threads)
     import openvino as ov
@@ -117,6 +118,7 @@ class Cell:
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from fasterpose.bench.flops import true_gmacs
+    from fasterpose.export import onnx_bytes
     from fasterpose.models.pose_model import PoseModel
 
     threads = args.threads or torch.get_num_threads()
@@ -140,9 +142,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         model = PoseModel.from_config(cfg, pretrained=False).eval()
         w, h = cfg.data.input_size
         gmacs = true_gmacs(model, (h, w))
+        onnx_model = functools.cache(functools.partial(onnx_bytes, model, cfg.data.input_size))
         for variant in variants:
             t0 = time.perf_counter()
-            runner = make_runner(variant, model, cfg, threads)
+            runner = make_runner(variant, model, onnx_model, threads)
             for b in batches:
                 images = rng.standard_normal((b, 3, h, w)).astype(np.float32)
                 for _ in range(args.warmup):
@@ -183,11 +186,25 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "skipped": skipped,
         "fastest_fp32": fastest_exact(rows),
         "rows": rows,
+        "comparisons": compare(rows),
     }
 
 
+def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Median latency of the first config over each other config, per runtime and batch."""
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    by_key = {(r["config"], r["runtime"], r["batch"]): r["ms_median"] for r in rows}
+    out = []
+    for other in configs[1:]:
+        for (c, rt, bs), ms in by_key.items():
+            if c == configs[0] and (other, rt, bs) in by_key:
+                ratio = round(ms / by_key[(other, rt, bs)], 3)
+                out.append({"config": c, "versus": other, "runtime": rt, "batch": bs, "latency_ratio": ratio})
+    return out
+
+
 def fastest_exact(rows: list[dict[str, Any]]) -> str | None:
-    """The fp32 runtime with the lowest summed median over every config and batch measured."""
+    """The fp32 runtime with the lowest sum of measured/floor ratios over every config and batch."""
     totals: dict[str, float] = {}
     for r in rows:
         if r["precision"] == "fp32":
@@ -207,13 +224,8 @@ def format_table(report: dict[str, Any]) -> str:
             f"{r['config']:34s} {r['runtime']:15s} {r['batch']:5d} {r['ms_median']:9.1f} "
             f"{r['ms_min']:9.1f} {r['ms_max']:9.1f} {r['floor_ms']:9.1f} {r['ratio']:6.2f}"
         )
-    by_key = {(r["config"], r["runtime"], r["batch"]): r["ms_median"] for r in report["rows"]}
-    configs = list(dict.fromkeys(r["config"] for r in report["rows"]))
-    if len(configs) >= 2:
-        a, b = configs[0], configs[1]
-        for (c, rt, bs), ms in by_key.items():
-            if c == a and (b, rt, bs) in by_key:
-                lines.append(f"{a} / {b}: {rt} batch {bs}: {ms / by_key[(b, rt, bs)]:.3f}x")
+    for c in report["comparisons"]:
+        lines.append(f"{c['config']} / {c['versus']}: {c['runtime']} batch {c['batch']}: {c['latency_ratio']:.3f}x")
     if report["skipped"]:
         lines.append(f"skipped (no bf16 on this CPU): {', '.join(report['skipped'])}")
     lines.append(f"fastest exact (fp32) runtime, by summed measured/floor: {report['fastest_fp32']}")
@@ -221,7 +233,11 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = run_benchmark(args)
+    saved = torch.get_num_threads()
+    try:
+        report = run_benchmark(args)
+    finally:
+        torch.set_num_threads(saved)
     text = json.dumps(report, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
