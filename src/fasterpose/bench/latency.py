@@ -11,7 +11,8 @@ measured median / floor (1.0 would be a network running at matmul speed througho
 
 Runtimes: ``torch`` (eager, channels-last), ``torch-compile`` (inductor, ``freezing=True``),
 ``onnxruntime`` (CPU provider, intra-op spinning off), ``openvino`` (f32 hint) and ``openvino-bf16``
-(bf16 hint), plus ``torch-bf16`` (autocast) on request.
+(bf16 hint); on request ``torch-bf16`` (autocast) and ``onnxruntime-int8`` / ``openvino-int8``
+(static QDQ quantisation calibrated on random crops: timing only; their floor uses the fp32 peak).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fasterpose.config import apply_overrides, load_config
+from fasterpose.config import Config, apply_overrides, load_config
 
 DEFAULT_CONFIGS = ("configs/fasterpose_r50_256x192.yaml", "configs/simplebaseline_r50_256x192.yaml")
 VARIANTS = {  # name: (runtime, precision)
@@ -39,6 +40,8 @@ VARIANTS = {  # name: (runtime, precision)
     "onnxruntime": ("onnxruntime", "fp32"),
     "openvino": ("openvino", "fp32"),
     "openvino-bf16": ("openvino", "bf16"),
+    "onnxruntime-int8": ("onnxruntime", "int8"),
+    "openvino-int8": ("openvino", "int8"),
 }
 DEFAULT_VARIANTS = "torch,torch-compile,onnxruntime,openvino,openvino-bf16"
 
@@ -88,18 +91,31 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def make_runner(variant: str, model: torch.nn.Module, onnx_model: Callable[[], bytes], threads: int) -> Any:
-    """A runner for one benchmark variant (see :data:`VARIANTS`); ``onnx_model()`` gives the ONNX bytes."""
+def make_runner(
+    variant: str, model: torch.nn.Module, cfg: Config, onnx_model: Callable[[], bytes], threads: int
+) -> Any:
+    """A runner for one benchmark variant (see :data:`VARIANTS`); ``onnx_model()`` gives the ONNX bytes.
+
+    INT8 variants are calibrated on random crops: right for timing, not for accuracy.
+    """
     import io
+    import tempfile
 
     from fasterpose.engine.runtimes import OnnxRuntimeRunner, OpenVinoRunner, TorchRunner
+    from fasterpose.export import quantize_int8
 
     runtime, precision = VARIANTS[variant]
     if runtime == "torch":
         return TorchRunner(model, compile=variant == "torch-compile", precision=precision)
     data = onnx_model()
+    if precision == "int8":
+        w, h = cfg.data.input_size
+        calib = np.random.default_rng(0).standard_normal((4, 3, h, w)).astype(np.float32)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "fp32.onnx").write_bytes(data)
+            data = quantize_int8(Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx", calib).read_bytes()
     if runtime == "onnxruntime":
-        return OnnxRuntimeRunner(data, num_threads=threads)
+        return OnnxRuntimeRunner(data, num_threads=threads, precision=precision)
     import openvino as ov
 
     return OpenVinoRunner(ov.convert_model(io.BytesIO(data)), precision=precision, num_threads=threads)
@@ -145,7 +161,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         onnx_model = functools.cache(functools.partial(onnx_bytes, model, cfg.data.input_size))
         for variant in variants:
             t0 = time.perf_counter()
-            runner = make_runner(variant, model, onnx_model, threads)
+            runner = make_runner(variant, model, cfg, onnx_model, threads)
             for b in batches:
                 images = rng.standard_normal((b, 3, h, w)).astype(np.float32)
                 for _ in range(args.warmup):
@@ -162,7 +178,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     for cell in cells:
         precision = VARIANTS[cell.variant][1]
         ms = np.asarray(cell.times) * 1e3
-        floor = 2.0 * cell.gmacs * cell.batch / peak[precision] * 1e3
+        peak_key = precision if precision in peak else "fp32"  # int8 rows: against the fp32 peak
+        floor = 2.0 * cell.gmacs * cell.batch / peak[peak_key] * 1e3
         rows.append(
             {
                 "config": cell.config,
@@ -174,7 +191,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "ms_max": round(float(ms.max()), 2),
                 "floor_ms": round(floor, 2),
                 "ratio": round(float(np.median(ms)) / floor, 3),
-                "peak_gflops": round(peak[precision], 1),
+                "peak_gflops": round(peak[peak_key], 1),
                 "gmacs": round(cell.gmacs, 3),
             }
         )
@@ -216,12 +233,12 @@ def format_table(report: dict[str, Any]) -> str:
     peak = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report["peak_gflops"].items())
     lines = [
         f"{report['cpu']}, {report['threads']} threads, {report['runs']} runs; matmul peak {peak}",
-        f"{'config':34s} {'runtime':15s} {'batch':>5s} {'median':>9s} {'min':>9s} {'max':>9s} "
+        f"{'config':34s} {'runtime':17s} {'batch':>5s} {'median':>9s} {'min':>9s} {'max':>9s} "
         f"{'floor':>9s} {'ratio':>6s}",
     ]
     for r in report["rows"]:
         lines.append(
-            f"{r['config']:34s} {r['runtime']:15s} {r['batch']:5d} {r['ms_median']:9.1f} "
+            f"{r['config']:34s} {r['runtime']:17s} {r['batch']:5d} {r['ms_median']:9.1f} "
             f"{r['ms_min']:9.1f} {r['ms_max']:9.1f} {r['floor_ms']:9.1f} {r['ratio']:6.2f}"
         )
     for c in report["comparisons"]:
