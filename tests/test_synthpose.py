@@ -84,7 +84,7 @@ def test_ground_truth_scores_perfect_ap(dataset: tuple[Path, dict]) -> None:
 
 def test_deterministic_bytes(dataset: tuple[Path, dict], tmp_path: Path) -> None:
     root, _ = dataset
-    generate(tmp_path / "same", SPLITS["train"], SPLITS["val"], seed=3)
+    generate(tmp_path / "same", SPLITS["train"], SPLITS["val"], seed=3, workers=2)
     assert _files(tmp_path / "same") == _files(root)
     generate(tmp_path / "other", SPLITS["train"], SPLITS["val"], seed=4)
     a, b = _files(root), _files(tmp_path / "other")
@@ -101,6 +101,8 @@ def test_knobs_validated_and_effective(tmp_path: Path) -> None:
     for i in range(4):
         s = render_sample(1, "train", i, SynthPoseKnobs(max_people=1, occluder_prob=0.0))
         assert len(s.people) == 1 and not np.any(s.labels == OCCLUDER_LABEL)
+    easy = SynthPoseKnobs(occluder_prob=1.0, clutter=2.0, difficulty=0.0).effective()
+    assert (easy.occluder_prob, easy.clutter, easy.noise, easy.difficulty) == (0.0, 0.0, 0.0, 1.0)
 
 
 def test_visibility_matches_label_map() -> None:

@@ -170,11 +170,15 @@ def _split_stats(images: list[dict[str, Any]], annotations: list[dict[str, Any]]
 
 def preview(
     dataset_dir: str | Path, split: str = "val", n: int = 12, path: str | Path | None = None,
-    cols: int = 4, tile: int = 256,
+    cols: int = 4, tile: int = 256, colors: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """A contact sheet (rows * tile, cols * tile, 3) BGR of the first ``n`` images of a split with
     the annotated skeletons (left limbs blue, right limbs orange, centre green; filled dots are
-    visible keypoints, rings occluded ones) and boxes; written to ``path`` when given."""
+    visible keypoints, rings occluded ones); written to ``path`` when given, as a palette PNG of
+    ``colors`` colours when set (small files for docs; needs Pillow, which matplotlib brings).
+
+    The docs image: ``generate(d, 0, 12, seed=0)`` then
+    ``preview(d, "val", 12, "docs/images/synthpose_samples.png", colors=256)``."""
     if split not in SPLITS:
         raise ValueError(f"SynthPose: split must be one of {sorted(SPLITS)}, got {split!r}")
     ann_path = Path(dataset_dir) / "annotations" / f"person_keypoints_{split}.json"
@@ -201,7 +205,14 @@ def preview(
     sheet = np.concatenate([np.concatenate(tiles[r : r + cols], 1) for r in range(0, len(tiles), cols)], 0)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        if colors is None:
+            cv2.imwrite(str(path), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        else:
+            from PIL import Image
+
+            rgb = Image.fromarray(np.ascontiguousarray(sheet[..., ::-1]))
+            palette = rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
+            rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(str(path), optimize=True)
     return sheet
 
 

@@ -17,7 +17,7 @@ occluded parts included, so a box always frames the full figure.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import cv2
 import numpy as np
@@ -63,6 +63,8 @@ class SynthPoseKnobs:
         image_size: range of the image's long side in pixels.
         jpeg_quality: cv2 JPEG quality.
         antialias: draw with cv2.LINE_AA.
+        difficulty: one dial: multiplies occluder_prob, pose_variation, clutter, noise, blur_prob and
+            truncation_prob (probabilities capped at 1) when rendering; 1 leaves them as set.
     """
 
     min_people: int = 1
@@ -79,6 +81,7 @@ class SynthPoseKnobs:
     image_size: tuple[int, int] = (320, 640)
     jpeg_quality: int = 90
     antialias: bool = True
+    difficulty: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_people <= self.max_people <= 15:
@@ -92,6 +95,20 @@ class SynthPoseKnobs:
         for name in ("occluder_prob", "blur_prob", "truncation_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SynthPose: {name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("pose_variation", "clutter", "noise", "difficulty"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SynthPose: {name} must be >= 0, got {getattr(self, name)}")
+
+    def effective(self) -> SynthPoseKnobs:
+        """These knobs with ``difficulty`` applied (and reset to 1)."""
+        d = self.difficulty
+        if d == 1.0:
+            return self
+        return replace(
+            self, occluder_prob=min(self.occluder_prob * d, 1.0), pose_variation=self.pose_variation * d,
+            clutter=self.clutter * d, noise=self.noise * d, blur_prob=min(self.blur_prob * d, 1.0),
+            truncation_prob=min(self.truncation_prob * d, 1.0), difficulty=1.0,
+        )  # fmt: skip
 
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> SynthPoseKnobs:
@@ -236,7 +253,7 @@ def compose(
 
 def render_sample(seed: int, split: str, index: int, knobs: SynthPoseKnobs | None = None) -> SynthSample:
     """Render image ``index`` of ``split``; the same arguments always give the same sample."""
-    k = knobs or SynthPoseKnobs()
+    k = (knobs or SynthPoseKnobs()).effective()
     rng = sample_rng(seed, split, index)
     long_side = int(rng.integers(k.image_size[0], k.image_size[1] + 1))
     aspect = _ASPECTS[int(rng.integers(len(_ASPECTS)))]
