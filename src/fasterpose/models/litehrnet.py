@@ -98,12 +98,15 @@ class ConditionalChannelWeighting(nn.Module):
         """Branches (B, C_i, H_i, W_i) -> same shapes."""
         kept = [x.chunk(2, dim=1)[0] for x in xs]
         moved = [x.chunk(2, dim=1)[1] for x in xs]
-        h, w = moved[-1].shape[-2:]
-        pooled = [F.adaptive_avg_pool2d(m, (h, w)) for m in moved[:-1]] + [moved[-1]]
+        # Branch i is 2^(n-1-i) times the smallest (LiteHRNet.forward checks the input size), so
+        # the adaptive pooling to the smallest size is a fixed-kernel average pool: constant
+        # factors keep the ONNX graph free of shape-dependent kernels (dynamic batch exports).
+        factors = [2 ** (len(xs) - 1 - i) for i in range(len(xs))]
+        pooled = [F.avg_pool2d(m, f) if f > 1 else m for m, f in zip(moved, factors, strict=True)]
         gates = torch.split(self.cross(torch.cat(pooled, dim=1)), self.halves, dim=1)
         out = []
-        for k, m, g, dw, sw in zip(kept, moved, gates, self.dw, self.spatial, strict=True):
-            m = dw(m * F.interpolate(g, size=m.shape[-2:], mode="nearest"))
+        for k, m, g, f, dw, sw in zip(kept, moved, gates, factors, self.dw, self.spatial, strict=True):
+            m = dw(m * (F.interpolate(g, scale_factor=f, mode="nearest") if f > 1 else g))
             out.append(channel_shuffle(torch.cat([k, m * sw(m)], dim=1), 2))
         return out
 
