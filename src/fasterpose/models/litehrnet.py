@@ -8,8 +8,8 @@ into all branches, and the iterative head that folds the branches back onto the 
 (40 channels). The pose head proper is then a 1x1 conv, i.e. our LHR with L = 1.
 
 Fusion is the HRNet sum ``y_i = x_i + sum_{j != i} f_ij(x_j)``, then ReLU. (The public Lite-HRNet
-code adds the ``j = 0`` term twice, in place; that changes no parameter or FLOP count and the
-paper's figure describes the plain sum, which is what we build.)
+code adds the ``j = 0`` term twice, in place; that changes no parameter, and we build the plain
+sum that the paper describes.)
 
 Weights: Lite-HRNet trains from scratch in its paper; the init is the original one (every conv
 ~ N(0, 0.001), biases 0, BN weight 1, bias 0).
