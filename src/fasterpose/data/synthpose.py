@@ -188,6 +188,8 @@ def preview(
     by_image: dict[int, list[np.ndarray]] = {}
     for a in coco["annotations"]:
         by_image.setdefault(a["image_id"], []).append(np.asarray(a["keypoints"], float).reshape(-1, 3))
+    if n < 1 or not coco["images"]:
+        raise ValueError(f"SynthPose preview: nothing to show (n={n}, {len(coco['images'])} images in {ann_path})")
     tiles = []
     for entry in coco["images"][:n]:
         img = cv2.imread(str(Path(dataset_dir) / split / entry["file_name"]), cv2.IMREAD_COLOR)
