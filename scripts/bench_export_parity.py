@@ -10,7 +10,8 @@ keypoint disagreement meaningless. So unless ``--checkpoint`` is given, the mode
 for ``--fit-steps`` steps on the coco_mini *train* person crops (no ImageNet weights are
 available offline): not an accurate model, but one whose heatmaps have real peaks. The fp32
 model's own error against the val ground truth is reported for context. INT8 is calibrated the
-way ``fasterpose export --calib`` does it: whole-image crops of the train2017 photos.
+way ``fasterpose export --calib`` does it: whole-image crops of the train2017 photos; variants
+with the final (heatmap) convolution quantised too and with percentile calibration are compared.
 
     python scripts/bench_export_parity.py [--config configs/fasterpose_r50_256x192.yaml]
         [--set model.backbone=resnet18] [--fit-steps 120] [--checkpoint ckpt.pt] [--out parity.json]
@@ -31,7 +32,7 @@ import torch
 
 from fasterpose.codec import HeatmapCodec
 from fasterpose.config import Config, apply_overrides, load_config
-from fasterpose.engine.checkpoint import load_model_from_checkpoint
+from fasterpose.engine.checkpoint import load_model_from_checkpoint, save_checkpoint
 from fasterpose.engine.predict import crop_people, read_image
 from fasterpose.engine.runtimes import TorchRunner
 from fasterpose.export import calibration_crops, export_model, parity_report, sigmoid
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-steps", type=int, default=120)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--calib-images", type=int, default=16)
+    parser.add_argument("--save-fitted", help="save the fitted model as a checkpoint (reuse with --checkpoint)")
     parser.add_argument("--out", help="write the JSON report here too")
     args = parser.parse_args(argv)
     if not COCO.is_dir():
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = apply_overrides(load_config(args.config), ["model.pretrained=false", *args.set])
         model = PoseModel.from_config(cfg, pretrained=False)
         fit_s = fit(model, cfg, args.fit_steps, args.batch)
+        if args.save_fitted:
+            save_checkpoint(args.save_fitted, {"model": model.state_dict(), "config": cfg, "epoch": 0})
     val, val_kpts = person_crops("val", cfg)
     calib = calibration_crops(COCO / "train2017", cfg, args.calib_images)
     d = cfg.data
@@ -127,24 +131,25 @@ def main(argv: list[str] | None = None) -> int:
         "fp32_mean_peak": round(float(scores.mean()), 4),
         "exports": [],
     }
+    # (format, precision, runtimes, int8 calibration method, keep the heatmap conv in fp32)
     cases = [
-        ("onnx", "fp32", None),
-        ("openvino", "fp32", None),
-        ("openvino", "bf16", None),
-        ("onnx", "int8", ["onnxruntime", "openvino"]),
-        ("openvino", "int8", None),
+        ("onnx", "fp32", None, "minmax", True),
+        ("openvino", "fp32", None, "minmax", True),
+        ("openvino", "bf16", None, "minmax", True),
+        ("onnx", "int8", ["onnxruntime", "openvino"], "minmax", True),
+        ("openvino", "int8", None, "minmax", True),
+        ("onnx", "int8", ["onnxruntime"], "minmax", False),
+        ("onnx", "int8", ["onnxruntime"], "percentile", True),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt, precision, runtimes in cases:
-            path = Path(tmp) / f"m_{precision}.{'onnx' if fmt == 'onnx' else 'xml'}"
-            export_model(model, cfg, path, fmt, precision, calib if precision == "int8" else None)
+        for i, (fmt, precision, runtimes, method, keep_head) in enumerate(cases):
+            path = Path(tmp) / f"m{i}_{precision}.{'onnx' if fmt == 'onnx' else 'xml'}"
+            export_model(model, cfg, path, fmt, precision, calib if precision == "int8" else None, method, keep_head)
             for runtime, r in parity_report(model, cfg, path, precision, val, runtimes).items():
-                row = {
-                    "format": fmt,
-                    "precision": precision,
-                    "runtime": runtime,
-                    **{k: round(v, 6 if "abs" in k else 3) for k, v in r.items()},
-                }
+                row: dict[str, Any] = {"format": fmt, "precision": precision, "runtime": runtime}
+                if precision == "int8":
+                    row.update(calibration=method, head="fp32" if keep_head else "int8")
+                row.update({k: round(v, 6 if "abs" in k else 3) for k, v in r.items()})
                 report["exports"].append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
     text = json.dumps(report, indent=2)

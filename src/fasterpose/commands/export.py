@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from fasterpose.engine.checkpoint import load_model_from_checkpoint
-from fasterpose.export import calibration_crops, default_output, export_model, parity_report
+from fasterpose.export import (
+    CALIBRATION_METHODS,
+    calibration_crops,
+    default_output,
+    export_model,
+    parity_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--calib", help="folder of typical images for INT8 calibration (whole-image crops)")
     parser.add_argument("--calib-limit", type=int, default=64, help="calibration images used at most (64)")
+    parser.add_argument(
+        "--calib-method",
+        default="minmax",
+        choices=CALIBRATION_METHODS,
+        help="int8 activation range calibration (minmax)",
+    )
+    parser.add_argument(
+        "--quantize-head",
+        action="store_true",
+        help="int8: quantise the final heatmap conv too (default: it stays fp32)",
+    )
     parser.add_argument("--out", help="output file (default: next to the checkpoint, .onnx or .xml)")
     parser.add_argument(
         "--parity-images",
@@ -43,11 +60,9 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = load_model_from_checkpoint(args.checkpoint)
     calib = calibration_crops(args.calib, cfg, args.calib_limit) if args.calib else None
     if args.precision == "int8" and calib is None:
-        raise ValueError(
-            "--precision int8 needs --calib DIR: a folder of images like the ones you will run on"
-        )
+        raise ValueError("--precision int8 needs --calib DIR: a folder of images like the ones you will run on")
     out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.precision)
-    export_model(model, cfg, out, args.format, args.precision, calib)
+    export_model(model, cfg, out, args.format, args.precision, calib, args.calib_method, not args.quantize_head)
     if args.parity_images:
         probe = calibration_crops(args.parity_images, cfg, 16)
         source = args.parity_images
