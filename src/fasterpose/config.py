@@ -87,6 +87,8 @@ class TrainConfig:
     grad_clip: float | None = None
     amp: bool = True  # autocast on CUDA only
     amp_dtype: str = "bfloat16"  # "bfloat16" | "float16" (float16 adds a GradScaler)
+    channels_last: bool = False  # NHWC memory format (faster convolutions on CPU with bf16, and on tensor cores)
+    cpu_amp: bool = False  # bfloat16 autocast on CPU, used only where the CPU has native bf16 (AVX512-BF16/AMX)
     sync_bn: bool = False
     seed: int = 0
     eval_every: int = 10  # epochs; 0 disables evaluation during training

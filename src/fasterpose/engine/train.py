@@ -166,10 +166,21 @@ def build_scheduler(optimizer: torch.optim.Optimizer, iters_per_epoch: int, t: T
 
 
 def autocast_settings(t: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
-    """(enabled, dtype): AMP only on CUDA; float16 only with a GradScaler."""
+    """(enabled, dtype) of autocast: ``train.amp`` on CUDA (bfloat16 falls back to float16 on GPUs
+    without it; float16 gets a GradScaler), ``train.cpu_amp`` on CPUs with native bfloat16."""
     if t.amp_dtype not in ("bfloat16", "float16"):
         raise ValueError(f"train.amp_dtype must be 'bfloat16' or 'float16', got {t.amp_dtype!r}")
-    return (t.amp and device.type == "cuda"), getattr(torch, t.amp_dtype)
+    dtype = getattr(torch, t.amp_dtype)
+    if device.type == "cuda" and t.amp:
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            log.warning("this GPU has no bfloat16: autocast in float16 with a GradScaler")
+            dtype = torch.float16
+        return True, dtype
+    if device.type == "cpu" and t.cpu_amp:
+        if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return True, torch.bfloat16
+        log.warning("train.cpu_amp: this CPU has no native bfloat16 (it would be slower); training in float32")
+    return False, dtype
 
 
 def rng_state() -> dict[str, Any]:
@@ -280,7 +291,8 @@ def _train(cfg: Config, dist: DistInfo, resume: str | Path | None, progress: boo
     random.seed(t.seed)
     np.random.seed(t.seed)
     torch.manual_seed(t.seed)
-    model = wrap_model(PoseModel.from_config(cfg), dist, t.sync_bn)
+    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+    model = wrap_model(PoseModel.from_config(cfg).to(memory_format=memory_format), dist, t.sync_bn)
     loss_fn = build_loss(cfg.loss).to(device)
     optimizer = build_optimizer(model, t)
     scheduler = build_scheduler(optimizer, iters_per_epoch, t)
@@ -385,7 +397,7 @@ def _train(cfg: Config, dist: DistInfo, resume: str | Path | None, progress: boo
                 dynamic_ncols=True,
             )
             for batch in loader:
-                images = batch["image"].to(device, non_blocking=True)
+                images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
                 target = batch["target"].to(device, non_blocking=True)
                 target_weight = batch["target_weight"].to(device, non_blocking=True)
                 # Stop requests (signal: 2, time budget: 1) are agreed on by every rank before the
