@@ -47,6 +47,13 @@ _ASPECTS = (4 / 3, 3 / 4, 1.0, 16 / 9, 3 / 2, 2 / 3)
 class SynthPoseKnobs:
     """Difficulty and appearance knobs (all keyword arguments of ``generate``).
 
+    The defaults sit between an easy and a COCO-hard setting. Measured on 1500/150 generated
+    images, resnet18 + LHR from scratch, 128x96 input, RCE, batch 16, GT boxes, flip test, one
+    thread of a shared 2-core CPU: val AP 0.071 after 710 steps with these defaults; 0.178 after
+    770 steps with ``difficulty=0.3, max_people=2, scale_range=(0.5, 0.95)``; 0.071 only after
+    1399 steps with the earlier, harder defaults (occluders 0.3, pose variation 1, clutter 1,
+    noise 8, scales 0.35-0.95).
+
     Attributes:
         min_people, max_people: people per image (1..15); fewer are likelier.
         occluder_prob: chance that a person gets an occluder drawn in front of it.
@@ -69,14 +76,14 @@ class SynthPoseKnobs:
 
     min_people: int = 1
     max_people: int = 4
-    occluder_prob: float = 0.3
-    pose_variation: float = 1.0
-    clutter: float = 1.0
-    scale_range: tuple[float, float] = (0.35, 0.95)
+    occluder_prob: float = 0.2
+    pose_variation: float = 0.7
+    clutter: float = 0.6
+    scale_range: tuple[float, float] = (0.4, 0.95)
     thickness_range: tuple[float, float] = (0.75, 1.35)
-    noise: float = 8.0
-    blur_prob: float = 0.3
-    truncation_prob: float = 0.15
+    noise: float = 5.0
+    blur_prob: float = 0.2
+    truncation_prob: float = 0.1
     max_overlap: float = 0.6
     image_size: tuple[int, int] = (320, 640)
     jpeg_quality: int = 90
