@@ -72,8 +72,10 @@ def test_shipped_study_loads_and_plans_every_arm(tmp_path: Path) -> None:
     plan = plan_runs(study, 3, tmp_path / "runs", tmp_path / "data")
     capped = [a for a in study.arms.values() if a.max_seeds]
     assert len(plan) == 3 * len(study.arms) - sum(3 - min(3, a.max_seeds or 3) for a in capped)
-    # seed-major order; the run's seed, folder and data root come from the study
-    assert [s for _, s, _ in plan] == sorted(s for _, s, _ in plan)
+    # seed-major order, capped (grid) arms last; the run's seed, folder and data root come from the study
+    main = [s for a, s, _ in plan if not study.arms[a].max_seeds]
+    assert main == sorted(main) and len(main) == 3 * len([a for a in study.arms.values() if not a.max_seeds])
+    assert all(study.arms[a].max_seeds for a, _, _ in plan[len(main) :])
     arm, seed, cfg = plan[-1]
     assert cfg.train.seed == seed and Path(cfg.train.out_dir) == tmp_path / "runs" / arm / f"seed{seed}"
     assert cfg.data.root == str(tmp_path / "data")
@@ -106,6 +108,18 @@ def test_fake_study_end_to_end_resumes_and_reports(tmp_path: Path) -> None:
     # a changed config is a different run: nothing finished for it
     cfg = plan_runs(study, 1, work, data, ["train.epochs=5"])[0][2]
     assert not run_finished(cfg)
+    # a config field added after the run (absent from its config.yaml) counts as its default
+    cfg = plan_runs(study, 1, work, data, ["train.epochs=4"])[0][2]
+    saved = Path(cfg.train.out_dir) / "config.yaml"
+    text = saved.read_text()
+    saved.write_text(text.replace("  log_every:", "  no_such_field: 1\n  log_every:"))
+    assert not run_finished(cfg)  # a key the config classes do not know: a different config
+    data_ = yaml.safe_load(text)
+    assert cfg.train.warmup_iters == Config().train.warmup_iters
+    del data_["train"]["warmup_iters"]
+    saved.write_text(yaml.safe_dump(data_))
+    assert run_finished(cfg)
+    saved.write_text(text)
 
     results = collect_results(study, 2, work, data, ["train.epochs=4"])
     rce = results["arms"]["lr_rce"]
@@ -169,6 +183,10 @@ def test_evaluate_claim_directions() -> None:
     assert evaluate_claim({"text": "t", "kind": "equal", "arms": ["lo", "lo2"]}, arms)["verdict"] == "holds"
     assert evaluate_claim({"text": "t", "kind": "equal", "arms": ["lo", "hi"]}, arms)["verdict"] == "does not hold"
     assert evaluate_claim({"text": "t", "arms": ["hi", "one"]}, arms)["verdict"] == "not enough seeds"
+    assert evaluate_claim({"text": "t", "kind": "not_worse", "arms": ["lo", "lo2"]}, arms)["verdict"] == "holds"
+    assert evaluate_claim({"text": "t", "kind": "not_worse", "arms": ["hi", "lo"]}, arms)["verdict"] == "holds"
+    verdict = evaluate_claim({"text": "t", "kind": "not_worse", "arms": ["lo", "hi"]}, arms)["verdict"]
+    assert verdict == "does not hold"
 
 
 def test_ensure_dataset_generates_once_and_refuses_another(tmp_path: Path) -> None:
@@ -176,11 +194,16 @@ def test_ensure_dataset_generates_once_and_refuses_another(tmp_path: Path) -> No
     first = ensure_dataset(spec, tmp_path / "sp")
     assert first["generated"] and (tmp_path / "sp" / "annotations" / "person_keypoints_val.json").is_file()
     assert not ensure_dataset(spec, tmp_path / "sp")["generated"]
+    # a copy made before the generator gained a knob (recorded without it) still matches at its default
+    ann = tmp_path / "sp" / "annotations" / "person_keypoints_train.json"
+    coco = json.loads(ann.read_text())
+    coco["info"]["synthpose"]["knobs"].pop("jpeg_quality")
+    ann.write_text(json.dumps(coco))
+    assert not ensure_dataset(spec, tmp_path / "sp")["generated"]
     with pytest.raises(StudyError, match="different SynthPose"):
         ensure_dataset({**spec, "seed": 4}, tmp_path / "sp")
 
 
-@pytest.mark.slow
 def test_real_micro_study_reruns_and_checks(tmp_path: Path) -> None:
     """Two real (tiny) trainings through the CLI, a resumed rerun, and --check against itself."""
     from fasterpose.cli import main

@@ -127,6 +127,7 @@ def ensure_dataset(spec: dict[str, Any], directory: Path, workers: int = 1) -> d
     seed, knobs = int(spec.get("seed", 0)), dict(spec.get("knobs") or {})
     counts = {"train": int(spec.get("num_train", 1000)), "val": int(spec.get("num_val", 100))}
     want = json.loads(json.dumps(SynthPoseKnobs.from_kwargs(**knobs).__dict__))
+    defaults = json.loads(json.dumps(SynthPoseKnobs().__dict__))
     found = {}
     for split in counts:
         ann = directory / "annotations" / f"person_keypoints_{split}.json"
@@ -135,7 +136,9 @@ def ensure_dataset(spec: dict[str, Any], directory: Path, workers: int = 1) -> d
             found[split] = (coco.get("info", {}).get("synthpose", {}), len(coco.get("images", [])))
     if found:
         for split, (info, n) in found.items():
-            if info.get("seed") != seed or info.get("knobs") != want or n != counts[split]:
+            # knobs added to the generator after this copy was made count as their defaults
+            saved = {**defaults, **(info.get("knobs") or {})}
+            if info.get("seed") != seed or saved != want or n != counts[split]:
                 raise StudyError(
                     f"{directory}: holds a different SynthPose ({split}: seed {info.get('seed')}, {n} images) "
                     f"than the study asks for (seed {seed}, {counts[split]} images, knobs {knobs}); "
@@ -176,13 +179,25 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def same_config(saved: Path, cfg: Config) -> bool:
+    """Whether the run config saved at ``saved`` is ``cfg``. Fields added to the config classes after the
+    run was made count as their defaults (so new options do not invalidate finished runs); a saved key
+    that no longer exists makes it a different config."""
+    from fasterpose.config import ConfigError, config_from_dict
+
+    if not saved.is_file():
+        return False
+    try:
+        return config_from_dict(yaml.safe_load(saved.read_text()) or {}) == cfg
+    except (ConfigError, TypeError, yaml.YAMLError):
+        return False
+
+
 def run_finished(cfg: Config) -> bool:
     """Whether ``cfg``'s run folder holds a finished run of exactly this config."""
     out = Path(cfg.train.out_dir)
     metrics, saved = out / "metrics.jsonl", out / "config.yaml"
-    if not (metrics.is_file() and saved.is_file()):
-        return False
-    if yaml.safe_load(saved.read_text()) != config_to_dict(cfg):
+    if not metrics.is_file() or not same_config(saved, cfg):
         return False
     ends = [r for r in read_metrics(metrics) if r.get("kind") == "end"]
     return bool(ends) and ends[-1].get("status") == "finished" and int(ends[-1]["epoch"]) >= cfg.train.epochs
@@ -199,11 +214,7 @@ def train_runner(cfg: Config, threads: int) -> None:
     out = Path(cfg.train.out_dir)
     last = out / "last.pth"
     saved = out / "config.yaml"
-    resume = (
-        last
-        if last.is_file() and saved.is_file() and yaml.safe_load(saved.read_text()) == config_to_dict(cfg)
-        else None
-    )
+    resume = last if last.is_file() and same_config(saved, cfg) else None
     if resume is None and out.exists():
         shutil.rmtree(out)  # a stale or foreign run: start clean so metrics.jsonl holds one run
     result = train(cfg, resume=resume, progress=False)
@@ -223,12 +234,14 @@ def _run_one(runner: Runner, cfg: Config, threads: int, keep_checkpoints: bool) 
 def plan_runs(
     study: Study, seeds: int, work_dir: Path, dataset_dir: Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> list[tuple[str, int, Config]]:
-    """Every (arm, seed, config) of the study, seed-major (all arms of seed 0 first)."""
+    """Every (arm, seed, config) of the study: seed-major (all arms of seed 0 first), arms capped by
+    ``max_seeds`` last, so that a study stopped early has the main arms on the most seeds."""
     plan = []
-    for seed in range(seeds):
-        for arm in study.arms:
-            if seed in study.seeds_for(arm, seeds):
-                plan.append((arm, seed, run_config(study, arm, seed, work_dir, dataset_dir, overrides)))
+    for capped in (False, True):
+        for seed in range(seeds):
+            for arm in study.arms:
+                if bool(study.arms[arm].max_seeds) == capped and seed in study.seeds_for(arm, seeds):
+                    plan.append((arm, seed, run_config(study, arm, seed, work_dir, dataset_dir, overrides)))
     return plan
 
 
@@ -307,14 +320,21 @@ def summarize(values: list[float]) -> dict[str, float | int]:
     }
 
 
+_COMPLEXITY: dict[str, dict[str, float]] = {}
+
+
 def arm_complexity(cfg: Config) -> dict[str, float]:
-    """Params (millions), paper GFLOPs and true GMACs of the arm's network at its input size."""
+    """Params (millions), paper GFLOPs and true GMACs of the arm's network at its input size
+    (cached per architecture: arms that differ only in the loss share one count)."""
     from fasterpose.bench.flops import measure_complexity
     from fasterpose.models.pose_model import PoseModel
 
-    w, h = cfg.data.input_size
-    c = measure_complexity(PoseModel.from_config(cfg, pretrained=False), (h, w))
-    return {"params_m": c.params / 1e6, "paper_gflops": c.paper_gflops, "gmacs": c.gmacs}
+    key = json.dumps([config_to_dict(cfg.model), list(cfg.data.input_size)], sort_keys=True)
+    if key not in _COMPLEXITY:
+        w, h = cfg.data.input_size
+        c = measure_complexity(PoseModel.from_config(cfg, pretrained=False), (h, w))
+        _COMPLEXITY[key] = {"params_m": c.params / 1e6, "paper_gflops": c.paper_gflops, "gmacs": c.gmacs}
+    return dict(_COMPLEXITY[key])
 
 
 def collect_results(
@@ -373,7 +393,8 @@ def evaluate_claim(claim: dict[str, Any], arms: dict[str, Any], alpha: float = 0
     """Test one claim over the per-seed values of ``claim['metric']`` (final | auc | early | best).
 
     ``kind: better`` (arms[0] > arms[1]): Welch's t-test, verdict "holds" / "reversed" (p < alpha
-    in that direction) or "not resolved". ``kind: equal`` (no arm differs): one-way ANOVA,
+    in that direction) or "not resolved". ``kind: not_worse`` (arms[0] >= arms[1]): "does not
+    hold" only when arms[0] is significantly lower, else "holds". ``kind: equal`` (no arm differs): one-way ANOVA,
     verdict "holds" (p >= alpha, no detectable difference) or "does not hold"; the range of the
     means is reported beside it so that "no detectable difference" is read with its size.
     """
@@ -386,15 +407,32 @@ def evaluate_claim(claim: dict[str, Any], arms: dict[str, Any], alpha: float = 0
     out = {**claim, "metric": metric, "means": {a: float(np.mean(v)) if v else None for a, v in values.items()}}
     if any(len(v) < 2 for v in values.values()):
         return {**out, "verdict": "not enough seeds", "p": None, "diff": None}
-    if claim.get("kind", "better") == "better":
+    kind = claim.get("kind", "better")
+    if kind not in ("better", "not_worse", "equal"):
+        raise StudyError(f"claim {claim.get('text')!r}: kind must be better, not_worse or equal, got {kind!r}")
+    if kind in ("better", "not_worse"):
         a, b = claim["arms"][:2]
         diff = float(np.mean(values[a]) - np.mean(values[b]))
         if np.std(values[a]) == 0 and np.std(values[b]) == 0:
             p = 0.0 if diff != 0 else 1.0
         else:
             p = float(stats.ttest_ind(values[a], values[b], equal_var=False).pvalue)
-        verdict = "holds" if p < alpha and diff > 0 else "reversed" if p < alpha else "not resolved"
+        if kind == "not_worse":
+            verdict = "does not hold" if p < alpha and diff < 0 else "holds"
+        else:
+            verdict = "holds" if p < alpha and diff > 0 else "reversed" if p < alpha else "not resolved"
         return {**out, "verdict": verdict, "p": p, "diff": diff}
     means = [float(np.mean(v)) for v in values.values()]
     p = float(stats.f_oneway(*values.values()).pvalue)
     return {**out, "verdict": "holds" if not p < alpha else "does not hold", "p": p, "diff": max(means) - min(means)}
+
+
+def oracle_ap(study: Study, dataset_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> float:
+    """AP of the ground truth passed through the heatmap codec (encode -> decode): the ceiling any arm
+    can reach at the study's heatmap size."""
+    from fasterpose.engine.inference import build_eval_dataset, predict_oracle, score_predictions
+
+    cfg = run_config(study, next(iter(study.arms)), 0, Path("."), dataset_dir, overrides)
+    dataset = build_eval_dataset(cfg, "val", use_gt_boxes=True)
+    preds = predict_oracle(cfg, "val", progress=False, dataset=dataset, num_workers=0)
+    return float(score_predictions(preds, cfg, dataset, "val")[0]["AP"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -37,13 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fasterpose.study import collect_results, ensure_dataset, load_study, run_study
+    from fasterpose.engine.checkpoint import git_commit
+    from fasterpose.study import collect_results, ensure_dataset, load_study, oracle_ap, run_study
     from fasterpose.study_report import compare_results, identical_runs, write_report
 
     study = load_study(args.config_dir)
     overrides = list(args.overrides)
     dataset_dir = Path(args.dataset_dir or study.dataset.get("dir", "data/synthpose_study"))
-    started = time.monotonic()
+    started, load_start = time.monotonic(), _load()
     dataset = ensure_dataset(study.dataset, dataset_dir, workers=max(1, args.jobs))
     counts = {"planned": 0, "skipped": 0, "trained": 0}
     if not args.report_only:
@@ -58,15 +60,25 @@ def run(args: argparse.Namespace) -> int:
             keep_checkpoints=args.keep_checkpoints,
         )
     results = collect_results(study, args.seeds, Path(args.work_dir), dataset_dir, overrides)
-    results["dataset"] = {**dataset, "dir": str(dataset_dir)}
+    results["dataset"] = {**dataset, "dir": str(dataset_dir), "oracle_ap": oracle_ap(study, dataset_dir, overrides)}
     results["invocation"] = {
         "seconds": time.monotonic() - started,
         **counts,
         "jobs": args.jobs,
         "threads": args.threads,
+        "load_average": [load_start, _load()],
+        "command": _command_line(args),
+        "git_commit": git_commit(),
     }
     out = Path(args.out)
-    md = write_report(results, study, out, config_dir=Path(args.config_dir), command=_command_line(args))
+    previous = out / "study_results.json"
+    if args.report_only and previous.is_file():  # keep the facts of the invocation that trained the runs
+        old = json.loads(previous.read_text())
+        kept = old.get("invocation", {})
+        kept.setdefault("command", _command_line(args))
+        kept.setdefault("git_commit", old.get("git_commit"))
+        results["invocation"] = {**kept, "report_only": True}
+    md = write_report(results, study, out, config_dir=Path(args.config_dir), command=results["invocation"]["command"])
     print(
         f"wrote {md}, {out / 'study_results.json'} and {out / 'images'}/study_*.png "
         f"({counts['trained']} runs trained, {counts['skipped']} already finished)"
@@ -90,3 +102,11 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append(f"--jobs {args.jobs}")
     parts += list(args.overrides)
     return " ".join(parts)
+
+
+def _load() -> float | None:
+    """1-minute load average (other jobs sharing the CPU slow every run down), None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
