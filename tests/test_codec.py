@@ -25,7 +25,7 @@ def test_positive_pixels_match_paper_table1() -> None:
     assert w[0] == 1.0
     assert int((hm[0] >= POSITIVE_THRESHOLD).sum()) == 113  # Table 1: 113 positives at 64x48, sigma 2
     assert hm.max() == pytest.approx(1.0)
-    assert POSITIVE_THRESHOLD == pytest.approx(math.exp(-4.5))
+    assert pytest.approx(math.exp(-4.5)) == POSITIVE_THRESHOLD
 
 
 def test_msra_encoding_matches_hrnet_window() -> None:

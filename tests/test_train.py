@@ -67,7 +67,7 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fasterpose.data.synthpose import generate
 
     root = tmp_path_factory.mktemp("synthpose")
-    generate(root, 8, 4, seed=1, max_people=2)
+    generate(root, 14, 4, seed=1, min_people=1, max_people=2)  # >= 14 people: >= 3 batches of 4
     return root
 
 

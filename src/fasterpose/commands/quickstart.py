@@ -48,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-train", type=int, default=DATA_PARAMS["num_train"], help="SynthPose train images")
     parser.add_argument("--num-val", type=int, default=DATA_PARAMS["num_val"], help="SynthPose val images")
     parser.add_argument("--workers", type=int, default=2, help="processes for SynthPose generation")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (default 0: time a few steps with 1 and with all threads, keep the faster)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -84,6 +90,43 @@ def ensure_synthpose(root: Path, num_train: int, num_val: int, seed: int, knobs:
     marker.write_text(json.dumps(params, indent=1) + "\n")
     print(f"  {stats['train']['people']} train / {stats['val']['people']} val people in {stats['seconds']:.0f} s")
     return True
+
+
+def pick_threads(cfg: Config, rounds: int = 3) -> int:
+    """The faster of 1 thread and all threads for a few training steps of ``cfg``'s model.
+
+    On a machine shared with other work, two threads that wait on each other at every parallel
+    region can run several times slower than one; on an idle machine all threads win.
+    """
+    import torch
+
+    from fasterpose.engine.train import autocast_settings
+    from fasterpose.losses import build_loss
+    from fasterpose.models.pose_model import PoseModel
+
+    most = torch.get_num_threads()
+    if most <= 1:
+        return most
+    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    model = PoseModel.from_config(cfg, pretrained=False).to(memory_format=fmt).train()
+    loss_fn = build_loss(cfg.loss)
+    use_amp, dtype = autocast_settings(cfg.train, torch.device("cpu"))
+    (w, h), (hw, hh), k = cfg.data.input_size, cfg.data.heatmap_size, cfg.model.num_keypoints
+    images = torch.randn(cfg.train.batch_size, 3, h, w).contiguous(memory_format=fmt)
+    target, weight = torch.rand(cfg.train.batch_size, k, hh, hw) ** 8, torch.ones(cfg.train.batch_size, k)
+    best: dict[int, float] = {1: float("inf"), most: float("inf")}
+    for i in range(rounds + 1):
+        for n in best:
+            torch.set_num_threads(n)
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=dtype, enabled=use_amp):
+                loss = loss_fn(model(images), target, weight)
+            loss.backward()
+            if i:  # the first round warms up
+                best[n] = min(best[n], time.perf_counter() - start)
+    choice = min(best, key=lambda n: best[n])
+    torch.set_num_threads(choice)
+    return choice
 
 
 def draw_predictions(cfg: Config, results_file: Path, path: Path, num_images: int = 8, tile: int = 240) -> Path:
@@ -138,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"data.root={data_dir}", f"train.out_dir={out_dir}", f"train.max_minutes={args.minutes}",
                  *args.overrides]  # fmt: skip
     cfg = load_config(args.config or default_config_path(), overrides)
+    device = resolve_device(cfg.train.device)
+    if device.type == "cpu":
+        torch.set_num_threads(args.threads if args.threads > 0 else pick_threads(cfg))
     for name in ("metrics.jsonl", "last.pth", "best.pth"):  # a fresh run, not an append to an old one
         (out_dir / name).unlink(missing_ok=True)
     print(f"training {cfg.model.backbone} + {cfg.model.head} ({cfg.loss.name}) at "
@@ -149,7 +195,6 @@ def run(args: argparse.Namespace) -> int:
     eval_start = time.monotonic()
     checkpoint = out_dir / "last.pth"
     model, _ = load_model_from_checkpoint(checkpoint)
-    device = resolve_device(cfg.train.device)
     metrics = evaluate_model(model, cfg, device, "val", out_dir=out_dir, progress=not args.no_progress)
     eval_seconds = time.monotonic() - eval_start
     grid = draw_predictions(cfg, out_dir / "results_val.json", out_dir / "predictions.png")
