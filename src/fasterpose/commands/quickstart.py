@@ -28,13 +28,24 @@ from fasterpose.config import Config, load_config
 
 log = logging.getLogger(__name__)
 
-# The SynthPose the quickstart trains on: generator defaults except where a 5-minute CPU budget
-# asks for easier scenes (fewer people per image, so each image yields about one large person).
+# The SynthPose the quickstart trains on: one person per image, no occluders, clutter, noise, blur or
+# truncation, a quarter of the default pose variation, and small images (192-320 px, cheap to
+# decode). The generator's defaults (up to 4 people, occluders, clutter, full pose variation) reach
+# an AP of about 0.05 after 5 minutes of CPU training from scratch; these reach about 0.6.
 DATA_PARAMS: dict[str, Any] = {
-    "num_train": 2000,
-    "num_val": 200,
+    "num_train": 6000,
+    "num_val": 500,
     "seed": 0,
-    "knobs": {},
+    "knobs": {
+        "max_people": 1,
+        "occluder_prob": 0.0,
+        "clutter": 0.0,
+        "noise": 0.0,
+        "blur_prob": 0.0,
+        "truncation_prob": 0.0,
+        "pose_variation": 0.25,
+        "image_size": [192, 320],
+    },
 }
 MARKER = "quickstart_data.json"
 
@@ -129,7 +140,7 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     return choice
 
 
-def draw_predictions(cfg: Config, results_file: Path, path: Path, num_images: int = 8, tile: int = 240) -> Path:
+def draw_predictions(cfg: Config, results_file: Path, path: Path, num_images: int = 8, tile: int = 200) -> Path:
     """A grid PNG of the first ``num_images`` validation images with the predicted skeletons."""
     from fasterpose.data import build_records, read_image
     from fasterpose.keypoints import get_spec
@@ -169,10 +180,10 @@ def _resize(image: np.ndarray, f: float) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from fasterpose.engine.checkpoint import load_model_from_checkpoint
+    from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
     from fasterpose.engine.distributed import resolve_device
     from fasterpose.engine.inference import evaluate_model
-    from fasterpose.engine.train import train
+    from fasterpose.engine.train import plot_curves, train
 
     start = time.monotonic()
     data_dir, out_dir = Path(args.data), Path(args.out)
@@ -197,6 +208,11 @@ def run(args: argparse.Namespace) -> int:
     model, _ = load_model_from_checkpoint(checkpoint)
     metrics = evaluate_model(model, cfg, device, "val", out_dir=out_dir, progress=not args.no_progress)
     eval_seconds = time.monotonic() - eval_start
+    history = load_checkpoint(checkpoint)["history"]
+    history["evals"].append([result.epoch + result.iteration / max(1, result.iters_per_epoch), metrics["AP"]])
+    plot_curves(history, "AP", out_dir / "training_curve.png",
+                title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
+                      f"({result.wall_seconds / 60:.1f} min, {result.global_step} steps)")  # fmt: skip
     grid = draw_predictions(cfg, out_dir / "results_val.json", out_dir / "predictions.png")
     summary = {
         **metrics,

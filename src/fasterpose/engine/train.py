@@ -67,6 +67,7 @@ class TrainResult:
     epoch: int  # completed epochs
     iteration: int  # batches done in the unfinished epoch (0 at an epoch boundary)
     global_step: int
+    iters_per_epoch: int
     best_metric: float | None
     best_epoch: int | None
     last_metrics: dict[str, float] = field(default_factory=dict)
@@ -235,8 +236,11 @@ def stop_on_signals() -> Iterator[dict[str, bool]]:
             signal.signal(s, h)
 
 
-def plot_curves(history: dict[str, list[list[float]]], metric: str, path: Path) -> None:
-    """Training loss and lr per step (left), validation ``metric`` per epoch (right) -> PNG."""
+def plot_curves(history: dict[str, list[list[float]]], metric: str, path: Path, title: str | None = None) -> None:
+    """Training loss and lr per step (left), validation ``metric`` per epoch (right) -> PNG.
+
+    ``history``: ``{"steps": [[step, loss, lr], ...], "evals": [[epoch, value], ...]}``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,9 +259,17 @@ def plot_curves(history: dict[str, list[list[float]]], metric: str, path: Path) 
     evals = np.asarray(history["evals"], np.float64).reshape(-1, 2)
     if len(evals):
         ax_val.plot(evals[:, 0], evals[:, 1], "o-", color="tab:green")
+        ax_val.annotate(f"{evals[-1, 1]:.3f}", (evals[-1, 0], evals[-1, 1]), textcoords="offset points",
+                        xytext=(-10, 8), ha="right")  # fmt: skip
+        ax_val.set_xlim(0, max(1.0, float(evals[:, 0].max())) * 1.05)
+        ax_val.set_ylim(0, min(1.0, max(0.1, float(evals[:, 1].max()) * 1.15)))
+    else:
+        ax_val.text(0.5, 0.5, "no evaluation yet", ha="center", va="center", transform=ax_val.transAxes)
     ax_val.set_xlabel("epoch")
     ax_val.set_ylabel(f"validation {metric}")
     ax_val.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -500,6 +512,7 @@ def _train(cfg: Config, dist: DistInfo, resume: str | Path | None, progress: boo
         epoch=epoch,
         iteration=iteration,
         global_step=global_step,
+        iters_per_epoch=iters_per_epoch,
         best_metric=best["value"],
         best_epoch=best["epoch"],
         last_metrics=last_metrics,
