@@ -5,7 +5,8 @@ model with its own config's loss. The two models run interleaved (FP, SB, FP, SB
 warm-up, so both see the same machine load; the median iteration time gives samples per second.
 The claim checked: the LHR head makes FasterPose at least 1.3x faster to train.
 
-    python scripts/bench_train.py [--batch 8] [--iters 5] [--threads N] [--out bench_train.json]
+    python scripts/bench_train.py [--batch 8] [--iters 5] [--threads N] [--channels-last] [--bf16]
+        [--out bench_train.json]
 """
 
 from __future__ import annotations
@@ -30,21 +31,24 @@ MODELS = {"FP-R50": "fasterpose_r50_256x192.yaml", "SB-R50": "simplebaseline_r50
 class Trainer:
     """One model, its loss and an Adam optimizer; ``step()`` times one training iteration."""
 
-    def __init__(self, cfg: Config, batch: int) -> None:
+    def __init__(self, cfg: Config, batch: int, channels_last: bool = False, bf16: bool = False) -> None:
         torch.manual_seed(0)
-        self.model = PoseModel.from_config(cfg, pretrained=False).train()
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.bf16 = bf16
+        self.model = PoseModel.from_config(cfg, pretrained=False).to(memory_format=fmt).train()
         self.loss = build_loss(cfg.loss)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         (w, h), (hw, hh) = cfg.data.input_size, cfg.data.heatmap_size
         g = torch.Generator().manual_seed(0)
-        self.images = torch.randn(batch, 3, h, w, generator=g)
+        self.images = torch.randn(batch, 3, h, w, generator=g).contiguous(memory_format=fmt)
         self.target = torch.rand(batch, cfg.model.num_keypoints, hh, hw, generator=g) ** 8
         self.weight = torch.ones(batch, cfg.model.num_keypoints)
         self.params = sum(p.numel() for p in self.model.parameters())
 
     def step(self) -> float:
         start = time.perf_counter()
-        loss = self.loss(self.model(self.images), self.target, self.weight)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            loss = self.loss(self.model(self.images), self.target, self.weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -56,12 +60,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--iters", type=int, default=5, help="timed iterations per model (after 1 warm-up)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with native bf16)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    trainers = {name: Trainer(load_config(ROOT / "configs" / f), args.batch) for name, f in MODELS.items()}
+    trainers = {
+        name: Trainer(load_config(ROOT / "configs" / f), args.batch, args.channels_last, args.bf16)
+        for name, f in MODELS.items()
+    }
     times: dict[str, list[float]] = {name: [] for name in trainers}
     for t in trainers.values():
         t.step()  # warm-up: allocator, oneDNN primitive caches
@@ -74,6 +83,8 @@ def main() -> None:
         "device": "cpu",
         "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
+        "channels_last": args.channels_last,
+        "bf16_autocast": args.bf16,
         "batch": args.batch,
         "iters": args.iters,
         "torch": torch.__version__,
