@@ -95,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-steps", type=int, default=120)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--calib-images", type=int, default=16)
+    parser.add_argument(
+        "--calib-source",
+        choices=("images", "crops"),
+        default="images",
+        help="int8 calibration: whole train2017 images (as the export command) or train person crops",
+    )
+    parser.add_argument("--int8-only", action="store_true", help="only the int8 cases")
     parser.add_argument("--save-fitted", help="save the fitted model as a checkpoint (reuse with --checkpoint)")
     parser.add_argument("--out", help="write the JSON report here too")
     args = parser.parse_args(argv)
@@ -112,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.save_fitted:
             save_checkpoint(args.save_fitted, {"model": model.state_dict(), "config": cfg, "epoch": 0})
     val, val_kpts = person_crops("val", cfg)
-    calib = calibration_crops(COCO / "train2017", cfg, args.calib_images)
+    if args.calib_source == "crops":
+        calib = person_crops("train", cfg)[0][: args.calib_images]
+    else:
+        calib = calibration_crops(COCO / "train2017", cfg, args.calib_images)
     d = cfg.data
     codec = HeatmapCodec(d.input_size, d.heatmap_size, d.sigma, d.encoding)  # type: ignore[arg-type]
     raw = TorchRunner(model, channels_last=False)(val)
@@ -127,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.checkpoint or f"random init fitted {args.fit_steps} steps on coco_mini train ({fit_s:.0f} s)",
         "val_crops": len(val),
         "calib_images": len(calib),
+        "calib_source": args.calib_source,
         "fp32_val_error_px": round(gt_err, 2),
         "fp32_mean_peak": round(float(scores.mean()), 4),
         "exports": [],
@@ -141,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         ("onnx", "int8", ["onnxruntime"], "minmax", False),
         ("onnx", "int8", ["onnxruntime"], "percentile", True),
     ]
+    if args.int8_only:
+        cases = [c for c in cases if c[1] == "int8"]
     with tempfile.TemporaryDirectory() as tmp:
         for i, (fmt, precision, runtimes, method, keep_head) in enumerate(cases):
             path = Path(tmp) / f"m{i}_{precision}.{'onnx' if fmt == 'onnx' else 'xml'}"
