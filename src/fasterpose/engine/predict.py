@@ -71,9 +71,7 @@ def read_image(source: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
     """An RGB uint8 image (H, W, 3) from a path (:func:`fasterpose.data.read_image`) or an array."""
     if isinstance(source, np.ndarray):
         if source.ndim != 3 or source.shape[2] != 3 or source.dtype != np.uint8:
-            raise ValueError(
-                f"image array must be RGB uint8 of shape (H, W, 3), got {source.dtype} {source.shape}"
-            )
+            raise ValueError(f"image array must be RGB uint8 of shape (H, W, 3), got {source.dtype} {source.shape}")
         return source
     return data_read_image(source)
 
@@ -169,9 +167,7 @@ def open_runner(
     if runtime == "auto":
         runtime = DEFAULT_CPU_RUNTIME if str(device).startswith("cpu") else "torch"
     if runtime != "torch" and not str(device).startswith("cpu"):
-        raise ValueError(
-            f"runtime {runtime!r} runs on the CPU only; use runtime='torch' for device {device!r}"
-        )
+        raise ValueError(f"runtime {runtime!r} runs on the CPU only; use runtime='torch' for device {device!r}")
     if runtime == "torch":
         return TorchRunner(model, device=device, precision=precision), cfg
     if precision == "int8":
@@ -255,9 +251,7 @@ class Predictor:
         hm_all = np.concatenate(outs) if outs else np.zeros((0, self.spec.num_keypoints, 1, 1), np.float32)
         w, h = self.codec.heatmap_size
         if len(hm_all) and hm_all.shape[1:] != (self.spec.num_keypoints, h, w):
-            raise ValueError(
-                f"model outputs {hm_all.shape[1:]}, config expects ({self.spec.num_keypoints}, {h}, {w})"
-            )
+            raise ValueError(f"model outputs {hm_all.shape[1:]}, config expects ({self.spec.num_keypoints}, {h}, {w})")
         return hm_all
 
     def __call__(
