@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
         "epochs": result.epoch,
         "steps": result.global_step,
         "train_seconds": round(result.wall_seconds, 1),
-        "eval_seconds": round(eval_seconds, 1),
+        "extra_eval_seconds": round(eval_seconds, 1),  # 0: the loop's final evaluation (in train_seconds)
         "total_seconds": round(time.monotonic() - start, 1),
         "device": str(device),
         "threads": torch.get_num_threads(),
