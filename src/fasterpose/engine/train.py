@@ -3,7 +3,8 @@
 ``train(cfg)`` runs one experiment into ``cfg.train.out_dir``::
 
     config.yaml       the full config of the run
-    metrics.jsonl     one JSON object per line: "step" (every log_every iterations), "epoch", "eval", "end"
+    metrics.jsonl     one JSON object per line: "step" (every log_every iterations), "epoch", "eval", "end";
+                      a resumed run appends (steps after the last checkpoint of a crashed run repeat)
     training_curve.png  loss and learning rate per step, validation metric per evaluation
     last.pth          model, optimizer, scheduler, scaler, epoch/iteration, RNG states, config, git commit
     best.pth          the same at the best validation AP (PCKh "Mean" for MPII)
