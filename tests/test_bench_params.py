@@ -9,10 +9,14 @@ import pytest
 from fasterpose.cli import main
 
 EXACT_PARAMS = {
-    "fasterpose_r50_256x192": 25_737_344, "simplebaseline_r50_256x192": 33_999_697,
-    "fasterpose_r101_256x192": 44_729_472, "simplebaseline_r101_256x192": 52_991_825,
-    "fasterpose_r152_256x192": 60_373_120, "simplebaseline_r152_256x192": 68_635_473,
-    "table5_feature_16x12": 31_967_056, "table5_feature_32x24": 32_963_716,
+    "fasterpose_r50_256x192": 25_737_344,
+    "simplebaseline_r50_256x192": 33_999_697,
+    "fasterpose_r101_256x192": 44_729_472,
+    "simplebaseline_r101_256x192": 52_991_825,
+    "fasterpose_r152_256x192": 60_373_120,
+    "simplebaseline_r152_256x192": 68_635_473,
+    "table5_feature_16x12": 31_967_056,
+    "table5_feature_32x24": 32_963_716,
 }
 
 
@@ -26,7 +30,15 @@ def test_bench_params_json_matches_paper(capsys: pytest.CaptureFixture[str]) -> 
         assert rows[name.replace("256x192", "384x288")]["params"] == params if "x192" in name else True
     checked = 0
     for row in rows.values():
-        assert set(row) >= {"config", "params", "gflops_paper", "gmacs", "paper_params", "paper_gflops"}
+        assert set(row) >= {
+            "config",
+            "params",
+            "gflops_paper",
+            "gmacs",
+            "mflops_torchstat",
+            "paper_params",
+            "paper_gflops",
+        }
         lightweight = row["config"].startswith(("lpn", "fasterpose_lpn", "lite", "fasterpose_lite"))
         if row["paper_gflops"] is None or lightweight:  # those rows have their own 2% test
             continue
@@ -37,3 +49,29 @@ def test_bench_params_json_matches_paper(capsys: pytest.CaptureFixture[str]) -> 
     assert checked >= 16
     assert rows["fasterpose_r50_256x192"]["gmacs"] == pytest.approx(4.11, abs=0.01)
     assert rows["simplebaseline_r50_256x192"]["gmacs"] == pytest.approx(5.43, abs=0.01)
+
+
+def test_three_counters_on_a_hand_counted_network() -> None:
+    """conv3x3(3->4, bias) at 8x6 -> BN -> ReLU -> deconv4x4 s2 (4->2, no bias) -> nearest x2 upsample."""
+    import torch
+    from torch import nn
+
+    from fasterpose.bench.flops import measure_complexity
+
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.ConvTranspose2d(4, 2, 4, stride=2, padding=1, bias=False),
+        nn.Upsample(scale_factor=2),
+    )
+    c = measure_complexity(net, (8, 6))
+    conv = 4 * 3 * 9 * 48  # weight.numel() x 8 x 6 output pixels
+    deconv_paper = 2 * 4 * 16 * 16 * 12  # weight.numel() x 16 x 12 output pixels: 4x the real cost
+    deconv_real = 48 * 4 * 2 * 16  # each of the 4 x 48 input elements scattered to 2 channels x 16 taps
+    assert c.params == 4 * 3 * 9 + 4 + 8 + 4 * 2 * 16
+    assert c.paper_gflops * 2**30 == pytest.approx(conv + deconv_paper)
+    assert c.gmacs * 1e9 == pytest.approx(conv + deconv_real)
+    bias, bn, relu, up = 4 * 48, 2 * 4 * 48, 4 * 48, 2 * 32 * 24
+    assert c.torchstat_mflops * 2**20 == pytest.approx(conv + bias + bn + relu + deconv_paper + up)
+    assert torch.is_grad_enabled() and net.training  # counting leaves the model as it was

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from fasterpose.bench.flops import paper_gflops
+from fasterpose.bench.flops import measure_complexity, paper_gflops
 from fasterpose.codec import HeatmapCodec
 from fasterpose.config import load_config
 from fasterpose.losses import build_loss
@@ -57,30 +57,6 @@ def cached(name: str) -> PoseModel:
     return _CACHE[name]
 
 
-def litehrnet_counter_mflops(model: nn.Module, input_hw: tuple[int, int]) -> float:
-    """Lite-HRNet's own counter (torchstat): conv multiply-adds + bias adds, 2 ops per BN element,
-    1 per ReLU input and nearest-upsample output element; in units of 2^20."""
-    total = 0
-
-    def hook(m: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(m, nn.Conv2d):
-            total += m.weight.numel() * out.shape[-2] * out.shape[-1] + (out[0].numel() if m.bias is not None else 0)
-        elif isinstance(m, nn.BatchNorm2d):
-            total += 2 * inputs[0][0].numel()
-        elif isinstance(m, nn.ReLU):
-            total += inputs[0][0].numel()
-        elif isinstance(m, nn.Upsample):
-            total += out[0].numel()
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, 3, *input_hw))
-    for h in handles:
-        h.remove()
-    return total / 2**20
-
-
 @pytest.mark.parametrize("name", sorted(PAPER))
 def test_configs_match_the_paper_counts(name: str) -> None:
     cfg = load_config(CONFIGS / f"{name}.yaml")
@@ -98,7 +74,7 @@ def test_configs_match_the_paper_counts(name: str) -> None:
         # The paper quotes Lite-HRNet's own 205.2M (torchstat, counts BN/ReLU/upsample too);
         # the conv-only paper counter gives 198.7M multiply-adds = 0.185 GFLOPs (2^30).
         assert abs(g - 0.185) < 0.002
-        mflops = litehrnet_counter_mflops(model, (256, 192))
+        mflops = measure_complexity(model, (256, 192)).torchstat_mflops
         assert abs(mflops - 205.2) / 205.2 < 0.02, f"{name}: {mflops:.1f}M vs Lite-HRNet's 205.2M"
     expected_loss = "rce" if name.startswith("fasterpose") else "mse"
     assert cfg.loss.name == expected_loss

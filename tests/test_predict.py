@@ -275,15 +275,31 @@ def test_one_euro_smooths_jitter_and_follows_motion() -> None:
     moving = [g(np.array([10.0 * t, 0.0]), t / 30) for t in range(60)]
     assert abs(moving[-1][0] - 590.0) < 15.0  # a fast joint lags little
 
-    from fasterpose.engine.predict import PosePrediction
+    from fasterpose.engine.predict import PersonPose
 
     smoother = PoseSmoother()
-    person = PosePrediction(np.zeros((17, 2), np.float32), np.ones(17, np.float32), np.array([0, 0, 50, 100.0]), 1.0)
-    other = PosePrediction(
-        np.full((17, 2), 200, np.float32), np.ones(17, np.float32), np.array([180, 0, 50, 100.0]), 1.0
-    )
+    person = PersonPose(np.zeros((17, 2), np.float32), np.ones(17, np.float32), np.array([0, 0, 50, 100.0]), 1.0)
+    other = PersonPose(np.full((17, 2), 200, np.float32), np.ones(17, np.float32), np.array([180, 0, 50, 100.0]), 1.0)
     smoother([person, other], 0.0)
     assert len(smoother.tracks) == 2
     out = smoother([other, person], 1 / 30)  # order swapped: matched by box IoU, not position
     assert len(smoother.tracks) == 2
     np.testing.assert_allclose(out[0].keypoints, 200.0)
+
+
+def test_top_level_api_is_lazy_and_complete() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fasterpose; assert 'torch' not in sys.modules; "
+        "from fasterpose import PoseModel, Predictor, PersonPose, load_config, Config; "
+        "from fasterpose.engine.predict import Predictor as P; assert Predictor is P; "
+        "print(sorted(fasterpose.__all__))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Predictor" in out and "PersonPose" in out
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        import fasterpose
+
+        _ = fasterpose.nope  # type: ignore[attr-defined]

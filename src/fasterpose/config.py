@@ -87,7 +87,7 @@ class TrainConfig:
     grad_clip: float | None = None
     amp: bool = True  # autocast on CUDA only
     amp_dtype: str = "bfloat16"  # "bfloat16" | "float16" (float16 adds a GradScaler)
-    channels_last: bool = False  # NHWC memory format (faster convolutions on CPU with bf16, and on tensor cores)
+    channels_last: bool = True  # NHWC memory format: faster oneDNN convolutions on CPU (fp32 and bf16) and tensor cores
     cpu_amp: bool = False  # bfloat16 autocast on CPU, used only where the CPU has native bf16 (AVX512-BF16/AMX)
     sync_bn: bool = False
     seed: int = 0
@@ -220,14 +220,12 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
             if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
                 valid = ", ".join(k for k in node if isinstance(node[k], dict)) if isinstance(node, dict) else ""
                 raise ConfigError(
-                    f"unknown config section {'.'.join(path[: i + 1])!r} in override {text!r}; "
-                    f"valid sections: {valid}"
+                    f"unknown config section {'.'.join(path[: i + 1])!r} in override {text!r}; valid sections: {valid}"
                 )
             node = node[part]
         if path[-1] not in node:
             raise ConfigError(
-                f"unknown config key {'.'.join(path)!r} in override {text!r}; valid keys: "
-                + ", ".join(node)
+                f"unknown config key {'.'.join(path)!r} in override {text!r}; valid keys: " + ", ".join(node)
             )
         node[path[-1]] = value
     return config_from_dict(data)

@@ -7,6 +7,11 @@ real multiply-adds, so it is reported beside true GMACs and never instead of the
 True MACs: Conv2d ``out_elems * in/groups * kH * kW``; ConvTranspose2d ``in_elems * out/groups *
 kH * kW`` (each input pixel is scattered once per kernel tap); Linear ``in * out`` per row.
 Normalisation, activation and pixel-shuffle cost no multiply-adds here. GMACs use 1e9.
+
+Torchstat MFLOPs (the counter behind Lite-HRNet's published "205.2M" for Lite-HRNet-18, which the
+FasterPose paper quotes as 0.21 GFLOPs): conv and deconv ``weight.numel() * out_H * out_W`` plus one add per
+output element when the conv has a bias, two operations per BatchNorm element, one per ReLU input
+element and one per upsampled output element, in units of 2**20.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ class Complexity:
     params: int
     paper_gflops: float
     gmacs: float
+    torchstat_mflops: float
 
 
 def count_params(model: nn.Module) -> int:
@@ -29,13 +35,25 @@ def count_params(model: nn.Module) -> int:
 
 
 def measure_complexity(model: nn.Module, input_hw: tuple[int, int]) -> Complexity:
-    """Run one forward pass on zeros of (1, 3, H, W) and count both conventions."""
+    """Run one forward pass on zeros of (1, 3, H, W) and count the three conventions."""
     paper = 0
     macs = 0
+    stat = 0
 
     def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        nonlocal paper, macs
+        nonlocal paper, macs, stat
+        if isinstance(module, nn.BatchNorm2d):
+            stat += 2 * inputs[0][0].numel()
+            return
+        if isinstance(module, nn.ReLU):
+            stat += inputs[0][0].numel()
+            return
+        if isinstance(module, nn.Upsample):
+            stat += output[0].numel()
+            return
         out_h, out_w = output.shape[-2:]
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            stat += module.weight.numel() * out_h * out_w + (output[0].numel() if module.bias is not None else 0)
         if isinstance(module, nn.ConvTranspose2d):
             paper += module.weight.numel() * out_h * out_w
             kh, kw = module.kernel_size
@@ -47,8 +65,8 @@ def measure_complexity(model: nn.Module, input_hw: tuple[int, int]) -> Complexit
         elif isinstance(module, nn.Linear):
             macs += output[0].numel() * module.in_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear)]
+    counted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.Upsample)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, counted)]
     was_training = model.training
     model.eval()
     try:
@@ -58,7 +76,9 @@ def measure_complexity(model: nn.Module, input_hw: tuple[int, int]) -> Complexit
         for h in handles:
             h.remove()
         model.train(was_training)
-    return Complexity(params=count_params(model), paper_gflops=paper / 2**30, gmacs=macs / 1e9)
+    return Complexity(
+        params=count_params(model), paper_gflops=paper / 2**30, gmacs=macs / 1e9, torchstat_mflops=stat / 2**20
+    )
 
 
 def paper_gflops(model: nn.Module, input_hw: tuple[int, int]) -> float:

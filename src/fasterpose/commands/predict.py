@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fasterpose.engine.predict import PosePrediction, Predictor
+from fasterpose.engine.predict import PersonPose, Predictor
 from fasterpose.engine.runtimes import RUNTIMES
 from fasterpose.evaluation.oks_nms import oks_nms
 from fasterpose.export import IMAGE_SUFFIXES, image_files
@@ -217,7 +217,7 @@ def box_provider(args: argparse.Namespace) -> Any:
 
 
 # ---------------------------------------------------------------------------------------- run
-def suppress(preds: list[PosePrediction], predictor: Predictor) -> list[PosePrediction]:
+def suppress(preds: list[PersonPose], predictor: Predictor) -> list[PersonPose]:
     """OKS-NMS over one image's poses (crop area as person area, as in evaluation)."""
     if len(preds) < 2:
         return preds

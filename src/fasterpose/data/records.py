@@ -54,7 +54,7 @@ class SampleMeta(NamedTuple):
     keypoints (K, 3) in image pixels (ground truth, zeros for detector boxes).
     """
 
-    index: torch.Tensor | int
+    index: torch.Tensor | int  # type: ignore[assignment]  # shadows tuple.index on purpose (the field name)
     image_id: torch.Tensor | int
     center: torch.Tensor | np.ndarray
     scale: torch.Tensor | np.ndarray

@@ -4,7 +4,7 @@
       -> crops (P, 3, H_in, W_in)        affine warp of each padded box (cv2.warpAffine), normalised
       -> runner(crops) (P, K, h, w)      torch / ONNX Runtime / OpenVINO, batched (+ flipped crops)
       -> sigmoid (sigmoid-trained models), flip-back average
-      -> codec.decode -> input px -> geometry.input_to_image -> PosePrediction per person
+      -> codec.decode -> input px -> geometry.input_to_image -> PersonPose per person
 
 ``Predictor(model_or_path, ...)`` accepts a ``PoseModel`` (with its config), a training checkpoint,
 or an exported ``.onnx`` / ``.xml`` file (which carry their config).
@@ -40,7 +40,7 @@ from fasterpose.models.pose_model import SIGMOID_LOSSES
 
 
 @dataclass
-class PosePrediction:
+class PersonPose:
     """One person.
 
     Attributes:
@@ -258,7 +258,7 @@ class Predictor:
         self,
         image: np.ndarray | str | os.PathLike[str],
         boxes: Sequence[Sequence[float]] | np.ndarray | None = None,
-    ) -> list[PosePrediction]:
+    ) -> list[PersonPose]:
         """Predict every person.
 
         Args:
@@ -267,7 +267,7 @@ class Predictor:
                 person filling the whole image.
 
         Returns:
-            one :class:`PosePrediction` per box, in box order.
+            one :class:`PersonPose` per box, in box order.
         """
         img = read_image(image)
         crops, centers, scales, xywh, box_scores = crop_people(img, boxes, self.input_size, self.padding)
@@ -278,6 +278,6 @@ class Predictor:
         visible = scores > self.vis_threshold
         mean_vis = np.where(visible.any(1), (scores * visible).sum(1) / np.maximum(visible.sum(1), 1), 0.0)
         return [
-            PosePrediction(kpts[i], scores[i].astype(np.float32), xywh[i], float(box_scores[i] * mean_vis[i]))
+            PersonPose(kpts[i], scores[i].astype(np.float32), xywh[i], float(box_scores[i] * mean_vis[i]))
             for i in range(len(crops))
         ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fasterpose.engine.predict import PosePrediction
+from fasterpose.engine.predict import PersonPose
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
@@ -87,7 +87,7 @@ class PoseSmoother:
         self.max_age = max_age
         self.tracks: list[_Track] = []
 
-    def __call__(self, predictions: list[PosePrediction], t: float) -> list[PosePrediction]:
+    def __call__(self, predictions: list[PersonPose], t: float) -> list[PersonPose]:
         """Smoothed copies of ``predictions`` (same order) for the frame at time ``t`` (seconds)."""
         self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self.max_age]
         boxes = np.array([p.box for p in predictions], dtype=np.float64).reshape(-1, 4)

@@ -12,12 +12,13 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 # Our own backbones, built lazily by name. Each factory takes (pretrained, weights) keyword
 # arguments and returns a module with `out_channels` and `stride` attributes.
@@ -82,8 +83,12 @@ def _create_timm(name: str, pretrained: bool, out_indices: tuple[int, ...]) -> n
         try:
             return make(True)
         except Exception as exc:  # noqa: BLE001 - any hub/network failure falls back to random init
-            log.warning("could not download ImageNet weights for %s (%s); starting from random init. "
-                        "Pass model.weights=/path/to/state_dict.pth to use a local file.", name, exc)
+            log.warning(
+                "could not download ImageNet weights for %s (%s); starting from random init. "
+                "Pass model.weights=/path/to/state_dict.pth to use a local file.",
+                name,
+                exc,
+            )
             return make(False)
     # Offline: the hub cache may still hold the weights. Force huggingface_hub offline for the call
     # so that it never retries a connection.
@@ -105,7 +110,9 @@ def _create_timm(name: str, pretrained: bool, out_indices: tuple[int, ...]) -> n
     log.warning(
         "no network and no cached ImageNet weights for %s: starting from random init. "
         "Pass model.weights=/path/to/state_dict.pth (torchvision or timm layout) to initialise "
-        "from a local file, or model.pretrained=false to silence this warning.", name)
+        "from a local file, or model.pretrained=false to silence this warning.",
+        name,
+    )
     return make(False)
 
 
@@ -144,6 +151,22 @@ def load_imagenet_weights(module: nn.Module, path: str | os.PathLike[str]) -> No
             raise ValueError(f"{p}: shape mismatch for {k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}")
     module.load_state_dict(filtered, strict=False)
     log.info("loaded ImageNet weights from %s (%d tensors)", p, len(filtered))
+
+
+def init_scratch_backbone(model: ModuleT, name: str, pretrained: bool, weights: str | None) -> ModuleT:
+    """Initialise a backbone that its authors train from scratch (LPN, Lite-HRNet): load ``weights``
+    (a local state dict, strictly) when given; ``pretrained`` without it warns once that no ImageNet
+    weights exist offline and keeps the network's own random init."""
+    if weights is not None:
+        load_imagenet_weights(model, weights)
+    elif pretrained:
+        log.warning(
+            "%s: no ImageNet weights are available offline (it trains from scratch in its paper); using its "
+            "random init. Pass model.weights=/path/to/state_dict.pth to load a local file, or "
+            "model.pretrained=false to silence this warning.",
+            name,
+        )
+    return model
 
 
 def build_backbone(

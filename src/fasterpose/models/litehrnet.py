@@ -17,14 +17,11 @@ Weights: Lite-HRNet trains from scratch in its paper; the init is the original o
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-log = logging.getLogger(__name__)
 
 
 def conv_bn(
@@ -236,15 +233,6 @@ def init_litehrnet_weights(module: nn.Module) -> None:
 
 def build_litehrnet_backbone(pretrained: bool = False, weights: str | None = None) -> LiteHRNet:
     """Lite-HRNet-18 (40 channels at stride 4); ``weights``: a local state dict to load strictly."""
-    model = LiteHRNet()
-    if weights is not None:
-        from fasterpose.models.backbones import load_imagenet_weights
+    from fasterpose.models.backbones import init_scratch_backbone
 
-        load_imagenet_weights(model, weights)
-    elif pretrained:
-        log.warning(
-            "litehrnet18: no ImageNet weights are available offline (Lite-HRNet trains from "
-            "scratch); using its random init. Pass model.weights=/path/to/state_dict.pth to "
-            "load a local file, or model.pretrained=false to silence this warning."
-        )
-    return model
+    return init_scratch_backbone(LiteHRNet(), "litehrnet18", pretrained, weights)

@@ -18,7 +18,6 @@ init is the original one (every conv ~ N(0, 0.001), BN weight 1, bias 0).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 
@@ -26,8 +25,6 @@ import torch
 from torch import nn
 
 from fasterpose.models.heads import prior_bias
-
-log = logging.getLogger(__name__)
 
 BN_MOMENTUM = 0.1
 
@@ -179,18 +176,9 @@ def init_lpn_weights(module: nn.Module) -> None:
 
 def build_lpn_backbone(pretrained: bool = False, weights: str | None = None) -> LPNBackbone:
     """lpn-50 backbone (512 channels, stride 16); ``weights``: a local state dict to load strictly."""
-    model = LPNBackbone()
-    if weights is not None:
-        from fasterpose.models.backbones import load_imagenet_weights
+    from fasterpose.models.backbones import init_scratch_backbone
 
-        load_imagenet_weights(model, weights)
-    elif pretrained:
-        log.warning(
-            "lpn50: no ImageNet weights are available offline (LPN trains from scratch); "
-            "using LPN's random init. Pass model.weights=/path/to/state_dict.pth to load a "
-            "local file, or model.pretrained=false to silence this warning."
-        )
-    return model
+    return init_scratch_backbone(LPNBackbone(), "lpn50", pretrained, weights)
 
 
 def build_lpn_head(
