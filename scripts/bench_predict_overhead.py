@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from fasterpose.config import apply_overrides, load_config
-from fasterpose.engine.predict import PosePrediction, Predictor, crop_people, read_image
+from fasterpose.engine.predict import PersonPose, Predictor, crop_people, read_image
 from fasterpose.export import sigmoid
 from fasterpose.geometry import input_to_image
 from fasterpose.models.pose_model import PoseModel
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             t3 = time.perf_counter()
             kpts_in, scores = predictor.codec.decode(sigmoid(raw) if predictor.sigmoid else raw)
             kpts = input_to_image(kpts_in, centers, scales, predictor.input_size)
-            preds = [PosePrediction(kpts[i], scores[i], xywh[i], float(box_scores[i])) for i in range(len(kpts))]
+            preds = [PersonPose(kpts[i], scores[i], xywh[i], float(box_scores[i])) for i in range(len(kpts))]
             t4 = time.perf_counter()
             full = predictor(path, boxes)
             t5 = time.perf_counter()

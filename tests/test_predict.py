@@ -92,6 +92,19 @@ def test_runtimes_agree_on_a_checkpoint(checkpoint: Path) -> None:
             np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
 
 
+def test_auto_runtime_is_the_measured_default(checkpoint: Path) -> None:
+    """CPU ``auto``: ONNX Runtime at fp32 (fastest exact runtime in docs/deployment.md), OpenVINO at bf16."""
+    img = (np.random.default_rng(1).random((120, 90, 3)) * 255).astype(np.uint8)
+    auto = Predictor(checkpoint)
+    bf16 = Predictor(checkpoint, precision="bf16")
+    assert (auto.runtime, auto.runner.precision) == ("onnxruntime", "fp32")
+    assert (bf16.runtime, bf16.runner.precision) == ("openvino", "bf16")
+    ref = Predictor(checkpoint, runtime="torch")(img)[0]
+    np.testing.assert_allclose(auto(img)[0].scores, ref.scores, atol=1e-5)
+    with pytest.raises(ValueError, match="no bf16"):
+        Predictor(checkpoint, runtime="onnxruntime", precision="bf16")
+
+
 def test_whole_image_and_no_boxes(checkpoint: Path) -> None:
     predictor = Predictor(checkpoint, runtime="torch")
     img = np.zeros((90, 50, 3), np.uint8)

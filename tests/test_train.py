@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,24 +92,33 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
-    """Send SIGINT to this process during the ``call``-th loss evaluation (1-based)."""
+def _wrap_loss(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[int, torch.Tensor], torch.Tensor]) -> None:
+    """Make the trainer's loss pass each (1-based call number, loss value) through ``on_call``."""
     real = train_mod.build_loss
     calls = {"n": 0}
 
     def build_loss(cfg: Any) -> torch.nn.Module:
         inner = real(cfg)
 
-        class Interrupting(torch.nn.Module):
+        class Wrapped(torch.nn.Module):
             def forward(self, *args: torch.Tensor) -> torch.Tensor:
                 calls["n"] += 1
-                if calls["n"] == call:
-                    os.kill(os.getpid(), signal.SIGINT)
-                return inner(*args)
+                return on_call(calls["n"], inner(*args))
 
-        return Interrupting()
+        return Wrapped()
 
     monkeypatch.setattr(train_mod, "build_loss", build_loss)
+
+
+def _interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
+    """Send SIGINT to this process during the ``call``-th loss evaluation (1-based)."""
+
+    def interrupt(n: int, loss: torch.Tensor) -> torch.Tensor:
+        if n == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    _wrap_loss(monkeypatch, interrupt)
 
 
 def test_resume_after_interruption_is_exact(synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,21 +168,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(
     run = _copy_run(one_epoch_run, tmp_path / "run")
     before = _digest(run / "last.pth")
     steps_done = load_checkpoint(run / "last.pth")["global_step"]
-    real = train_mod.build_loss
-    calls = {"n": 0}
-
-    def nan_on_second_call(cfg: Any) -> torch.nn.Module:
-        inner = real(cfg)
-
-        class Poisoned(torch.nn.Module):
-            def forward(self, *args: torch.Tensor) -> torch.Tensor:
-                calls["n"] += 1
-                loss = inner(*args)
-                return loss * float("nan") if calls["n"] == 2 else loss
-
-        return Poisoned()
-
-    monkeypatch.setattr(train_mod, "build_loss", nan_on_second_call)
+    _wrap_loss(monkeypatch, lambda n, loss: loss * float("nan") if n == 2 else loss)
     with pytest.raises(TrainingDiverged) as info:
         train(tiny_config(synth_root, run), resume=run / "last.pth", progress=False)
     message = str(info.value)

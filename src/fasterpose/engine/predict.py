@@ -27,12 +27,12 @@ from fasterpose.config import Config
 from fasterpose.data.image_io import read_image as data_read_image
 from fasterpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fasterpose.engine.runtimes import (
-    DEFAULT_CPU_RUNTIME,
     RUNTIMES,
     OnnxRuntimeRunner,
     OpenVinoRunner,
     Runner,
     TorchRunner,
+    auto_cpu_runtime,
 )
 from fasterpose.geometry import box_to_center_scale, get_affine_transform, input_to_image
 from fasterpose.keypoints import get_spec
@@ -153,7 +153,7 @@ def open_runner(
                 raise ValueError(f"{path}: carries no fasterpose config; pass cfg= (or re-export it)")
             precision = precision or file_precision
             if runtime == "auto":
-                runtime = "openvino" if path.suffix == ".xml" else DEFAULT_CPU_RUNTIME
+                runtime = "openvino" if path.suffix == ".xml" else auto_cpu_runtime(precision)
             if runtime == "torch" or (runtime == "onnxruntime" and path.suffix == ".xml"):
                 raise ValueError(f"{path}: runtime {runtime!r} cannot run a {path.suffix} file")
             if runtime == "onnxruntime":
@@ -165,7 +165,7 @@ def open_runner(
         cfg = cfg or ck_cfg
     precision = precision or "fp32"
     if runtime == "auto":
-        runtime = DEFAULT_CPU_RUNTIME if str(device).startswith("cpu") else "torch"
+        runtime = auto_cpu_runtime(precision) if str(device).startswith("cpu") else "torch"
     if runtime != "torch" and not str(device).startswith("cpu"):
         raise ValueError(f"runtime {runtime!r} runs on the CPU only; use runtime='torch' for device {device!r}")
     if runtime == "torch":

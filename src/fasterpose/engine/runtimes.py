@@ -25,8 +25,14 @@ from torch import nn
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
-# Fastest exact (f32) runtime on the CPUs we measured; see docs/deployment.md.
-DEFAULT_CPU_RUNTIME = "openvino"
+# Fastest exact (f32) runtime on the CPUs we measured; see docs/deployment.md. bf16 has only one
+# CPU runtime here, so ``auto`` at bf16 means OpenVINO (:func:`auto_cpu_runtime`).
+DEFAULT_CPU_RUNTIME = "onnxruntime"
+
+
+def auto_cpu_runtime(precision: str | None) -> str:
+    """What ``runtime="auto"`` runs on the CPU at this precision."""
+    return "openvino" if precision == "bf16" else DEFAULT_CPU_RUNTIME
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 IRs carry their own int8 ops
 
 
