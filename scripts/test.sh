@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Run the test suite, one pytest process per test file.
 #
-# Why per file: with torch, OpenCV, ONNX Runtime and OpenVINO all loaded into one long-lived
-# process, the full suite has crashed with a segmentation fault deep into the run (in a test that
-# passes on its own); one process per file keeps native-library state from leaking between files.
+# The whole suite also passes in one process (`python -m pytest tests/`). It used to die there with
+# a silent SIGSEGV deep into the run. Root cause: every OpenVinoRunner owned its own ov.Core; each
+# Core's CPU plugin mmaps an alternate signal stack (sigaltstack) for the calling thread and, when
+# released, restores the previous one and unmaps its own, so two runners freed in creation order
+# (not LIFO) left the main thread's altstack pointing at unmapped memory. The next signal with a
+# Python handler (installed SA_ONSTACK; here the SIGCHLD handler torch's DataLoader sets, fired by
+# a subprocess exiting) could not be delivered and the kernel killed the process. Fixed by one
+# process-wide Core (fasterpose.engine.runtimes.openvino_core); regression test in test_predict.py.
+# Per-file processes are kept for isolation: native-library state (thread pools, signal handlers,
+# torch settings) cannot leak from one file into another, and a crash names its file.
 # Extra arguments go to every pytest call (e.g. -x, -k expr, -m "not slow").
 set -uo pipefail
 cd "$(dirname "$0")/.."

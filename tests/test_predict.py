@@ -316,3 +316,28 @@ def test_top_level_api_is_lazy_and_complete() -> None:
         import fasterpose
 
         _ = fasterpose.nope  # type: ignore[attr-defined]
+
+
+def test_openvino_runners_released_in_any_order_keep_signals_deliverable() -> None:
+    # Regression: each runner used to own an ov.Core, whose CPU plugin swaps in its own mmap'ed
+    # sigaltstack and restores the previous one on release. Two runners freed in creation order left
+    # the altstack unmapped, and the next Python-handled signal (here SIGCHLD) killed the process
+    # with a silent SIGSEGV (it took down the one-process test suite). Run in a child process.
+    import subprocess
+    import sys
+
+    code = (
+        "import signal, subprocess, sys\n"
+        "import numpy as np, openvino as ov, openvino.opset13 as ops\n"
+        "from fasterpose.engine.runtimes import OpenVinoRunner\n"
+        "p = ops.parameter([-1, 3, 8, 8], np.float32)\n"
+        "model = ov.Model([ops.relu(p)], [p])\n"
+        "a, b = OpenVinoRunner(model), OpenVinoRunner(model)\n"
+        "del a\n"
+        "del b\n"
+        "signal.signal(signal.SIGCHLD, lambda *args: None)\n"
+        "subprocess.run([sys.executable, '-c', 'pass'], check=True)\n"
+        "print('survived')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "survived" in proc.stdout, (proc.returncode, proc.stderr[-2000:])

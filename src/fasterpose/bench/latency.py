@@ -109,9 +109,9 @@ def measure_peaks(n: int, bf16: bool) -> tuple[dict[str, float], dict[str, dict[
 
 def cpu_has_bf16() -> bool:
     try:
-        import openvino as ov
+        from fasterpose.engine.runtimes import openvino_core  # loads the CPU plugin once per process
 
-        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:  # noqa: BLE001 - no OpenVINO: fall back to torch's view
         return bool(torch.backends.mkldnn.is_available()) and "bf16" in str(torch.backends.cpu.get_cpu_capability())
 

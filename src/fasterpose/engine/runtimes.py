@@ -16,6 +16,7 @@ recorded in ``docs/deployment.md`` (:data:`DEFAULT_CPU_RUNTIME`).
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,32 @@ def auto_cpu_runtime(precision: str | None) -> str:
     """What ``runtime="auto"`` runs on the CPU at this precision."""
     return "openvino" if precision == "bf16" else DEFAULT_CPU_RUNTIME
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 IRs carry their own int8 ops
+
+
+_OV_CORE: Any = None
+_OV_CORE_LOCK = threading.Lock()
+
+
+def openvino_core() -> Any:
+    """The one ``openvino.Core`` of this process, created on first use and never released.
+
+    Not a fresh ``ov.Core()`` per runner, on purpose: each Core loads its own CPU plugin, and the
+    plugin (``SigAltStackSetup`` in OpenVINO's CPU plugin) mmaps an alternate signal stack and
+    installs it on the creating thread, restoring the previous one and unmapping its own when the
+    plugin is destroyed. Two plugins released in creation order rather than LIFO (two runners
+    garbage-collected in any order) leave the thread's ``sigaltstack`` pointing at unmapped memory.
+    The next signal with a Python handler (CPython installs them with ``SA_ONSTACK``: SIGINT,
+    torch DataLoader's SIGCHLD, ...) then cannot be delivered and the kernel kills the process
+    with a SIGSEGV that faulthandler cannot report either. One long-lived Core means one plugin
+    whose stack stays mapped for the life of the process.
+    """
+    global _OV_CORE
+    with _OV_CORE_LOCK:
+        if _OV_CORE is None:
+            import openvino as ov
+
+            _OV_CORE = ov.Core()
+        return _OV_CORE
 
 
 class Runner(Protocol):
@@ -168,11 +195,9 @@ class OpenVinoRunner:
         static_batch: bool = False,
         max_cached: int = 4,
     ) -> None:
-        import openvino as ov
-
         if precision not in _OV_PRECISION:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        self.core = ov.Core()
+        self.core = openvino_core()  # shared: see openvino_core() for why not ov.Core() here
         if precision == "bf16" and "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             raise RuntimeError("this CPU has no bf16 support (OpenVINO reports no BF16 capability); use fp32")
         if isinstance(model, str | os.PathLike):
