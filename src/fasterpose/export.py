@@ -127,9 +127,9 @@ def read_metadata(path: str | Path) -> tuple[Config | None, str]:
         props = {m.key: m.value for m in onnx.load(str(p), load_external_data=False).metadata_props}
         raw, precision = props.get(CONFIG_KEY), props.get(PRECISION_KEY, "fp32")
     elif p.suffix == ".xml":
-        import openvino as ov
+        from fasterpose.engine.runtimes import openvino_core
 
-        model = ov.Core().read_model(str(p))
+        model = openvino_core().read_model(str(p))
         if model.has_rt_info(["fasterpose", "config"]):
             raw = model.get_rt_info(["fasterpose", "config"]).astype(str)
         if model.has_rt_info(["fasterpose", "precision"]):
