@@ -54,3 +54,14 @@ def test_type_errors_and_bad_files(tmp_path: Path) -> None:
     broken.write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_shipped_path_finds_checkout_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fasterpose.config import CHECKOUT_ROOT, shipped_path
+
+    monkeypatch.chdir(tmp_path)
+    assert shipped_path("configs/quickstart.yaml") == CHECKOUT_ROOT / "configs" / "quickstart.yaml"
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "quickstart.yaml").write_text("name: mine\n")
+    assert shipped_path("configs/quickstart.yaml") == Path("configs/quickstart.yaml")  # the current folder wins
+    assert shipped_path("configs/nope.yaml") == Path("configs/nope.yaml")  # as given, for the caller's error

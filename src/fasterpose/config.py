@@ -231,6 +231,20 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
     return config_from_dict(data)
 
 
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]  # the source checkout: configs/ lives beside src/
+
+
+def shipped_path(relative: str | Path) -> Path:
+    """``relative`` (e.g. ``configs/quickstart.yaml``) where it exists: as given (the current folder),
+    else in the source checkout, so the shipped configs are found from any working directory; as
+    given when neither has it (the caller reports the missing path)."""
+    p = Path(relative)
+    if p.exists() or p.is_absolute():
+        return p
+    in_checkout = CHECKOUT_ROOT / p
+    return in_checkout if in_checkout.exists() else p
+
+
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Load a YAML experiment file, then apply overrides."""
     p = Path(path)

@@ -162,7 +162,9 @@ def calibration_crops(folder: str | Path, cfg: Config, limit: int = 64) -> np.nd
     return np.concatenate(crops)
 
 
-CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+# CLI name -> onnxruntime.quantization.CalibrationMethod member (imported lazily with onnxruntime)
+_CALIBRATION = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
+CALIBRATION_METHODS = tuple(_CALIBRATION)
 
 
 def quantize_int8(
@@ -194,11 +196,7 @@ def quantize_int8(
         raise ValueError(f"calibration crops must have shape (N, 3, H, W) with N > 0, got {calib.shape}")
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
-    calibrate = {
-        "minmax": CalibrationMethod.MinMax,
-        "percentile": CalibrationMethod.Percentile,
-        "entropy": CalibrationMethod.Entropy,
-    }[method]
+    calibrate = getattr(CalibrationMethod, _CALIBRATION[method])
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

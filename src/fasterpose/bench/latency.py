@@ -32,9 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fasterpose.config import Config, apply_overrides, load_config
+from fasterpose.config import Config, apply_overrides, load_config, shipped_path
 
-ROOT = Path(__file__).resolve().parents[3]  # source checkout (configs/ lives beside src/)
 DEFAULT_CONFIGS = ("configs/fasterpose_r50_256x192.yaml", "configs/simplebaseline_r50_256x192.yaml")
 VARIANTS = {  # name: (runtime, precision)
     "torch": ("torch", "fp32"),
@@ -186,9 +185,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     cells: list[Cell] = []
     rng = np.random.default_rng(0)
     for path in args.configs:
-        if not Path(path).is_file() and (ROOT / path).is_file():
-            path = str(ROOT / path)  # the shipped configs, from any working directory
-        cfg = apply_overrides(load_config(path), ["model.pretrained=false", *args.set])
+        cfg = apply_overrides(load_config(shipped_path(path)), ["model.pretrained=false", *args.set])
         torch.manual_seed(0)
         model = PoseModel.from_config(cfg, pretrained=False).eval()
         w, h = cfg.data.input_size

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fasterpose.bench.flops import measure_complexity
-from fasterpose.config import load_config
+from fasterpose.config import load_config, shipped_path
 
 # The paper's printed (params in millions, GFLOPs) per config stem: Tables 2, 3, 4 (GFLOPs only) and 5.
 # Table 6 rows share FasterPose R50's architecture (Table 2 values).
@@ -46,12 +46,6 @@ PAPER_VALUES: dict[str, tuple[float | None, float]] = {
 }
 
 
-def default_config_dir() -> Path:
-    """``configs/`` of the source checkout (next to ``src/``), else the current directory's."""
-    here = Path(__file__).resolve().parents[3] / "configs"
-    return here if here.is_dir() else Path("configs")
-
-
 def bench_params(config_dir: Path, pattern: str = "*.yaml") -> list[dict[str, Any]]:
     """One row per config: params, paper GFLOPs and true GMACs at the config's input size."""
     from fasterpose.models.pose_model import PoseModel
@@ -86,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = args.configs or default_config_dir()
+    folder = args.configs or shipped_path("configs")
     if not folder.is_dir():
         raise FileNotFoundError(f"config folder not found: {folder}")
     rows = bench_params(folder, args.pattern)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fasterpose.config import Config, load_config
+from fasterpose.config import Config, load_config, shipped_path
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_config_path() -> Path:
-    """``configs/quickstart.yaml`` of the source checkout (or of the current folder)."""
-    for root in (Path(__file__).resolve().parents[3], Path.cwd()):
-        path = root / "configs" / "quickstart.yaml"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        "configs/quickstart.yaml not found beside the package or in the current folder; pass --config PATH"
-    )
+    """``configs/quickstart.yaml`` of the current folder or the source checkout."""
+    path = shipped_path("configs/quickstart.yaml")
+    if not path.is_file():
+        raise FileNotFoundError(
+            "configs/quickstart.yaml not found in the current folder or beside the package; pass --config PATH"
+        )
+    return path
 
 
 def ensure_synthpose(root: Path, num_train: int, num_val: int, seed: int, knobs: dict[str, Any],

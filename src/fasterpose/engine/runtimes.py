@@ -34,6 +34,8 @@ DEFAULT_CPU_RUNTIME = "onnxruntime"
 def auto_cpu_runtime(precision: str | None) -> str:
     """What ``runtime="auto"`` runs on the CPU at this precision."""
     return "openvino" if precision == "bf16" else DEFAULT_CPU_RUNTIME
+
+
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 IRs carry their own int8 ops
 
 
