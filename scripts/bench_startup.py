@@ -88,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         baseline.append(time.perf_counter() - start)
     result = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": sys.version.split()[0]},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "python": sys.version.split()[0],
+        },
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "repeats": args.repeats,
         "python_startup_s": statistics.median(baseline),

@@ -130,7 +130,7 @@ def _invocations(text: str) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def help_text(words: tuple[str, ...]) -> str | None:
     """``fasterpose WORDS --help`` output, or None when the command does not exist."""
     proc = subprocess.run(
