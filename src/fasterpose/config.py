@@ -8,7 +8,6 @@ plain arguments.
 from __future__ import annotations
 
 import dataclasses
-import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -71,7 +70,8 @@ class LossConfig:
     name: str = "rce"  # "rce" | "mse" | "ce_onehot" | "ce_mask"
     alpha: float = 0.7
     gamma: float = 1.0
-    positive_threshold: float = math.exp(-4.5)
+    positive_threshold: float = 0.01  # positive pixel for alpha (RCE) and the CE mask: target >= this
+    ce_weighted: bool = False  # CE comparators: weight positives/negatives alpha / 1 - alpha (off: plain Eq. 1)
 
 
 @dataclass(frozen=True)
