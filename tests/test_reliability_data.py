@@ -43,7 +43,11 @@ def check(ann: Path, images: Path, capsys: pytest.CaptureFixture[str]) -> tuple[
 
 
 ANNOTATION_FAULTS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
-    ("no keypoints", lambda d: d["annotations"][1].pop("keypoints"), "annotations[1] (id 2, image 1): lacks 'keypoints'"),
+    (
+        "no keypoints",
+        lambda d: d["annotations"][1].pop("keypoints"),
+        "annotations[1] (id 2, image 1): lacks 'keypoints'",
+    ),
     (
         "string keypoint",
         lambda d: d["annotations"][0]["keypoints"].__setitem__(4, "32"),
@@ -57,7 +61,7 @@ ANNOTATION_FAULTS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "string image id",
         lambda d: d["annotations"][1].update(image_id="1"),
-        "image_id must be an integer, got '1'",
+        "annotations[1] (id 2, image '1'): image_id must be an integer, got '1'",
     ),
     (
         "string area",

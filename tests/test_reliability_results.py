@@ -141,9 +141,7 @@ def test_person_category_id_seven_scores_as_id_one(tmp_path: Path, capsys: pytes
     assert rc == 0 and ap_of(out) == pytest.approx(ap1, abs=1e-12)
     # the evaluator fed predictions (the eval / training path) labels them with the person id too
     ev = CocoEvaluator(write(tmp_path / "gt7.json", gt7))
-    ev.process(
-        PosePrediction(r["image_id"], np.asarray(r["keypoints"]).reshape(17, 3), r["score"]) for r in results
-    )
+    ev.process(PosePrediction(r["image_id"], np.asarray(r["keypoints"]).reshape(17, 3), r["score"]) for r in results)
     assert ev.evaluate()["AP"] == pytest.approx(ap1, abs=1e-12)
 
 

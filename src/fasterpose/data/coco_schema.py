@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -21,12 +21,12 @@ from .errors import AnnotationError, summarize
 PathLike = str | os.PathLike[str]
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     """A JSON integer (not a bool, not a string, not a float)."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[float]:
     """A finite JSON number (int or float, not a bool or a string)."""
     return (
         isinstance(value, int | float | np.integer | np.floating)
@@ -84,7 +84,7 @@ def person_category(data: Mapping[str, Any], path: PathLike) -> dict[str, Any] |
 
 def other_keypoint_categories(data: Mapping[str, Any], person_id: Any) -> list[str]:
     """Names (or ids) of the categories other than the person that declare keypoints."""
-    cats = data.get("categories") if isinstance(data.get("categories"), list) else []
+    cats: list[Any] = data["categories"] if isinstance(data.get("categories"), list) else []
     return [
         str(c.get("name", c.get("id")))
         for c in cats

@@ -18,8 +18,10 @@ MAX_LISTED = 3  # problems quoted in one error message; the rest are counted
 
 
 def summarize(problems: list[str], hint: str = "") -> str:
-    """One line: the first problems in full, then how many more there are."""
-    shown = "; ".join(problems[:MAX_LISTED])
+    """One line: the first problems (the file named once), then how many more there are."""
+    first = problems[:MAX_LISTED]
+    prefix = first[0].split(": ", 1)[0] + ": " if first and ": " in first[0] else ""
+    shown = "; ".join([first[0], *(p[len(prefix) :] if prefix and p.startswith(prefix) else p for p in first[1:])])
     more = len(problems) - MAX_LISTED
     tail = f" (and {more} more problem{'s' if more > 1 else ''}{hint})" if more > 0 else ""
     return shown + tail

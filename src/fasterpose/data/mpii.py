@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,21 +51,21 @@ def load_head_sizes(mat_file: str | os.PathLike[str]) -> np.ndarray:
     return (HEAD_SIZE_FACTOR * np.linalg.norm(boxes[1] - boxes[0], axis=0)).astype(np.float32)
 
 
-def _entry_geometry(entry: dict[str, object], where: str) -> tuple[np.ndarray, float, np.ndarray]:
+def _entry_geometry(entry: dict[str, Any], where: str) -> tuple[np.ndarray, float, np.ndarray]:
     """(center (2,), scale, keypoints (16, 3) 0-based) of one entry; every value a finite JSON number."""
     center, problem = number_list(entry["center"], 2, "center")
     if center is None:
         raise AnnotationError(f"{where}: {problem}")
     scale = entry["scale"]
-    if not is_number(scale) or scale <= 0:  # type: ignore[operator]
+    if not is_number(scale) or scale <= 0:
         raise AnnotationError(f"{where}: zero, negative or non-numeric person scale {scale!r}")
     kpts = np.zeros((NUM_JOINTS, 3), dtype=np.float32)
     if "joints" in entry:
-        raw = entry["joints"]
+        raw: Any = entry["joints"]
         pairs = isinstance(raw, list) and len(raw) == NUM_JOINTS and all(isinstance(j, list) for j in raw)
         if not pairs:
             raise AnnotationError(f"{where}: joints must be {NUM_JOINTS} (x, y) pairs")
-        flat = [v for pair in raw for v in pair]  # type: ignore[union-attr]
+        flat = [v for pair in raw for v in pair]
         joints, problem = number_list(flat, 2 * NUM_JOINTS, "joint coordinate")
         if joints is None:
             raise AnnotationError(f"{where}: joints: {problem} (NaN joints are rejected, as in COCO files)")
@@ -75,7 +76,7 @@ def _entry_geometry(entry: dict[str, object], where: str) -> tuple[np.ndarray, f
         labelled = vis > 0
         kpts[labelled, :2] = joints[labelled] - 1.0  # MATLAB 1-based -> 0-based
         kpts[labelled, 2] = vis[labelled]
-    return center, float(scale), kpts  # type: ignore[arg-type]
+    return center, float(scale), kpts
 
 
 def parse_mpii(

@@ -95,7 +95,7 @@ def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problem
         person_id = 1
     cat_ids = {c.get("id") for c in cats}
     sizes = _image_sizes(data, image_dir, problems)
-    anns = data.get("annotations") if isinstance(data.get("annotations"), list) else []
+    anns: list[Any] = data["annotations"] if isinstance(data.get("annotations"), list) else []
     for i, ann in enumerate(anns):
         if not isinstance(ann, dict):
             continue
@@ -140,7 +140,8 @@ def check_mpii(data: list[Any], path: Path, image_dir: Path | None, problems: li
             problems.append(f"{where}: zero, negative, non-numeric or missing person scale {scale!r}")
         if not _is_number_pair(entry.get("center")):
             problems.append(f"{where}: center must be 2 finite numbers, got {entry.get('center')!r}")
-        joints, vis = entry.get("joints"), entry.get("joints_vis")
+        joints: Any = entry.get("joints")
+        vis: Any = entry.get("joints_vis")
         if joints is None:
             continue
         pairs_ok = isinstance(joints, list) and all(_is_number_pair(j) for j in joints)
