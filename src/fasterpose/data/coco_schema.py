@@ -35,20 +35,35 @@ def is_number(value: Any) -> TypeGuard[float]:
     )
 
 
-def number_list(raw: Any, length: int | None, what: str) -> tuple[np.ndarray | None, str | None]:
-    """``raw`` as float64 (N,) when it is a list of finite numbers; else ``(None, problem)``.
+_PLAIN = frozenset((int, float))
 
-    The problem names the first offending position (``keypoints[4] is 'abc'``), so that a message
-    built on it points at the value to fix.
+
+def number_problem(raw: Any, length: int | None, what: str) -> str | None:
+    """None when ``raw`` is a list of ``length`` finite numbers, else what is wrong with it.
+
+    The problem names the first offending position (``keypoint[4] is 'abc' (not a number)``), so
+    that a message built on it points at the value to fix. Plain JSON lists take a fast path
+    (types checked, finiteness by one sum) that keeps a 250k-annotation file to a few seconds.
     """
     if not isinstance(raw, list):
-        return None, f"{what} must be a list of numbers, got {type(raw).__name__}"
+        return f"{what} must be a list of numbers, got {type(raw).__name__}"
     if length is not None and len(raw) != length:
-        return None, f"expected {length} {what} values, got {len(raw)}"
+        return f"expected {length} {what} values, got {len(raw)}"
+    if _PLAIN.issuperset(map(type, raw)) and math.isfinite(sum(raw)):
+        return None
     for i, v in enumerate(raw):
         if not is_number(v):
             kind = "not a finite number" if isinstance(v, int | float) and not isinstance(v, bool) else "not a number"
-            return None, f"{what}[{i}] is {v!r} ({kind})"
+            return f"{what}[{i}] is {v!r} ({kind})"
+    return None  # finite numbers whose sum overflows
+
+
+def number_list(raw: Any, length: int | None, what: str) -> tuple[np.ndarray | None, str | None]:
+    """``raw`` as float64 (N,) when it is a list of finite numbers; else ``(None, problem)`` (see
+    :func:`number_problem`)."""
+    problem = number_problem(raw, length, what)
+    if problem is not None:
+        return None, problem
     return np.asarray(raw, dtype=np.float64), None
 
 
@@ -98,13 +113,13 @@ def person_annotation_problems(ann: Mapping[str, Any], num_keypoints: int, where
     if "keypoints" not in ann:
         problems.append(f"{where}: lacks 'keypoints' (a person annotation needs {3 * num_keypoints} values)")
     else:
-        _, problem = number_list(ann["keypoints"], 3 * num_keypoints, "keypoint")
+        problem = number_problem(ann["keypoints"], 3 * num_keypoints, "keypoint")
         if problem:
             problems.append(f"{where}: {problem}")
     if "bbox" not in ann:
         problems.append(f"{where}: lacks 'bbox'")
     else:
-        _, problem = number_list(ann["bbox"], 4, "bbox")
+        problem = number_problem(ann["bbox"], 4, "bbox")
         if problem:
             problems.append(f"{where}: {problem} (bbox is [x, y, w, h])")
     if "area" in ann:

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from .coco import load_json
-from .coco_schema import coco_problems, is_int, is_number, number_list, person_category
+from .coco_schema import coco_problems, is_int, is_number, number_list, number_problem, person_category
 from .errors import AnnotationError
 from .image_io import ImageReadError, decode_warnings, read_image_bytes
 
 
 def _is_box(value: Any) -> bool:
-    return number_list(value, 4, "bbox")[1] is None
+    return number_problem(value, 4, "bbox") is None
 
 
 def _check_image(path: Path, expected: tuple[int, int] | None, problems: list[str]) -> None:
@@ -74,7 +74,7 @@ def _annotation_extras(ann: dict[str, Any], size: tuple[float, float] | None, k:
             problems.append(f"{where}: zero or negative box size {w:g}x{h:g}")
         elif size is not None and (x >= size[0] or y >= size[1] or x + w <= 0 or y + h <= 0):
             problems.append(f"{where}: box {ann['bbox']} lies outside the {size[0]:g}x{size[1]:g} image")
-    if number_list(ann.get("keypoints"), 3 * k, "keypoint")[1] is None:
+    if number_problem(ann.get("keypoints"), 3 * k, "keypoint") is None:
         labelled = _check_keypoints(ann["keypoints"], k, size, where, problems)
         if is_int(ann.get("num_keypoints")) and ann["num_keypoints"] != labelled:
             problems.append(f"{where}: num_keypoints is {ann['num_keypoints']} but {labelled} joints are labelled")
@@ -162,7 +162,7 @@ def check_mpii(data: list[Any], path: Path, image_dir: Path | None, problems: li
 
 
 def _is_number_pair(value: Any) -> bool:
-    return number_list(value, 2, "pair")[1] is None
+    return number_problem(value, 2, "pair") is None
 
 
 def _read_size(path: Path, problems: list[str]) -> tuple[float, float] | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from typing import Any
 
-from fasterpose.data.coco_schema import is_int, is_number, number_list
+from fasterpose.data.coco_schema import is_int, is_number, number_problem
 from fasterpose.data.errors import DataError, summarize
 
 
@@ -52,7 +52,7 @@ def _entry_problems(entry: Any, target: ResultsTarget, where: str) -> list[str]:
         problems.append(f"{where}: image_id must be an integer, got {image_id!r}")
     elif image_id not in target.image_ids:
         problems.append(f"{where}: image_id {image_id} is absent from the ground truth")
-    _, problem = number_list(entry["keypoints"], 3 * target.num_keypoints, "keypoint")
+    problem = number_problem(entry["keypoints"], 3 * target.num_keypoints, "keypoint")
     if problem:
         problems.append(f"{where}: {problem}")
     if not is_number(entry["score"]):
