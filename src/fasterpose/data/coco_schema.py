@@ -173,7 +173,8 @@ def _image_problems(data: Mapping[str, Any], path: PathLike, need_sizes: bool) -
             problems.append(f"{where}: id must be an integer, got {img.get('id')!r}")
         elif img["id"] in ids:
             problems.append(f"{where}: duplicate image id {img['id']}")
-        ids.add(img.get("id"))
+        else:
+            ids.add(img["id"])
         if not isinstance(img.get("file_name"), str) or not img["file_name"]:
             problems.append(f"{where}: lacks a 'file_name' string")
         if need_sizes and not all(is_int(img.get(k)) and img[k] > 0 for k in ("width", "height")):
@@ -230,7 +231,8 @@ def coco_problems(
             problems.append(f"{where}: id must be an integer, got {ann['id']!r}")
         elif ann["id"] in ann_ids:
             problems.append(f"{where}: duplicate annotation id {ann['id']} (COCO evaluation would keep only one)")
-        ann_ids.add(ann.get("id"))
+        else:
+            ann_ids.add(ann["id"])
         if "image_id" not in ann:
             problems.append(f"{where}: lacks 'image_id'")
         elif not is_int(ann["image_id"]):

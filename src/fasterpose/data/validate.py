@@ -58,8 +58,8 @@ def _image_sizes(data: dict[str, Any], image_dir: Path | None, problems: list[st
         if not isinstance(img, dict) or not isinstance(img.get("file_name"), str):
             continue  # reported by the schema check
         has_size = all(is_int(img.get(key)) and img[key] > 0 for key in ("width", "height"))
-        if has_size:
-            sizes[img.get("id")] = (float(img["width"]), float(img["height"]))
+        if has_size and is_int(img.get("id")):
+            sizes[img["id"]] = (float(img["width"]), float(img["height"]))
         if image_dir is not None:
             _check_image(image_dir / img["file_name"], (img["width"], img["height"]) if has_size else None, problems)
     return sizes
@@ -93,7 +93,7 @@ def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problem
         person_id = (person_category(data, path) or {}).get("id", 1)
     except AnnotationError:
         person_id = 1
-    cat_ids = {c.get("id") for c in cats}
+    cat_ids = {c["id"] for c in cats if is_int(c.get("id"))}
     sizes = _image_sizes(data, image_dir, problems)
     anns: list[Any] = data["annotations"] if isinstance(data.get("annotations"), list) else []
     for i, ann in enumerate(anns):
@@ -104,7 +104,8 @@ def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problem
         if cat_ids and is_int(category) and category not in cat_ids:
             problems.append(f"{where}: category_id {category} is not in 'categories'")
         if category == person_id:
-            problems += _annotation_extras(ann, sizes.get(ann.get("image_id")), k, where)
+            size = sizes.get(ann["image_id"]) if is_int(ann.get("image_id")) else None
+            problems += _annotation_extras(ann, size, k, where)
     return {"images": len(data["images"]), "annotations": len(anns)}
 
 
@@ -145,7 +146,7 @@ def check_mpii(data: list[Any], path: Path, image_dir: Path | None, problems: li
         if joints is None:
             continue
         pairs_ok = isinstance(joints, list) and all(_is_number_pair(j) for j in joints)
-        vis_ok = isinstance(vis, list) and len(vis) == len(joints) and all(is_number(v) for v in vis)
+        vis_ok = pairs_ok and isinstance(vis, list) and len(vis) == len(joints) and all(is_number(v) for v in vis)
         if not (pairs_ok and vis_ok):
             problems.append(
                 f"{where}: joints must be pairs of finite numbers with one numeric joints_vis value each "
