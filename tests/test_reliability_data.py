@@ -173,6 +173,9 @@ def test_check_detection_and_mpii_strings(tmp_path: Path, capsys: pytest.Capture
                                  "joints_vis": [1] * 16}]))  # fmt: skip
     assert main(["data", "check", "--ann", str(mpii)]) == 1  # used to crash on "12" - 1
     assert f"{mpii}: entry [0] (a.jpg): joints must be pairs of finite numbers" in capsys.readouterr().out
+    mpii.write_text(json.dumps([{"image": "a.jpg", "center": [50, 50], "scale": 1.0, "joints": 5, "joints_vis": [1]}]))
+    assert main(["data", "check", "--ann", str(mpii)]) == 1  # used to crash on len(5)
+    assert "joints must be pairs of finite numbers" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -170,6 +170,7 @@ def test_other_keypoint_categories_are_excluded_with_a_notice(
         (lambda g: g["annotations"][3].update(id=100), "annotations[3] (id 100, image 2): duplicate annotation id 100"),
         (lambda g: g["annotations"][1].update(id="101"), "annotations[1] (id '101', image 2): id must be an integer"),
         (lambda g: g["images"][0].update(id="1"), "images[0] (1.jpg): id must be an integer, got '1'"),
+        (lambda g: g["annotations"][0].update(id=[100]), "annotations[0] (id [100], image 1): id must be an integer"),
         (lambda g: g["annotations"][0].update(image_id="1"), "image_id must be an integer, got '1'"),
         (lambda g: g["annotations"][2].update(area="3000"), "annotations[2] (id 102, image 1): area is '3000'"),
         (lambda g: g["annotations"][2]["keypoints"].__setitem__(4, math.nan), "keypoint[4] is nan"),
