@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     evaluator = CocoEvaluator(args.ann, get_spec(args.keypoints))
-    evaluator.process(load_results(args.results))
+    evaluator.process(load_results(args.results), source=str(args.results))
     metrics = evaluator.evaluate()
     if args.summary:
         print(evaluator.summary.rstrip())

@@ -1,17 +1,20 @@
 """Annotations -> person records -> augmented, encoded top-down samples.
 
 Public API: :func:`build_records`, :class:`TopDownDataset`, :func:`seed_worker`,
-:func:`read_image`, :class:`ImageReadError`, :class:`AnnotationError`, and the record types.
+:func:`read_image`, :class:`ImageReadError`, :class:`AnnotationError` (both :class:`DataError`),
+and the record types.
 """
 
-from .coco import AnnotationError, parse_coco_detections, parse_coco_keypoints
+from .coco import parse_coco_detections, parse_coco_keypoints
 from .dataset import SampleError, TopDownDataset, build_records, seed_worker
+from .errors import AnnotationError, DataError
 from .image_io import ImageReadError, read_image
 from .mpii import parse_mpii
 from .records import PersonRecord, SampleMeta
 
 __all__ = [
     "AnnotationError",
+    "DataError",
     "ImageReadError",
     "PersonRecord",
     "SampleError",

@@ -45,7 +45,9 @@ def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -
     """Parse the annotations of ``split`` ("train" | "val") named by ``data_cfg`` into records.
 
     Paths are ``data_cfg.root / train_ann`` etc. ``split="val"`` with ``use_gt_boxes=False`` reads
-    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``).
+    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``). The files are
+    validated as they are parsed (the val annotations also as COCO evaluation ground truth), so
+    calling this before training finds a malformed validation file before epoch 1.
     """
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
@@ -62,7 +64,7 @@ def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -
             )
             source = root / data_cfg.det_file
         else:
-            records = parse_coco_keypoints(ann, images, num_keypoints)
+            records = parse_coco_keypoints(ann, images, num_keypoints, for_eval=split == "val")
             source = ann
     elif data_cfg.dataset == "mpii":
         if not use_gt_boxes:
