@@ -118,7 +118,7 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     """
     import torch
 
-    from fasterpose.engine.train import autocast_settings
+    from fasterpose.engine.optim import autocast_settings
     from fasterpose.losses import build_loss
     from fasterpose.models.pose_model import PoseModel
 
@@ -190,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
     from fasterpose.engine.distributed import resolve_device
     from fasterpose.engine.inference import evaluate_model
-    from fasterpose.engine.train import plot_curves, train
+    from fasterpose.engine.train import train
+    from fasterpose.visualize import plot_training_curve
 
     start = time.monotonic()
     data_dir, out_dir = Path(args.data), Path(args.out)
@@ -202,12 +203,10 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(cfg.train.device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads if args.threads > 0 else pick_threads(cfg))
-    for name in ("metrics.jsonl", "last.pth", "best.pth"):  # a fresh run, not an append to an old one
-        (out_dir / name).unlink(missing_ok=True)
     print(f"training {cfg.model.backbone} + {cfg.model.head} ({cfg.loss.name}) at "
           f"{cfg.data.input_size[1]}x{cfg.data.input_size[0]} for at most {args.minutes:g} min "
           f"({torch.get_num_threads()} threads) ...", flush=True)  # fmt: skip
-    result = train(cfg, progress=not args.no_progress)
+    result = train(cfg, progress=not args.no_progress, overwrite=True)  # its own folder: a fresh run
     print(f"  {result.status}: {result.epoch} epochs, {result.global_step} steps in {result.wall_seconds:.0f} s")
 
     checkpoint = out_dir / "last.pth"
@@ -220,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         metrics = evaluate_model(model, cfg, device, "val", out_dir=out_dir, progress=not args.no_progress)
         history["evals"].append([result.epoch + result.iteration / max(1, result.iters_per_epoch), metrics["AP"]])
     eval_seconds = time.monotonic() - eval_start
-    plot_curves(history, "AP", out_dir / "training_curve.png",
+    plot_training_curve(history["steps"], history["evals"], "AP", out_dir / "training_curve.png",
                 title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
                       f"({result.wall_seconds / 60:.1f} min, {result.global_step} steps)")  # fmt: skip
     grid = draw_predictions(cfg, out_dir / "results_val.json", out_dir / "predictions.png")
