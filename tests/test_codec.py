@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fasterpose.codec import POSITIVE_THRESHOLD, HeatmapCodec
+from fasterpose.codec import HeatmapCodec
 from fasterpose.geometry import (
     affine_points,
     box_to_center_scale,
@@ -17,6 +17,7 @@ from fasterpose.geometry import (
     invert_affine,
 )
 from fasterpose.keypoints import COCO_17, MPII_16, get_spec
+from fasterpose.losses import DEFAULT_POSITIVE_THRESHOLD as POSITIVE_THRESHOLD
 
 
 def test_positive_pixels_match_paper_table1() -> None:

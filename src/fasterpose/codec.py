@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 Encoding = Literal["msra", "unbiased"]
-POSITIVE_THRESHOLD = float(np.exp(-4.5))  # target value 3 sigma from the joint
 
 
 class HeatmapCodec:

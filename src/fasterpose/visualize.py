@@ -43,6 +43,7 @@ def draw_poses(
     spec: KeypointSpec,
     threshold: float = 0.3,
     boxes: np.ndarray | None = None,
+    hollow: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw people on a copy of the image.
 
@@ -53,6 +54,7 @@ def draw_poses(
             ``threshold`` are skipped, and so are limbs touching them.
         spec: keypoint layout (names decide left/right colours, skeleton gives the limbs).
         boxes: optional (P, 4) ``xywh`` boxes.
+        hollow: optional (P, K) bool: joints drawn as rings, not dots (e.g. occluded ones).
 
     Returns:
         (H, W, 3) uint8 RGB image with the poses drawn.
@@ -69,6 +71,7 @@ def draw_poses(
     thick = max(1, round(size / 250))
     radius = max(2, round(size / 180))
     sides = [_side(n) for n in spec.names]
+    rings = np.zeros(kpts.shape[:2], bool) if hollow is None else np.asarray(hollow, bool).reshape(num, -1)
     if boxes is not None:
         for x, y, w, h in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
             cv2.rectangle(out, (round(x), round(y)), (round(x + w), round(y + h)), BOX_COLOR, thick)
@@ -83,6 +86,9 @@ def draw_poses(
             cv2.line(out, pa, pb, _color(side), thick, cv2.LINE_AA)
         for j, pt in enumerate(pts):
             if pt is None:
+                continue
+            if rings[p, j]:
+                cv2.circle(out, pt, radius, _color(sides[j]), 1, cv2.LINE_AA)
                 continue
             cv2.circle(out, pt, radius, _color(sides[j]), -1, cv2.LINE_AA)
             cv2.circle(out, pt, radius, (255, 255, 255), 1, cv2.LINE_AA)

@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 from fasterpose.config import load_config
-from fasterpose.engine.train import train
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fasterpose.engine.train import train
+
     cfg = load_config(args.config, list(args.overrides))
     resume: Path | None = None
     if args.resume is not None:

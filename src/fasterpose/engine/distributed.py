@@ -37,14 +37,18 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> CUDA (this process's GPU) when available, else CPU; clear error for missing CUDA."""
+def resolve_device(name: str, local_rank: int = 0, key: str = "train.device") -> torch.device:
+    """``"auto"`` -> CUDA (this process's GPU) when available, else CPU; a clear error naming the
+    setting ``key`` (e.g. ``--device``) for missing CUDA. Selects the CUDA device for this process."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"{key}={name}: not a device (auto, cpu, cuda or cuda:N)") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"train.device={name}: CUDA is not available on this machine; use train.device=cpu")
+            raise RuntimeError(f"{key}={name}: CUDA is not available on this machine; use {key}=cpu")
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
