@@ -36,7 +36,8 @@ data:
   det_score_threshold: 0.0
   keypoints: {keypoints}
   input_size: [{iw}, {ih}]      # (W, H)
-  heatmap_size: [{hw}, {hh}]    # (w, h)
+  heatmap_size: [{hw}, {hh}]    # (w, h) = input_size / model.heatmap_stride
+  box_padding: 1.25       # crop = person box enlarged 1.25x (training and inference)
   sigma: {sigma}
   encoding: msra
   use_joint_weights: false
@@ -47,7 +48,6 @@ data:
     flip: true
     half_body_prob: {half_body}
     half_body_min_joints: 8
-    padding: 1.25
   skip_bad_images: false
   num_workers: 4
 loss:

@@ -158,8 +158,3 @@ def build_loss(cfg: LossConfig) -> nn.Module:
     if cfg.name == "ce_mask":
         return BinaryHeatmapCE("mask", cfg.alpha, cfg.positive_threshold, cfg.ce_weighted)
     raise ValueError(f"unknown loss {cfg.name!r}; valid: rce, mse, ce_onehot, ce_mask")
-
-
-def uses_sigmoid(loss_name: str) -> bool:
-    """Whether a model trained with this loss outputs logits of a sigmoid."""
-    return loss_name in ("rce", "ce_onehot", "ce_mask")

@@ -5,12 +5,12 @@ Public API: :func:`build_records`, :class:`TopDownDataset`, :func:`seed_worker`,
 and the record types.
 """
 
-from .coco import parse_coco_detections, parse_coco_keypoints
-from .dataset import SampleError, TopDownDataset, build_records, seed_worker
-from .errors import AnnotationError, DataError
-from .image_io import ImageReadError, read_image
-from .mpii import parse_mpii
-from .records import PersonRecord, SampleMeta
+from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
+from fasterpose.data.dataset import SampleError, TopDownDataset, build_records, seed_worker
+from fasterpose.data.errors import AnnotationError, DataError
+from fasterpose.data.image_io import ImageReadError, read_image
+from fasterpose.data.mpii import parse_mpii
+from fasterpose.data.records import PersonRecord, SampleMeta
 
 __all__ = [
     "AnnotationError",

@@ -23,15 +23,22 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..codec import HeatmapCodec
-from ..config import AugmentConfig, Config, DataConfig
-from ..geometry import box_to_center_scale
-from ..keypoints import KeypointSpec, get_spec
-from .coco import parse_coco_detections, parse_coco_keypoints
-from .image_io import ImageReadError, read_image_bgr
-from .mpii import parse_mpii
-from .records import PersonRecord, SampleMeta
-from .transforms import CropParams, crop_matrix, normalize_image, sample_crop, transform_keypoints, warp_image
+from fasterpose.codec import HeatmapCodec
+from fasterpose.config import AugmentConfig, Config, DataConfig
+from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
+from fasterpose.data.image_io import ImageReadError, read_image_bgr
+from fasterpose.data.mpii import parse_mpii
+from fasterpose.data.records import PersonRecord, SampleMeta
+from fasterpose.data.transforms import (
+    CropParams,
+    crop_matrix,
+    normalize_image,
+    sample_crop,
+    transform_keypoints,
+    warp_image,
+)
+from fasterpose.geometry import box_to_center_scale
+from fasterpose.keypoints import KeypointSpec, get_spec
 
 log = logging.getLogger(__name__)
 MAX_REPLACEMENTS = 50  # consecutive bad images tolerated with skip_bad_images before giving up
@@ -142,7 +149,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
             get_spec(d.keypoints),
             codec,
             augment=d.augment if train else None,
-            padding=d.augment.padding,
+            padding=d.box_padding,
             use_joint_weights=d.use_joint_weights,
             skip_bad_images=d.skip_bad_images and train,
             seed=cfg.train.seed,

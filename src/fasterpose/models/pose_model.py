@@ -37,13 +37,17 @@ class PoseModel(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: Config, pretrained: bool | None = None) -> PoseModel:
-        """Build the network described by ``cfg.model`` (``pretrained`` overrides the config)."""
+        """Build the network described by ``cfg.model``.
+
+        ``pretrained=False`` builds random weights and reads no ImageNet file (``model.weights`` is
+        ignored): for a model whose weights come from a checkpoint next. ``None`` follows the config.
+        """
         m = cfg.model
         backbone = build_backbone(
             m.backbone,
             feature_index=m.feature_index,
             pretrained=m.pretrained if pretrained is None else pretrained,
-            weights=m.weights,
+            weights=None if pretrained is False else m.weights,
         )
         prior = m.prior if cfg.loss.name in SIGMOID_LOSSES else None
         head = build_head(
