@@ -68,3 +68,18 @@ def test_train_refuses_a_folder_with_a_run(synth_root: Path, tmp_path: Path) -> 
     with pytest.raises(RunFolderError, match="already holds a run"):
         train(tiny_config(synth_root, run, epochs=1), progress=False)
     assert (run / "metrics.jsonl").read_text() == '{"kind": "end"}\n'
+
+
+def test_malformed_val_file_fails_before_the_first_epoch(synth_root: Path, tmp_path: Path) -> None:
+    from fasterpose.config import apply_overrides
+    from fasterpose.data.errors import AnnotationError
+
+    val = json.loads((synth_root / "annotations" / "person_keypoints_val.json").read_text())
+    val["annotations"][0]["keypoints"] = ["x"] * len(val["annotations"][0]["keypoints"])
+    bad = tmp_path / "bad_val.json"
+    bad.write_text(json.dumps(val))
+    run = tmp_path / "run"
+    cfg = apply_overrides(tiny_config(synth_root, run, epochs=1, eval_every=1), [f"data.val_ann={bad}"])
+    with pytest.raises(AnnotationError, match="bad_val.json"):
+        train(cfg, progress=False)
+    assert not (run / "last.pth").exists()  # refused before any training step

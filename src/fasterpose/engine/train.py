@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from fasterpose.config import Config, dump_config
-from fasterpose.data.dataset import TopDownDataset, seed_worker
+from fasterpose.data.dataset import TopDownDataset, build_records, seed_worker
 from fasterpose.engine.checkpoint import (
     Best,
     TrainingState,
@@ -234,6 +234,8 @@ def build_run(cfg: Config, dist: DistInfo, folder: RunFolder, progress: bool, st
     """The data (train split, ground-truth boxes), loss and precision settings of a run."""
     t = cfg.train
     dataset = TopDownDataset.from_config(cfg, "train", train=True, use_gt_boxes=True)
+    if t.eval_every > 0 and dist.is_main:
+        build_records(cfg.data, "val", cfg.eval.use_gt_boxes)  # a malformed val file fails now, not after epoch 1
     use_amp, amp_dtype = autocast_settings(t, dist.device)
     return Run(cfg=cfg, dist=dist, folder=folder, dataset=dataset, loss_fn=build_loss(cfg.loss).to(dist.device),
                iters_per_epoch=len(epoch_batches(len(dataset), t.batch_size, 0, t.seed, dist)),
