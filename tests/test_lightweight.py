@@ -126,7 +126,7 @@ def test_a_few_adam_steps_lower_the_loss(name: str) -> None:
     images, target, weight = fixed_batch(2, (128, 96))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(12):
+    for _ in range(20):
         optimizer.zero_grad()
         loss = criterion(model(images), target, weight)
         loss.backward()
