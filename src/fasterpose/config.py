@@ -30,7 +30,7 @@ class ModelConfig:
     final_layer: str = "conv"  # deconv head: "conv" (1x1) or "lhr" (remaining upscale)
     heatmap_stride: int = 4  # input pixels per heatmap pixel
     feature_index: int = -1  # which backbone stage feeds the head (-1: the last)
-    num_keypoints: int = 17
+    num_keypoints: int | None = None  # None: the keypoint layout's count; a number must match it
     prior: float = 0.01  # initial sigmoid probability for heads trained with a sigmoid loss
 
 
@@ -46,6 +46,24 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class LayoutConfig:
+    """A keypoint layout written as data (the schema of a layout YAML and of ``data.layout``).
+
+    Joints are referred to by name everywhere. Empty / None fields come from the dataset's COCO
+    ``categories`` entry (``keypoints``, ``skeleton``) or take defaults (see ``fasterpose.layouts``).
+    """
+
+    name: str = ""
+    keypoints: tuple[str, ...] = ()  # joint names in annotation order
+    skeleton: tuple[tuple[str, str], ...] = ()  # limbs, for drawing
+    flip_pairs: tuple[tuple[str, str], ...] | None = None  # None: derived from left_* / right_* names
+    sigmas: tuple[float, ...] = ()  # per-joint OKS sigmas; empty: a stated default (AP not comparable)
+    joint_weights: tuple[float, ...] = ()  # per-joint loss weights (data.use_joint_weights); empty: ones
+    upper_body: tuple[str, ...] = ()  # half-body augmentation's upper body; empty: no half-body crops
+    category: str | None = None  # the COCO category holding the keypoints; None: the only one that has any
+
+
+@dataclass(frozen=True)
 class DataConfig:
     dataset: str = "coco"  # "coco" | "mpii" | "synthpose"
     root: str = "data/coco"
@@ -55,7 +73,8 @@ class DataConfig:
     val_images: str = "val2017"
     det_file: str | None = None  # person detections (COCO results format) for validation
     det_score_threshold: float = 0.0
-    keypoints: str = "coco17"
+    keypoints: str = "coco17"  # a built-in layout (coco17, mpii16) or a layout YAML file (see LayoutConfig)
+    layout: LayoutConfig | None = None  # an inline layout (wins over `keypoints`); training writes the resolved one
     input_size: tuple[int, int] = (192, 256)  # (W, H)
     heatmap_size: tuple[int, int] = (48, 64)  # (w, h)
     sigma: float = 2.0

@@ -13,6 +13,7 @@ a different, reproducible stream. With ``augment=None`` (evaluation) nothing is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ from torch.utils.data import Dataset
 from ..codec import HeatmapCodec
 from ..config import AugmentConfig, Config, DataConfig
 from ..geometry import box_to_center_scale
-from ..keypoints import KeypointSpec, get_spec
+from ..keypoints import KeypointSpec
+from ..layouts import check_annotation_layout, resolve_layout
 from .coco import parse_coco_detections, parse_coco_keypoints
 from .image_io import ImageReadError, read_image_bgr
 from .mpii import parse_mpii
@@ -52,7 +54,7 @@ def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -
     root = Path(data_cfg.root)
     ann = root / (data_cfg.train_ann if split == "train" else data_cfg.val_ann)
     images = root / (data_cfg.train_images if split == "train" else data_cfg.val_images)
-    num_keypoints = get_spec(data_cfg.keypoints).num_keypoints
+    num_keypoints = resolve_layout(data_cfg).num_keypoints
     if data_cfg.dataset in ("coco", "synthpose"):
         if split == "val" and not use_gt_boxes:
             if not data_cfg.det_file:
@@ -135,11 +137,18 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         """Records of ``split`` with the config's codec; augmentation only when ``train``."""
         d = cfg.data
         codec = HeatmapCodec(d.input_size, d.heatmap_size, d.sigma, d.encoding, dark=cfg.eval.dark)  # type: ignore[arg-type]
+        spec = resolve_layout(d)
+        if d.dataset in ("coco", "synthpose"):
+            check_annotation_layout(spec, Path(d.root) / (d.train_ann if split == "train" else d.val_ann))
+        augment = d.augment if train else None
+        if augment is not None and augment.half_body_prob > 0 and not spec.upper_body:
+            log.warning("layout %s names no upper_body joints: half-body augmentation is off", spec.name)
+            augment = dataclasses.replace(augment, half_body_prob=0.0)
         return cls(
             build_records(d, split, use_gt_boxes),
-            get_spec(d.keypoints),
+            spec,
             codec,
-            augment=d.augment if train else None,
+            augment=augment,
             padding=d.augment.padding,
             use_joint_weights=d.use_joint_weights,
             skip_bad_images=d.skip_bad_images and train,

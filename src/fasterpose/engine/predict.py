@@ -35,7 +35,7 @@ from fasterpose.engine.runtimes import (
     auto_cpu_runtime,
 )
 from fasterpose.geometry import box_to_center_scale, get_affine_transform, input_to_image
-from fasterpose.keypoints import get_spec
+from fasterpose.layouts import resolve_layout
 from fasterpose.models.pose_model import SIGMOID_LOSSES
 
 
@@ -221,7 +221,7 @@ class Predictor:
             d.encoding,  # type: ignore[arg-type]
             dark=self.cfg.eval.dark,
         )
-        self.spec = get_spec(d.keypoints)
+        self.spec = resolve_layout(d)
         self.sigmoid = self.cfg.loss.name in SIGMOID_LOSSES
         self.flip_test = flip_test
         self.batch_size = max(1, int(batch_size))

@@ -49,6 +49,7 @@ from fasterpose.data.dataset import TopDownDataset, seed_worker
 from fasterpose.engine.checkpoint import git_commit, load_checkpoint, save_checkpoint
 from fasterpose.engine.distributed import DistInfo, all_reduce, barrier, cleanup_distributed, init_distributed
 from fasterpose.engine.inference import evaluate_model
+from fasterpose.layouts import resolve_config_layout
 from fasterpose.losses import build_loss
 from fasterpose.models.pose_model import PoseModel
 
@@ -282,6 +283,7 @@ def plot_curves(history: dict[str, list[list[float]]], metric: str, path: Path, 
 def train(cfg: Config, resume: str | Path | None = None, progress: bool = True) -> TrainResult:
     """Train ``cfg`` (optionally resuming from checkpoint ``resume``); see the module docstring."""
     started = time.monotonic()
+    cfg = resolve_config_layout(cfg)  # the run's config (and checkpoints) carry the whole keypoint layout
     dist = init_distributed(cfg.train.device)
     try:
         return _train(cfg, dist, resume, progress, started)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from fasterpose.layouts import check_num_keypoints
 from fasterpose.models.backbones import build_backbone
 from fasterpose.models.heads import DeconvHead, LowToHighRegressor
 
@@ -50,7 +51,7 @@ class PoseModel(nn.Module):
             kind=m.head,
             in_channels=int(getattr(backbone, "out_channels")),  # noqa: B009 - published by every backbone
             backbone_stride=int(getattr(backbone, "stride")),  # noqa: B009
-            num_keypoints=m.num_keypoints,
+            num_keypoints=check_num_keypoints(cfg),
             heatmap_stride=m.heatmap_stride,
             num_deconv=m.num_deconv,
             filters=m.deconv_filters,
