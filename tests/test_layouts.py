@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import simple_keypoints, write_coco
 from fasterpose.config import ConfigError, DataConfig, LayoutConfig, config_from_dict, dump_config, load_config
+from fasterpose.data.dataset import TopDownDataset
 from fasterpose.keypoints import COCO_17
 from fasterpose.layouts import (
     DEFAULT_SIGMA,
@@ -23,6 +25,7 @@ from fasterpose.layouts import (
     load_layout,
     resolve_config_layout,
     resolve_layout,
+    spec_to_layout,
 )
 
 HAND = ("wrist", "left_tip", "right_tip", "left_base", "right_base")
@@ -106,6 +109,7 @@ def test_default_sigmas_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="fasterpose.layouts"):
         spec = load_layout(str(layout))
     assert spec.sigmas == (DEFAULT_SIGMA,) * 5 and spec.default_sigmas
+    assert spec_to_layout(spec).sigmas == ()  # a written-out layout keeps saying "no sigmas of its own"
     assert "gives no OKS sigmas" in caplog.text and "not comparable to published numbers" in caplog.text
 
 
@@ -176,3 +180,25 @@ def test_layout_and_dataset_must_agree(tmp_path: Path) -> None:
     with pytest.raises(LayoutError, match=r"several categories list keypoints \(\['a', 'b'\]\); set `category`"):
         layout_from_coco_categories(two, "t.json")
     assert layout_from_coco_categories(two, "t.json", category="b") == (("y",), ())
+
+
+def test_dataset_follows_the_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The dataset takes flip pairs and weights from a layout file; no upper_body turns half-body off."""
+    write_coco(tmp_path, [{"bbox": [30, 10, 60, 70], "keypoints": simple_keypoints(40, 20)}])
+    names = [f"k{j}" for j in range(17)]
+    layout = write_layout(tmp_path / "k.yaml", flip_pairs=[["k1", "k2"]], sigmas=[0.05] * 17, joint_weights=[2.0] * 17)
+    cfg = config_from_dict({"data": {"root": str(tmp_path), "train_ann": "annotations/person_keypoints_train.json",
+                                     "train_images": "train", "keypoints": str(layout), "input_size": [32, 32],
+                                     "heatmap_size": [8, 8], "use_joint_weights": True}})  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="fasterpose.data.dataset"):
+        ds = TopDownDataset.from_config(cfg, "train", train=True)
+    assert ds.spec.names == tuple(names) and ds.spec.flip_pairs == ((1, 2),)
+    assert (
+        ds.augment is not None and ds.augment.half_body_prob == 0.0 and "half-body augmentation is off" in caplog.text
+    )
+    assert ds[0]["target_weight"].max() == 2.0
+    renamed = write_layout(tmp_path / "r.yaml", keypoints=[f"j{j}" for j in range(17)], sigmas=[0.05] * 17)
+    cfg2 = config_from_dict({"data": {**{k: v for k, v in cfg.data.__dict__.items() if k in ("root", "train_ann")},
+                                      "train_images": "train", "keypoints": str(renamed)}})  # fmt: skip
+    with pytest.raises(LayoutError, match=r"r.yaml: keypoints \(17 joints\) differ from .*person_keypoints_train.json"):
+        TopDownDataset.from_config(cfg2, "train", train=True)
