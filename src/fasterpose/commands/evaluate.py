@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from fasterpose.config import Config, apply_overrides, load_config
-from fasterpose.engine.checkpoint import load_model_from_checkpoint
 from fasterpose.engine.inference import build_eval_dataset, predict_dataset, predict_oracle, score_predictions
+from fasterpose.engine.model_file import load_model_file
 from fasterpose.evaluation.report import format_table
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML (data and eval settings)")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--checkpoint", help="checkpoint to evaluate")
+    what.add_argument("--checkpoint", help="checkpoint or weights file (.safetensors) to evaluate")
     what.add_argument(
         "--oracle",
         action="store_true",
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         device = resolve_device(args.device)
-        model, ckpt_cfg = load_model_from_checkpoint(args.checkpoint, map_location=device)
+        model, ckpt_cfg = load_model_file(args.checkpoint, map_location=device)
         cfg = _with_checkpoint_model(cfg, ckpt_cfg)
         dataset = build_eval_dataset(cfg, args.split)
         preds = predict_dataset(

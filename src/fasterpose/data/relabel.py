@@ -57,7 +57,7 @@ def relabel_keypoints(
         if missing or not sources:
             raise ValueError(f"new joint {name!r}: source joints {missing or sources} are not in {list(source_names)}")
         src = kpts[:, [index[s] for s in sources]]
-        labelled = (src[..., 2] > 0).all(axis=1)
+        labelled = np.asarray((src[..., 2] > 0).all(axis=1))
         out[:, j, :2] = np.where(labelled[:, None], src[..., :2].mean(axis=1), 0.0)
         out[:, j, 2] = np.where(labelled, src[..., 2].min(axis=1), 0.0)
     return out

@@ -159,9 +159,9 @@ def open_runner(
             if runtime == "onnxruntime":
                 return OnnxRuntimeRunner(path, precision=precision), cfg
             return OpenVinoRunner(path, precision=precision), cfg
-        from fasterpose.engine.checkpoint import load_model_from_checkpoint
+        from fasterpose.engine.model_file import load_model_file
 
-        model, ck_cfg = load_model_from_checkpoint(path)
+        model, ck_cfg = load_model_file(path)  # a training checkpoint or a weights file
         cfg = cfg or ck_cfg
     precision = precision or "fp32"
     if runtime == "auto":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 import torch
@@ -11,10 +12,12 @@ from torch import nn
 from fasterpose.layouts import check_num_keypoints
 from fasterpose.models.backbones import build_backbone
 from fasterpose.models.heads import DeconvHead, LowToHighRegressor
+from fasterpose.models.weights_file import is_weights_file, load_into, read_weights
 
 if TYPE_CHECKING:
     from fasterpose.config import Config
 
+log = logging.getLogger(__name__)
 SIGMOID_LOSSES = ("rce", "ce_onehot", "ce_mask")
 
 
@@ -38,13 +41,22 @@ class PoseModel(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: Config, pretrained: bool | None = None) -> PoseModel:
-        """Build the network described by ``cfg.model`` (``pretrained`` overrides the config)."""
+        """Build the network described by ``cfg.model``.
+
+        ``model.weights`` is a local ImageNet state dict for the backbone, or a FasterPose weights file
+        (``fasterpose export --format weights``) that initialises the whole model for fine-tuning; head
+        tensors of another keypoint count then start from scratch. ``pretrained=False`` builds a randomly
+        initialised network and reads no weights at all (the caller loads its own, e.g. a checkpoint).
+        """
         m = cfg.model
+        use = m.pretrained if pretrained is None else pretrained
+        weights = m.weights if pretrained is not False else None
+        init = weights if weights is not None and is_weights_file(weights) else None
         backbone = build_backbone(
             m.backbone,
             feature_index=m.feature_index,
-            pretrained=m.pretrained if pretrained is None else pretrained,
-            weights=m.weights,
+            pretrained=use and init is None,
+            weights=None if init is not None else weights,
         )
         prior = m.prior if cfg.loss.name in SIGMOID_LOSSES else None
         head = build_head(
@@ -59,7 +71,12 @@ class PoseModel(nn.Module):
             final_layer=m.final_layer,
             bias_prior=prior,
         )
-        return cls(backbone, head)
+        model = cls(backbone, head)
+        if init is not None:
+            state, _ = read_weights(init)
+            load_into(model, state, init, allow_new_head=True)
+            log.info("initialised the model from the weights file %s", init)
+        return model
 
     @classmethod
     def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> PoseModel:
