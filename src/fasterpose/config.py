@@ -73,6 +73,11 @@ class DataConfig:
     val_images: str = "val2017"
     det_file: str | None = None  # person detections (COCO results format) for validation
     det_score_threshold: float = 0.0
+    # `fasterpose eval CONFIG --split test-dev`: an image-info file (images, no annotations), its images and
+    # the person detections to crop; writes the COCO server's results file without scoring
+    test_ann: str | None = "annotations/image_info_test-dev2017.json"
+    test_images: str = "test2017"
+    test_det_file: str | None = None
     keypoints: str = "coco17"  # a built-in layout (coco17, mpii16) or a layout YAML file (see LayoutConfig)
     layout: LayoutConfig | None = None  # an inline layout (wins over `keypoints`); training writes the resolved one
     input_size: tuple[int, int] = (192, 256)  # (W, H)

@@ -36,7 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score ground truth through encode -> decode -> back-projection (no model)",
     )
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.flip_test=false")
-    parser.add_argument("--split", default="val", choices=("val", "train"))
+    parser.add_argument(
+        "--split",
+        default="val",
+        choices=("val", "train", "test-dev"),
+        help="test-dev: detections on data.test_ann's images -> the COCO server's results file, not scored",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--det", action="store_true", help="use data.det_file boxes (eval.use_gt_boxes=false)")
     parser.add_argument("--out", help="folder for results/metrics files (default: beside the checkpoint)")
@@ -71,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     start = time.perf_counter()
     if args.oracle:
+        if args.split == "test-dev":
+            raise ValueError("--oracle needs ground truth; test-dev has none")
         if args.det:
             raise ValueError("--oracle scores ground-truth keypoints in ground-truth boxes; it cannot use --det")
         cfg = apply_overrides(cfg, ["eval.use_gt_boxes=true"])  # the oracle always crops GT boxes
@@ -85,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
         model, ckpt_cfg = load_model_file(args.checkpoint, map_location=device)
         cfg = _with_checkpoint_model(cfg, ckpt_cfg)
+        if args.split == "test-dev":
+            return _test_dev(model, cfg, device, args, progress)
         dataset = build_eval_dataset(cfg, args.split)
         preds = predict_dataset(
             model, cfg, device, args.split, progress=progress, dataset=dataset, num_workers=args.workers
@@ -102,4 +111,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"results: {info['results_file']}\nmetrics: {info['metrics_file']}")
     if args.json:
         print(json.dumps(shown))
+    return 0
+
+
+def _test_dev(
+    model: torch.nn.Module, cfg: Config, device: torch.device, args: argparse.Namespace, progress: bool
+) -> int:
+    """Write the test-dev results file (beside the checkpoint unless --out) and say what it holds."""
+    from fasterpose.engine.testdev import predict_testdev
+
+    out_dir = Path(args.out) if args.out else Path(args.checkpoint).parent
+    info = predict_testdev(model, cfg, out_dir, device, progress=progress, num_workers=args.workers)
+    print(
+        f"wrote {info['results_file']}: {info['people_after_nms']} people (of {info['people']} boxes) on "
+        f"{info['images_with_people']} of {info['images']} images; not scored (zip it and submit it to the COCO server)"
+    )
+    if args.json:
+        print(json.dumps(info))
     return 0
