@@ -32,7 +32,7 @@ from fasterpose.export import export_model, read_metadata
 from fasterpose.layouts import DEFAULT_SIGMA
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "synthpose_crowdpose14.yaml"
+CONFIG = REPO / "configs" / "custom_keypoints_crowdpose14.yaml"
 LAYOUT = REPO / "configs" / "layouts" / "synthpose_crowdpose14.yaml"
 SIGMAS = [0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089, 0.079, 0.079]
 
@@ -86,6 +86,7 @@ def test_train_writes_the_layout_and_a_14_joint_model(trained: tuple[Config, Pat
     assert cfg.model.num_keypoints == 14 and cfg.data.layout is not None
     layout = cfg.data.layout
     assert layout.keypoints[12:] == ("head", "neck") and layout.sigmas == tuple(SIGMAS)
+    assert ("head", "neck") in layout.skeleton and len(layout.skeleton) == 14  # from the categories entry
     assert ("left_shoulder", "right_shoulder") in (layout.flip_pairs or ())
     assert load_checkpoint(ckpt)["config"]["data"]["layout"]["name"] == "synthpose_crowdpose14"
     model, _ = load_model_from_checkpoint(ckpt)
