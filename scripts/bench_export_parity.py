@@ -54,8 +54,8 @@ def person_crops(split: str, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
         if a.get("iscrowd") or a["num_keypoints"] == 0 or min(a["bbox"][2:]) < 4:
             continue
         image = read_image(COCO / f"{split}2017" / files[a["image_id"]])
-        crops.append(crop_people(image, [a["bbox"]], (w, h), cfg.data.augment.padding)[0])
-        center, scale = box_to_center_scale(a["bbox"], w / h, cfg.data.augment.padding)
+        crops.append(crop_people(image, [a["bbox"]], (w, h), cfg.data.box_padding)[0])
+        center, scale = box_to_center_scale(a["bbox"], w / h, cfg.data.box_padding)
         k = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)
         k[:, :2] = affine_points(k[:, :2], get_affine_transform(center, scale, 0.0, (w, h)))
         kpts.append(k)

@@ -16,6 +16,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 passed=0; failed=0; skipped=0; bad_files=()
+# No function in src/fasterpose longer than 100 lines.
+if ! "$PY" scripts/check_function_length.py; then failed=$((failed + 1)); bad_files+=("scripts/check_function_length.py"); fi
 for f in tests/test_*.py; do
   out=$("$PY" -m pytest -q -p no:cacheprovider "$f" "$@" 2>&1); rc=$?
   last=$(printf '%s\n' "$out" | grep -E '(passed|failed|skipped|error|no tests ran)' | tail -n 1)

@@ -50,7 +50,7 @@ def test_check_lists_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture
         "(id 2, image 1): zero or negative box size 30x-4",
         "(id 3, image 1): keypoint 0 at (500, -3) is outside the 160x120 image",
         "(id 4, image 1): expected 51 keypoint values, got 3",
-        "(id 5, image 5): image_id is not in 'images'",
+        "(id 5, image 5): image_id 5 is not in 'images'",
         "FAIL",
     ):
         assert expected in out, expected

@@ -190,6 +190,18 @@ def test_half_body_selects_upper_or_lower() -> None:
     assert half_body_crop(few, COCO_17.upper_body, 0.75, rng) is None
 
 
+def test_half_body_picks_upper_when_a_normal_draw_is_below_half() -> None:
+    """The lineage: ``np.random.randn() < 0.5 and len(upper) > 2`` -> upper body, P = Phi(0.5) = 0.69."""
+    kpts = np.concatenate([LAYOUT, np.full((17, 1), 2.0)], axis=1).astype(np.float32)
+    upper_center = kpts[list(COCO_17.upper_body), :2].mean(axis=0)
+    picks = []
+    for seed in range(400):
+        center, _ = half_body_crop(kpts, COCO_17.upper_body, 0.75, np.random.default_rng(seed))
+        picks.append(bool(np.allclose(center, upper_center)))
+        assert picks[-1] == (np.random.default_rng(seed).standard_normal() < 0.5)  # the same draw decides
+    assert 0.64 < np.mean(picks) < 0.74  # 0.69, not a fair coin
+
+
 def test_normalize_roundtrip_and_imagenet_stats() -> None:
     rgb = np.random.default_rng(0).integers(0, 256, (8, 6, 3), dtype=np.uint8)
     out = normalize_image(rgb)

@@ -31,7 +31,7 @@ def reference_oks(g: np.ndarray, d: np.ndarray, a_g: float, a_d: float, in_vis: 
 def reference_nms(
     kpts: np.ndarray, scores: np.ndarray, areas: np.ndarray, thr: float, in_vis: float | None
 ) -> list[int]:
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], -i))  # ties: higher index first
     keep = []
     while order:
         i = order.pop(0)
@@ -83,6 +83,11 @@ def test_duplicates_and_edge_cases() -> None:
     kpts = np.concatenate([pose, pose, pose + [[[200.0, 0, 0]]]])
     kept = oks_nms(kpts, np.array([0.5, 0.8, 0.1]), np.full(3, 1e4), SIGMAS, 0.9)
     assert kept.tolist() == [1, 2]  # the exact duplicate with the lower score goes
+    # tied scores: the lineage's scores.argsort()[::-1] visits the higher index first, so of two
+    # exact duplicates with equal scores index 1 is kept; distinct poses come out 2, 1, 0
+    assert oks_nms(kpts[[0, 1]], np.array([0.5, 0.5]), np.full(2, 1e4), SIGMAS, 0.9).tolist() == [1]
+    assert oks_nms(kpts[[0, 2, 2]] + [[[0, 0, 0]], [[0, 0, 0]], [[400.0, 0, 0]]], np.full(3, 0.5),
+                   np.full(3, 1e4), SIGMAS, 0.9).tolist() == [2, 1, 0]
     assert oks_nms(np.zeros((0, 17, 3)), np.zeros(0), np.zeros(0), SIGMAS).tolist() == []
     # a candidate without any joint above in_vis has overlap 0 and always survives
     low = kpts.copy()

@@ -90,9 +90,13 @@ def test_resolved_layout_travels_in_the_config(tmp_path: Path) -> None:
     again = load_config(tmp_path / "run.yaml")
     spec = resolve_layout(again.data)
     assert spec.names == HAND and spec.skeleton == ((0, 1),) and spec.flip_pairs == ((1, 2), (3, 4))
+    with pytest.raises(ConfigError, match=r"model.num_keypoints=17 disagrees with data.layout.keypoints, which has 5"):
+        config_from_dict({"model": {"num_keypoints": 17}, "data": {"layout": {
+            "name": "hand", "keypoints": list(HAND), "sigmas": [0.05] * 5}}})  # fmt: skip
+    # a layout file is counted when resolved
     with pytest.raises(ConfigError, match=r"model.num_keypoints is 17 but the keypoint layout hand .* has 5 joints"):
-        check_num_keypoints(config_from_dict({"model": {"num_keypoints": 17}, "data": {"layout": {
-            "name": "hand", "keypoints": list(HAND), "sigmas": [0.05] * 5}}}))  # fmt: skip
+        hand = write_layout(tmp_path / "hand.yaml", keypoints=list(HAND), sigmas=[0.05] * 5)
+        check_num_keypoints(config_from_dict({"model": {"num_keypoints": 17}, "data": {"keypoints": str(hand)}}))
 
 
 def test_builtin_layouts_stay(tmp_path: Path) -> None:
@@ -100,8 +104,10 @@ def test_builtin_layouts_stay(tmp_path: Path) -> None:
     assert resolve_layout(cfg.data).num_keypoints == 16
     out = resolve_config_layout(cfg)
     assert out.data.layout is None and out.model.num_keypoints == 16
-    with pytest.raises(ConfigError, match="model.num_keypoints is 17 but the keypoint layout mpii16"):
-        check_num_keypoints(config_from_dict({"model": {"num_keypoints": 17}, "data": {"keypoints": "mpii16"}}))
+    with pytest.raises(ConfigError, match="model.num_keypoints=17 disagrees with data.keypoints=mpii16"):
+        config_from_dict({"model": {"num_keypoints": 17}, "data": {"keypoints": "mpii16"}})
+    with pytest.raises(ConfigError, match="data.keypoints=coco18: neither a built-in layout"):
+        config_from_dict({"data": {"keypoints": "coco18"}})
 
 
 def test_default_sigmas_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from fasterpose.codec import HeatmapCodec
 from fasterpose.config import LossConfig
 from fasterpose.losses import (
+    DEFAULT_POSITIVE_THRESHOLD,
     BinaryHeatmapCE,
     JointsMSELoss,
     RegressiveCrossEntropy,
     build_loss,
     one_hot_targets,
+    positive_mask,
     regressive_cross_entropy,
 )
 
-THR = math.exp(-4.5)
+THR = 0.01
 
 
 def rce_reference(x: torch.Tensor, t: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
@@ -120,6 +122,28 @@ def test_joints_mse_matches_simplebaseline_formula() -> None:
     assert JointsMSELoss()(x, t, w).item() == pytest.approx(ref.item() / 3, rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("input_size", "heatmap_size", "sigma", "positives"),
+                         [((192, 256), (48, 64), 2.0, 113), ((288, 384), (72, 96), 3.0, 261)])
+def test_positive_pixels_reproduce_table1(
+    input_size: tuple[int, int], heatmap_size: tuple[int, int], sigma: float, positives: int, dtype: torch.dtype
+) -> None:
+    """The paper's Table 1: 113 positives per joint at 64x48 / sigma 2 and 261 at 96x72 / sigma 3.
+
+    Counted where RCE applies alpha: with alpha = 1 the negatives weigh 0, so the non-zero pixels of
+    the per-pixel loss (logits -20: y ~ 0, |e| = t > 0 on every positive) are exactly the positives.
+    """
+    codec = HeatmapCodec(input_size, heatmap_size, sigma=sigma)
+    centre = np.array([[input_size[0] / 2, input_size[1] / 2, 2.0]])
+    hm, weight = codec.encode(centre)
+    assert weight[0] == 1.0 and hm.max() == pytest.approx(1.0)
+    target = torch.from_numpy(hm)[None].to(dtype)
+    assert int(positive_mask(target).sum()) == positives
+    per_pixel = regressive_cross_entropy(torch.full_like(target, -20.0), target, alpha=1.0, gamma=1.0)
+    assert per_pixel.dtype == dtype and int((per_pixel > 0).sum()) == positives
+    assert DEFAULT_POSITIVE_THRESHOLD == LossConfig().positive_threshold == 0.01
+
+
 def test_ce_variants_targets_and_values() -> None:
     t = torch.zeros(1, 2, 5, 5)
     t[0, 0, 2, 3] = 1.0
@@ -129,11 +153,20 @@ def test_ce_variants_targets_and_values() -> None:
     assert oh[0, 0].sum() == 1 and oh[0, 0, 2, 3] == 1 and oh[0, 1].sum() == 0
     x = torch.randn(1, 2, 5, 5)
     w = torch.ones(1, 2)
-    mask_loss = BinaryHeatmapCE("mask", alpha=0.5)(x, t, w)
+    # default: plain CE (the paper's Eq. 1), the mean BCE over pixels, no alpha weighting
     mask_target = (t >= THR).float()
-    assert mask_loss.item() == pytest.approx(0.5 * F.binary_cross_entropy_with_logits(x, mask_target).item(), rel=1e-5)
-    onehot_loss = BinaryHeatmapCE("onehot", alpha=0.5)(x, t, w)
-    assert onehot_loss.item() == pytest.approx(0.5 * F.binary_cross_entropy_with_logits(x, oh).item(), rel=1e-5)
+    assert mask_target.sum() == 2  # 1.0 and 0.6; 0.005 is negative
+    plain = F.binary_cross_entropy_with_logits(x, mask_target).item()
+    assert BinaryHeatmapCE("mask", alpha=0.9)(x, t, w).item() == pytest.approx(plain, rel=1e-6)
+    assert build_loss(LossConfig(name="ce_mask", alpha=0.9)).weighted is False
+    onehot_loss = BinaryHeatmapCE("onehot", alpha=0.9)(x, t, w)
+    assert onehot_loss.item() == pytest.approx(F.binary_cross_entropy_with_logits(x, oh).item(), rel=1e-6)
+    # option: alpha for positives, 1 - alpha for negatives (RCE's weighting)
+    per_pixel = F.binary_cross_entropy_with_logits(x, mask_target, reduction="none")
+    weighted = torch.where(mask_target > 0, 0.9 * per_pixel, 0.1 * per_pixel).mean().item()
+    assert BinaryHeatmapCE("mask", alpha=0.9, weighted=True)(x, t, w).item() == pytest.approx(weighted, rel=1e-6)
+    cfg = LossConfig(name="ce_mask", alpha=0.9, ce_weighted=True)
+    assert build_loss(cfg)(x, t, w).item() == pytest.approx(weighted, rel=1e-6)
 
 
 def test_build_loss_and_shape_errors() -> None:

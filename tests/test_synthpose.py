@@ -11,10 +11,10 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from fasterpose.data import synthpose_body as body_mod
+from fasterpose.data.synthpose import body as body_mod
 from fasterpose.data.synthpose import generate, preview
-from fasterpose.data.synthpose_draw import KEYPOINT_PARTS, OCCLUDER_LABEL, PARTS_PER_PERSON, Look, build_person
-from fasterpose.data.synthpose_render import SynthPoseKnobs, compose, render_sample
+from fasterpose.data.synthpose.draw import KEYPOINT_PARTS, OCCLUDER_LABEL, PARTS_PER_PERSON, Look, build_person
+from fasterpose.data.synthpose.render import SynthPoseKnobs, compose, render_sample
 from fasterpose.keypoints import COCO_17
 
 SPLITS = {"train": 6, "val": 4}
@@ -182,3 +182,33 @@ def test_preview_sheet(dataset: tuple[Path, dict], tmp_path: Path) -> None:
     assert cv2.imread(str(tmp_path / "sheet.png")).shape == sheet.shape
     stats = json.loads((root / "annotations" / "person_keypoints_val.json").read_text())["info"]["synthpose"]
     assert stats["seed"] == 3
+
+
+def test_preview_draws_with_visualize(dataset: tuple[Path, dict]) -> None:
+    from fasterpose.visualize import LEFT_COLOR, RIGHT_COLOR
+
+    sheet = preview(dataset[0], "val", n=4, cols=2, tile=128)
+    for rgb in (LEFT_COLOR, RIGHT_COLOR):
+        bgr = np.array(rgb[::-1], np.uint8)
+        assert (sheet == bgr).all(axis=-1).sum() >= 4, f"no joint drawn in visualize's colour {rgb}"
+
+
+def test_ensure_generates_once_and_refuses_a_different_dataset(tmp_path: Path) -> None:
+    from fasterpose.data import synthpose
+
+    root = tmp_path / "sp"
+    knobs = {"max_people": 1, "occluder_prob": 0.0}
+    first = synthpose.ensure(root, 3, 2, seed=5, knobs=knobs)
+    assert first.generated and synthpose.holds(root, 3, 2, 5, knobs)
+    before = _files(root)
+    again = synthpose.ensure(root, 3, 2, seed=5, knobs=dict(knobs))
+    assert not again.generated and _files(root) == before
+    for args, kw in [((3, 2, 6), knobs), ((4, 2, 5), knobs), ((3, 2, 5), {"max_people": 2})]:
+        with pytest.raises(synthpose.SynthPoseMismatch) as info:
+            synthpose.ensure(root, *args, knobs=kw)
+        assert str(root) in str(info.value) and "different SynthPose" in str(info.value)
+    assert _files(root) == before  # never overwritten
+    lost = next((root / "val").iterdir())
+    lost.unlink()
+    assert not synthpose.holds(root, 3, 2, 5, knobs)
+    assert synthpose.ensure(root, 3, 2, seed=5, knobs=knobs).generated and _files(root) == before

@@ -1,6 +1,9 @@
 """``fasterpose`` command line: one sub-command per module under ``fasterpose.commands``.
 
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``, and is imported
+only when its command runs: ``fasterpose --help`` and ``fasterpose eval-results --help`` import no
+torch. An error caused by the input (a bad file, key, value or path) prints as one line; ``--debug``
+(or ``FASTERPOSE_DEBUG=1``) shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -8,9 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
-# (command name, module, one-line help)
+from fasterpose import __version__
+
+# (command name, module, one-line help): a static table, so listing the commands imports none of them
 COMMANDS: list[tuple[str, str, str]] = [
     ("quickstart", "fasterpose.commands.quickstart", "generate SynthPose, train, evaluate, draw (5 min CPU)"),
     ("train", "fasterpose.commands.train", "train a model from a YAML config"),
@@ -22,28 +28,59 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("data", "fasterpose.commands.data", "SynthPose generation, annotation checks, augmented sample grids"),
     ("study", "fasterpose.commands.study", "multi-seed training study of the paper's claims on SynthPose"),
 ]
+# Errors a programming mistake raises, not the user's input: still one line, with a pointer to --debug.
+INTERNAL_ERRORS = (AssertionError, AttributeError, NameError, TypeError, IndexError, ImportError)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option), if any."""
+    names = {name for name, _, _ in COMMANDS}
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in names else None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (to add its arguments)."""
     parser = argparse.ArgumentParser(prog="fasterpose", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fasterpose {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks (also: FASTERPOSE_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module_name, help_text in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # command not shipped in this build
-            raise
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        if name == command:
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module_name:
+                    raise
+                parser.error(f"command {name!r} is not part of this installation")
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: the message, with the path of an OS error when it has one."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        message = f"{exc.filename}: {exc.strerror}"
+    else:
+        message = " ".join(str(exc).split()) or exc.__class__.__name__
+    if isinstance(exc, INTERNAL_ERRORS):
+        return f"{exc.__class__.__name__}: {message} (unexpected: run with --debug for the traceback)"
+    if not isinstance(exc, ValueError | OSError | RuntimeError):  # a library's own error type
+        return f"{exc.__class__.__name__}: {message}"
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("FASTERPOSE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    parser = build_parser(_chosen_command(argv))
     args, extra = parser.parse_known_args(argv)
     # argparse cannot take `key=value` positionals after options (CONFIG --flag a=b); commands with
     # an `overrides` list get them here, in order, and anything else stays an error.
@@ -61,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        if args.verbose:
+    except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+        if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
 
 

@@ -1,21 +1,28 @@
 """Typed experiment configuration: frozen dataclasses, YAML load/dump and ``a.b=value`` overrides.
 
-One YAML file describes one experiment completely (no inheritance). Unknown keys are errors that
-list the valid ones. Only ``from_config`` constructors read these objects; numeric code receives
-plain arguments.
+One YAML file describes one experiment completely (no inheritance). Everything is checked at load,
+each error one line naming the key: unknown keys (the valid ones listed), types, choices (``Literal``
+fields list their values), ranges, and the keys that must agree with each other
+(``data.heatmap_size`` = ``data.input_size`` / ``model.heatmap_stride``; ``model.num_keypoints`` =
+the joints of the keypoint layout, or null to follow it). YAML is read with YAML 1.2 numbers
+(``1e-3`` is a float) and duplicate keys are errors. Only ``from_config`` constructors read these objects; numeric code
+receives plain arguments.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import logging
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -23,14 +30,14 @@ class ModelConfig:
     backbone: str = "resnet50"  # any timm model name, or "lpn50" / "litehrnet18"
     pretrained: bool = True  # ImageNet init (timm download, or `weights` file); falls back to random
     weights: str | None = None  # local ImageNet state dict (torchvision or timm layout)
-    head: str = "lhr"  # "lhr" | "deconv" | "lpn"
+    head: Literal["lhr", "deconv", "lpn"] = "lhr"
     num_deconv: int = 0  # SimpleBaseline deconvs before the final layer (deconv head)
     deconv_filters: int = 256
     deconv_kernel: int = 4
-    final_layer: str = "conv"  # deconv head: "conv" (1x1) or "lhr" (remaining upscale)
+    final_layer: Literal["conv", "lhr"] = "conv"  # deconv head: 1x1 conv, or LHR for the remaining upscale
     heatmap_stride: int = 4  # input pixels per heatmap pixel
     feature_index: int = -1  # which backbone stage feeds the head (-1: the last)
-    num_keypoints: int | None = None  # None: the keypoint layout's count; a number must match it
+    num_keypoints: int | None = None  # None: the keypoint layout's count; a number must equal it
     prior: float = 0.01  # initial sigmoid probability for heads trained with a sigmoid loss
 
 
@@ -42,7 +49,6 @@ class AugmentConfig:
     flip: bool = True
     half_body_prob: float = 0.3
     half_body_min_joints: int = 8  # more than this many visible joints
-    padding: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class LayoutConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "coco"  # "coco" | "mpii" | "synthpose"
+    dataset: Literal["coco", "mpii", "synthpose"] = "coco"
     root: str = "data/coco"
     train_ann: str = "annotations/person_keypoints_train2017.json"
     train_images: str = "train2017"
@@ -81,9 +87,10 @@ class DataConfig:
     keypoints: str = "coco17"  # a built-in layout (coco17, mpii16) or a layout YAML file (see LayoutConfig)
     layout: LayoutConfig | None = None  # an inline layout (wins over `keypoints`); training writes the resolved one
     input_size: tuple[int, int] = (192, 256)  # (W, H)
-    heatmap_size: tuple[int, int] = (48, 64)  # (w, h)
+    heatmap_size: tuple[int, int] = (48, 64)  # (w, h) = input_size / model.heatmap_stride
+    box_padding: float = 1.25  # person box -> crop: box enlarged by this factor (training and inference)
     sigma: float = 2.0
-    encoding: str = "msra"  # "msra" | "unbiased"
+    encoding: Literal["msra", "unbiased"] = "msra"
     use_joint_weights: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     skip_bad_images: bool = False
@@ -92,17 +99,18 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    name: str = "rce"  # "rce" | "mse" | "ce_onehot" | "ce_mask"
+    name: Literal["rce", "mse", "ce_onehot", "ce_mask"] = "rce"
     alpha: float = 0.7
     gamma: float = 1.0
-    positive_threshold: float = math.exp(-4.5)
+    positive_threshold: float = 0.01  # positive pixel for alpha (RCE) and the CE mask: target >= this
+    ce_weighted: bool = False  # CE comparators: weight positives/negatives alpha / 1 - alpha (off: plain Eq. 1)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 140
     batch_size: int = 32  # per process; the paper's 128 is the global batch
-    optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
     lr_steps: tuple[int, ...] = (90, 120)
@@ -110,7 +118,7 @@ class TrainConfig:
     warmup_iters: int = 0
     grad_clip: float | None = None
     amp: bool = True  # autocast on CUDA only
-    amp_dtype: str = "bfloat16"  # "bfloat16" | "float16" (float16 adds a GradScaler)
+    amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"  # float16 adds a GradScaler
     channels_last: bool = True  # NHWC memory format: faster oneDNN convolutions on CPU (fp32 and bf16) and tensor cores
     cpu_amp: bool = False  # bfloat16 autocast on CPU, used only where the CPU has native bf16 (AVX512-BF16/AMX)
     sync_bn: bool = False
@@ -155,6 +163,10 @@ def _field_types(cls: type) -> dict[str, Any]:
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of: {', '.join(map(str, args))}")
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -205,9 +217,103 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Configs (and checkpoints) written before ``augment.padding`` became ``data.box_padding``."""
+    data_section = data.get("data")
+    augment = data_section.get("augment") if isinstance(data_section, dict) else None
+    if isinstance(augment, dict) and "padding" in augment:
+        data_section = dict(data_section)  # type: ignore[arg-type]
+        augment = dict(augment)
+        padding = augment.pop("padding")
+        if "box_padding" in data_section and data_section["box_padding"] != padding:
+            raise ConfigError("data.augment.padding (old name) and data.box_padding disagree; keep data.box_padding")
+        data_section.setdefault("box_padding", padding)
+        data_section["augment"] = augment
+        data = {**data, "data": data_section}
+        log.warning("config key data.augment.padding is now data.box_padding (it sizes the crop at inference "
+                    "too): read it as data.box_padding=%s; rename it in the YAML", padding)  # fmt: skip
+    return data
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    """Build a :class:`Config`; missing keys take their defaults, unknown keys raise."""
-    return typing.cast(Config, _build(Config, data, ""))
+    """Build and :func:`validate` a :class:`Config`; missing keys take their defaults, unknown keys raise."""
+    cfg = typing.cast(Config, _build(Config, _migrate(data), ""))
+    validate(cfg)
+    return cfg
+
+
+def _bad(key: str, value: Any, need: str) -> ConfigError:
+    shown = list(value) if isinstance(value, tuple) else value
+    return ConfigError(f"{key}={json_like(shown)}: {need}")
+
+
+def json_like(value: Any) -> str:
+    """A value as a user would type it in an override (``[0, 0]``, ``null``, ``true``)."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _check_ranges(cfg: Config) -> None:
+    m, d, t, e = cfg.model, cfg.data, cfg.train, cfg.eval
+    at_least: list[tuple[str, Any, float]] = [
+        ("train.batch_size", t.batch_size, 1), ("eval.batch_size", e.batch_size, 1), ("train.epochs", t.epochs, 0),
+        ("train.log_every", t.log_every, 1), ("train.checkpoint_every", t.checkpoint_every, 1),
+        ("train.eval_every", t.eval_every, 0), ("train.warmup_iters", t.warmup_iters, 0),
+        ("data.num_workers", d.num_workers, 0), ("model.heatmap_stride", m.heatmap_stride, 1),
+        ("model.num_keypoints", m.num_keypoints, 1), ("model.num_deconv", m.num_deconv, 0),
+    ]  # fmt: skip
+    for key, value, low in at_least:
+        if value is not None and value < low:
+            raise _bad(key, value, f"must be {'a positive integer' if low == 1 else 'zero or more'}")
+    positive = [("train.lr", t.lr), ("train.lr_factor", t.lr_factor), ("data.sigma", d.sigma),
+                ("data.box_padding", d.box_padding), ("train.grad_clip", t.grad_clip),
+                ("train.max_minutes", t.max_minutes), ("eval.max_images", e.max_images)]  # fmt: skip
+    for key, value in positive:
+        if value is not None and not value > 0:
+            raise _bad(key, value, "must be greater than 0")
+    for key, size in (("data.input_size", d.input_size), ("data.heatmap_size", d.heatmap_size)):
+        if min(size) <= 0:
+            raise _bad(key, size, "width and height must be positive")
+    probabilities = [
+        ("data.augment.rotation_prob", d.augment.rotation_prob),
+        ("data.augment.half_body_prob", d.augment.half_body_prob),
+        ("loss.alpha", cfg.loss.alpha),
+    ]
+    for key, value in probabilities:
+        if not 0.0 <= value <= 1.0:
+            raise _bad(key, value, "must be between 0 and 1")
+    if any(s < 0 for s in t.lr_steps):
+        raise _bad("train.lr_steps", t.lr_steps, "epochs must be zero or more")
+    if t.device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?", t.device):
+        raise _bad("train.device", t.device, "must be auto, cpu, cuda or cuda:N")
+
+
+def validate(cfg: Config) -> None:
+    """Ranges, and the keys that must agree with each other; a one-line :class:`ConfigError` naming them."""
+    from fasterpose.keypoints import BUILTIN_LAYOUTS, get_spec
+
+    _check_ranges(cfg)
+    m, d = cfg.model, cfg.data
+    # A layout file (or names taken from the annotations) is counted when resolved: fasterpose.layouts.
+    joints, source = None, f"data.keypoints={d.keypoints}"
+    if d.layout is not None:
+        joints, source = (len(d.layout.keypoints) or None), "data.layout.keypoints"
+    elif d.keypoints in BUILTIN_LAYOUTS:
+        joints = get_spec(d.keypoints).num_keypoints
+    elif not d.keypoints.endswith((".yaml", ".yml")):
+        raise ConfigError(f"data.keypoints={d.keypoints}: neither a built-in layout ({', '.join(BUILTIN_LAYOUTS)}) "
+                          f"nor a layout YAML file (.yaml)")  # fmt: skip
+    if joints is not None and m.num_keypoints is not None and m.num_keypoints != joints:
+        raise ConfigError(f"model.num_keypoints={m.num_keypoints} disagrees with {source}, which has {joints} "
+                          f"joints: set model.num_keypoints={joints} or drop it (it follows the layout)")  # fmt: skip
+    s = m.heatmap_stride
+    if d.input_size[0] % s or d.input_size[1] % s:
+        raise ConfigError(f"data.input_size={list(d.input_size)} is not a multiple of model.heatmap_stride={s}")
+    expected = [d.input_size[0] // s, d.input_size[1] // s]
+    if list(d.heatmap_size) != expected:
+        raise ConfigError(
+            f"data.heatmap_size={list(d.heatmap_size)} disagrees with data.input_size={list(d.input_size)} / "
+            f"model.heatmap_stride={s}: set data.heatmap_size={expected}"
+        )
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -223,6 +329,32 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return typing.cast(dict[str, Any], conv(cfg))
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 floats (``1e-3``, not only ``1.0e-3``) and duplicate keys refused."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise ConfigError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1}): each key once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML with :class:`_Loader`; raises ``yaml.YAMLError`` or :class:`ConfigError`."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"train.lr=0.01"`` -> (["train", "lr"], 0.01). Values are parsed as YAML scalars."""
     if "=" not in text:
@@ -231,14 +363,54 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = [p for p in key.strip().split(".") if p]
     if not path:
         raise ConfigError(f"override {text!r} has an empty key")
-    return path, yaml.safe_load(raw) if raw.strip() else None
+    try:
+        return path, read_yaml(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise ConfigError(f"override {key.strip()}: the value {raw!r} is not valid YAML ({problem})") from None
 
 
 def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
     """Return a new config with ``a.b=value`` overrides applied (validated like the YAML)."""
-    data = config_to_dict(cfg)
+    return config_from_dict(_override_dict(config_to_dict(cfg), overrides))
+
+
+def _override_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...],
+                   heatmap_given: bool = True) -> dict[str, Any]:  # fmt: skip
+    """``data`` with the overrides set; sections and keys must exist in the defaults.
+
+    ``data.heatmap_size`` follows ``data.input_size`` / ``model.heatmap_stride`` unless it is given
+    where they are (``heatmap_given`` for ``data``, or among the overrides when those set either).
+    """
+    defaults = config_to_dict(Config())
+    data = _merge(defaults, data)
+    keys = [".".join(parse_override(text)[0]) for text in overrides]
+    if "data.heatmap_size" in keys:
+        heatmap_given = True
+    elif {"data.input_size", "model.heatmap_stride"} & set(keys):
+        heatmap_given = False
+    data = _set_overrides(data, overrides)
+    if not heatmap_given:
+        _derive_heatmap_size(data)
+    return data
+
+
+def _derive_heatmap_size(data: dict[str, Any]) -> None:
+    """Set ``data.heatmap_size`` = ``data.input_size`` / ``model.heatmap_stride`` when both are sane."""
+    if not (isinstance(data.get("data"), dict) and isinstance(data.get("model"), dict)):
+        return
+    size, stride = data["data"].get("input_size"), data["model"].get("heatmap_stride")
+    ok = isinstance(stride, int) and stride > 0 and isinstance(size, list | tuple) and len(size) == 2
+    if ok and all(isinstance(v, int) and v > 0 and v % stride == 0 for v in size):
+        data["data"]["heatmap_size"] = [size[0] // stride, size[1] // stride]
+
+
+def _set_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     for text in overrides:
         path, value = parse_override(text)
+        if path == ["data", "augment", "padding"]:
+            log.warning("data.augment.padding is now data.box_padding: setting data.box_padding=%s", value)
+            path = ["data", "box_padding"]
         node: Any = data
         for i, part in enumerate(path[:-1]):
             if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
@@ -252,7 +424,15 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
                 f"unknown config key {'.'.join(path)!r} in override {text!r}; valid keys: " + ", ".join(node)
             )
         node[path[-1]] = value
-    return config_from_dict(data)
+    return data
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, section by section (keys only in ``top`` kept, for the unknown-key error)."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 CHECKOUT_ROOT = Path(__file__).resolve().parents[2]  # the source checkout: configs/ lives beside src/
@@ -275,17 +455,21 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = read_yaml(p.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{p}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the config: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
     data.setdefault("name", p.stem)
     try:
-        cfg = config_from_dict(data)
+        given = isinstance(data.get("data"), dict) and "heatmap_size" in data["data"]
+        return config_from_dict(_override_dict(_migrate(data), overrides, heatmap_given=given))
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from exc
-    return apply_overrides(cfg, overrides)
+        raise ConfigError(f"{p}: {exc}") from None
 
 
 def dump_config(cfg: Config, path: str | Path | None = None) -> str:

@@ -158,7 +158,7 @@ def calibration_crops(folder: str | Path, cfg: Config, limit: int = 64) -> np.nd
     files = image_files(folder)[:limit]
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) to calibrate on")
-    crops = [crop_people(read_image(f), None, cfg.data.input_size, cfg.data.augment.padding)[0] for f in files]
+    crops = [crop_people(read_image(f), None, cfg.data.input_size, cfg.data.box_padding)[0] for f in files]
     return np.concatenate(crops)
 
 

@@ -1,4 +1,4 @@
-"""Drawing: skeletons on images, heatmap overlays, and image grids (all RGB uint8 in and out).
+"""Drawing: skeletons on images, heatmap overlays, image grids (all RGB uint8 in and out), training curves.
 
 Left joints and limbs are drawn in one colour, right ones in another, the rest (nose, spine,
 shoulder and hip lines) in a third, so a left/right swap is visible at a glance.
@@ -6,12 +6,16 @@ shoulder and hip lines) in a third, so a left/right swap is visible at a glance.
 
 from __future__ import annotations
 
+import io
 import math
+from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .keypoints import KeypointSpec
+from fasterpose.atomic import atomic_write_bytes
+from fasterpose.keypoints import KeypointSpec
 
 LEFT_COLOR = (255, 128, 0)  # orange (RGB)
 RIGHT_COLOR = (0, 160, 255)  # blue
@@ -39,6 +43,7 @@ def draw_poses(
     spec: KeypointSpec,
     threshold: float = 0.3,
     boxes: np.ndarray | None = None,
+    hollow: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw people on a copy of the image.
 
@@ -49,6 +54,7 @@ def draw_poses(
             ``threshold`` are skipped, and so are limbs touching them.
         spec: keypoint layout (names decide left/right colours, skeleton gives the limbs).
         boxes: optional (P, 4) ``xywh`` boxes.
+        hollow: optional (P, K) bool: joints drawn as rings, not dots (e.g. occluded ones).
 
     Returns:
         (H, W, 3) uint8 RGB image with the poses drawn.
@@ -65,6 +71,7 @@ def draw_poses(
     thick = max(1, round(size / 250))
     radius = max(2, round(size / 180))
     sides = [_side(n) for n in spec.names]
+    rings = np.zeros(kpts.shape[:2], bool) if hollow is None else np.asarray(hollow, bool).reshape(num, -1)
     if boxes is not None:
         for x, y, w, h in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
             cv2.rectangle(out, (round(x), round(y)), (round(x + w), round(y + h)), BOX_COLOR, thick)
@@ -79,6 +86,9 @@ def draw_poses(
             cv2.line(out, pa, pb, _color(side), thick, cv2.LINE_AA)
         for j, pt in enumerate(pts):
             if pt is None:
+                continue
+            if rings[p, j]:
+                cv2.circle(out, pt, radius, _color(sides[j]), 1, cv2.LINE_AA)
                 continue
             cv2.circle(out, pt, radius, _color(sides[j]), -1, cv2.LINE_AA)
             cv2.circle(out, pt, radius, (255, 255, 255), 1, cv2.LINE_AA)
@@ -123,3 +133,45 @@ def save_image(path: str, image_rgb: np.ndarray) -> None:
     """Write an RGB image (any format OpenCV knows from the extension); raises on failure."""
     if not cv2.imwrite(str(path), cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)):
         raise ValueError(f"{path}: could not write image (unknown extension or unwritable folder)")
+
+
+def plot_training_curve(steps: Sequence[Sequence[float]], evals: Sequence[Sequence[float]], metric: str,
+                        path: str | Path, title: str | None = None) -> None:  # fmt: skip
+    """Training loss and lr per step (left), validation ``metric`` per epoch (right) -> PNG at ``path``.
+
+    ``steps``: rows ``[step, loss, lr]``; ``evals``: rows ``[epoch, value]``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.6))
+    s = np.asarray(steps, np.float64).reshape(-1, 3)
+    if len(s):
+        ax_loss.plot(s[:, 0], s[:, 1], color="tab:blue", lw=1)
+        ax_lr = ax_loss.twinx()
+        ax_lr.plot(s[:, 0], s[:, 2], color="tab:gray", lw=1, ls="--")
+        ax_lr.set_ylabel("learning rate (dashed)")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_yscale("log")
+    e = np.asarray(evals, np.float64).reshape(-1, 2)
+    if len(e):
+        ax_val.plot(e[:, 0], e[:, 1], "o-", color="tab:green")
+        ax_val.annotate(f"{e[-1, 1]:.3f}", (e[-1, 0], e[-1, 1]), textcoords="offset points", xytext=(-10, 8),
+                        ha="right")  # fmt: skip
+        ax_val.set_xlim(0, max(1.0, float(e[:, 0].max())) * 1.05)
+        ax_val.set_ylim(0, min(1.0, max(0.1, float(e[:, 1].max()) * 1.15)))
+    else:
+        ax_val.text(0.5, 0.5, "no evaluation yet", ha="center", va="center", transform=ax_val.transAxes)
+    ax_val.set_xlabel("epoch")
+    ax_val.set_ylabel(f"validation {metric}")
+    ax_val.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue(), "figure")

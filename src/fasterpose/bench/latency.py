@@ -262,7 +262,7 @@ def fastest_exact(rows: list[dict[str, Any]]) -> str | None:
     return min(totals, key=lambda k: totals[k]) if totals else None
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_latency_report(report: dict[str, Any]) -> str:
     peak = ", ".join(
         f"{k} {v:.0f} GFLOP/s (torch.mm {report['peak_detail'][k]['torch.mm']:.0f}, "
         f"1x1 conv {report['peak_detail'][k]['conv1x1']:.0f})"
@@ -296,5 +296,5 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
-    print(text if args.json else format_table(report))
+    print(text if args.json else format_latency_report(report))
     return 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
+import math
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +116,61 @@ def _parse_options(options: list[str]) -> dict[str, Any]:
         if "=" not in text:
             raise ValueError(f"--set expects KEY=VALUE, got {text!r}")
         key, raw = text.split("=", 1)
-        out[key.strip().replace("-", "_")] = yaml.safe_load(raw)
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"--set {text}: {raw!r} is not a valid value") from None
     return out
+
+
+def _knob_defaults(module: Any) -> dict[str, Any]:
+    """Default value of every generator knob: the knob dataclass's fields, else ``generate``'s keywords."""
+    knobs = getattr(module, "SynthPoseKnobs", None)
+    if knobs is not None and dataclasses.is_dataclass(knobs):
+        return {f.name: f.default for f in dataclasses.fields(knobs)}
+    params = inspect.signature(module.generate).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+def _kind_of(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, tuple | list):
+        return f"a list of {len(default)} {'integers' if all(isinstance(v, int) for v in default) else 'numbers'}"
+    return type(default).__name__
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Whether ``value`` (as YAML parsed it) has the kind of the knob's ``default``."""
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and math.isfinite(value)
+    if isinstance(default, tuple | list):
+        return (
+            isinstance(value, list | tuple)
+            and len(value) == len(default)
+            and all(_fits(v, d) for v, d in zip(value, default, strict=True))
+        )
+    return default is None or isinstance(value, type(default))
+
+
+def check_knob_values(options: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Raise a one-line ValueError naming the first knob whose value has the wrong kind."""
+    for key, value in options.items():
+        if key in defaults and not _fits(value, defaults[key]):
+            raise ValueError(
+                f"--set {key}={value!r}: SynthPose knob {key!r} must be {_kind_of(defaults[key])} "
+                f"(default {defaults[key]!r})"
+            )
 
 
 def run_synthpose(args: argparse.Namespace) -> int:
@@ -130,6 +185,7 @@ def run_synthpose(args: argparse.Namespace) -> int:
     if unknown:
         valid = [k for k in params if k not in ("out_dir", "num_train", "num_val", "seed")]
         raise ValueError(f"unknown SynthPose option(s) {unknown}; valid: {valid}")
+    check_knob_values(options, _knob_defaults(synthpose))
     if args.workers > 1:
         options["workers"] = args.workers
     result = synthpose.generate(Path(args.out), args.train, args.val, args.seed, **options)

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     evaluator = CocoEvaluator(args.ann, load_layout(args.keypoints, args.ann))
-    evaluator.process(load_results(args.results))
+    evaluator.process(load_results(args.results), source=str(args.results))
     metrics = evaluator.evaluate()
     if args.summary:
         print(evaluator.summary.rstrip())

@@ -15,13 +15,16 @@ import json
 import logging
 import time
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from fasterpose.config import Config, apply_overrides, load_config
+from fasterpose.engine.distributed import resolve_device
 from fasterpose.engine.inference import build_eval_dataset, predict_dataset, predict_oracle, score_predictions
 from fasterpose.engine.model_file import load_model_file
 from fasterpose.evaluation.report import format_table
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="DataLoader workers (default: data.num_workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return dev
 
 
 def _with_checkpoint_model(cfg: Config, ckpt_cfg: Config) -> Config:
@@ -89,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split} (GT boxes)"
         )
     else:
-        device = resolve_device(args.device)
+        device = resolve_device(args.device, key="--device")
         model, ckpt_cfg = load_model_file(args.checkpoint, map_location=device)
         cfg = _with_checkpoint_model(cfg, ckpt_cfg)
         if args.split == "test-dev":

@@ -5,12 +5,13 @@ On a fresh machine (CPU is enough)::
     fasterpose quickstart
 
 1. writes SynthPose into ``data/synthpose`` (skipped when it is already there with the same
-   parameters, recorded in ``data/synthpose/quickstart_data.json``);
+   parameters, as recorded in its annotation files; a different SynthPose there is an error);
 2. trains ``configs/quickstart.yaml`` (ResNet-18 + LHR head, RCE loss, from scratch) into
    ``runs/quickstart`` for at most ``--minutes`` (default 5), evaluating on the SynthPose
    validation split with pycocotools every 2 epochs and at the end (inside the budget);
 3. writes ``metrics.json`` (AP and the other COCO numbers, timings), ``training_curve.png``,
-   ``predictions.png`` (predicted skeletons on validation images) and ``last.pth``.
+   ``predictions.png`` (predicted skeletons on validation images) and ``last.pth``. A second
+   quickstart into the same ``--out`` replaces that run (it is the quickstart's own folder).
 
 On a 2-core CPU it uses one or two threads, whichever runs a few training steps faster (two
 threads lose badly when other work shares the cores).
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from fasterpose.atomic import atomic_write_text
 from fasterpose.config import Config, load_config, shipped_path
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,6 @@ DATA_PARAMS: dict[str, Any] = {
         "image_size": [192, 320],
     },
 }
-MARKER = "quickstart_data.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,27 +87,19 @@ def default_config_path() -> Path:
     return path
 
 
-def ensure_synthpose(root: Path, num_train: int, num_val: int, seed: int, knobs: dict[str, Any],
-                     workers: int = 1) -> bool:  # fmt: skip
-    """Generate SynthPose into ``root`` unless it holds these parameters already; True if generated."""
-    from fasterpose.data.synthpose import FORMAT_VERSION, generate
+def prepare_data(root: Path, num_train: int, num_val: int, workers: int = 1) -> bool:
+    """SynthPose for the quickstart in ``root`` (:func:`fasterpose.data.synthpose.ensure`); True if generated.
 
-    params = {"num_train": num_train, "num_val": num_val, "seed": seed, "knobs": knobs,
-              "format_version": FORMAT_VERSION}  # fmt: skip
-    marker = root / MARKER
-    anns = [root / "annotations" / f"person_keypoints_{s}.json" for s in ("train", "val")]
-    if marker.is_file() and all(a.is_file() for a in anns):
-        try:
-            if json.loads(marker.read_text()) == params:
-                print(f"SynthPose already in {root} (same parameters): not regenerating")
-                return False
-        except json.JSONDecodeError:
-            pass
+    A folder that holds a SynthPose of other parameters is an error, not overwritten."""
+    from fasterpose.data import synthpose
+
+    seed, knobs = DATA_PARAMS["seed"], DATA_PARAMS["knobs"]
+    if synthpose.holds(root, num_train, num_val, seed, knobs):
+        print(f"SynthPose already in {root} (same parameters): not regenerating")
+        return False
     print(f"generating SynthPose ({num_train} train + {num_val} val images) into {root} ...", flush=True)
-    marker.unlink(missing_ok=True)
-    stats = generate(root, num_train, num_val, seed, workers=workers, **knobs)
-    marker.write_text(json.dumps(params, indent=1) + "\n")
-    print(f"  {stats['train']['people']} train / {stats['val']['people']} val people in {stats['seconds']:.0f} s")
+    result = synthpose.ensure(root, num_train, num_val, seed, knobs, workers=workers)
+    print(f"  done in {result.seconds:.0f} s")
     return True
 
 
@@ -118,7 +111,7 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     """
     import torch
 
-    from fasterpose.engine.train import autocast_settings
+    from fasterpose.engine.optim import autocast_settings
     from fasterpose.layouts import check_num_keypoints
     from fasterpose.losses import build_loss
     from fasterpose.models.pose_model import PoseModel
@@ -191,24 +184,22 @@ def run(args: argparse.Namespace) -> int:
     from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
     from fasterpose.engine.distributed import resolve_device
     from fasterpose.engine.inference import evaluate_model
-    from fasterpose.engine.train import plot_curves, train
+    from fasterpose.engine.train import train
+    from fasterpose.visualize import plot_training_curve
 
     start = time.monotonic()
     data_dir, out_dir = Path(args.data), Path(args.out)
-    ensure_synthpose(data_dir, args.num_train, args.num_val, DATA_PARAMS["seed"], DATA_PARAMS["knobs"],
-                     args.workers)  # fmt: skip
+    prepare_data(data_dir, args.num_train, args.num_val, args.workers)
     overrides = [f"data.root={data_dir}", f"train.out_dir={out_dir}", f"train.max_minutes={args.minutes}",
                  *args.overrides]  # fmt: skip
     cfg = load_config(args.config or default_config_path(), overrides)
     device = resolve_device(cfg.train.device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads if args.threads > 0 else pick_threads(cfg))
-    for name in ("metrics.jsonl", "last.pth", "best.pth"):  # a fresh run, not an append to an old one
-        (out_dir / name).unlink(missing_ok=True)
     print(f"training {cfg.model.backbone} + {cfg.model.head} ({cfg.loss.name}) at "
           f"{cfg.data.input_size[1]}x{cfg.data.input_size[0]} for at most {args.minutes:g} min "
           f"({torch.get_num_threads()} threads) ...", flush=True)  # fmt: skip
-    result = train(cfg, progress=not args.no_progress)
+    result = train(cfg, progress=not args.no_progress, overwrite=True)  # its own folder: a fresh run
     print(f"  {result.status}: {result.epoch} epochs, {result.global_step} steps in {result.wall_seconds:.0f} s")
 
     checkpoint = out_dir / "last.pth"
@@ -221,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         metrics = evaluate_model(model, cfg, device, "val", out_dir=out_dir, progress=not args.no_progress)
         history["evals"].append([result.epoch + result.iteration / max(1, result.iters_per_epoch), metrics["AP"]])
     eval_seconds = time.monotonic() - eval_start
-    plot_curves(history, "AP", out_dir / "training_curve.png",
+    plot_training_curve(history["steps"], history["evals"], "AP", out_dir / "training_curve.png",
                 title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
                       f"({result.wall_seconds / 60:.1f} min, {result.global_step} steps)")  # fmt: skip
     grid = draw_predictions(cfg, out_dir / "results_val.json", out_dir / "predictions.png")
@@ -237,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(device),
         "threads": torch.get_num_threads(),
     }
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=1) + "\n", "metrics")
     print(f"\nSynthPose val AP = {metrics['AP']:.3f} (AP50 {metrics['AP50']:.3f}, AR {metrics['AR']:.3f})")
     print(f"  metrics:         {out_dir / 'metrics.json'}")
     print(f"  training curve:  {out_dir / 'training_curve.png'}")

@@ -1,7 +1,8 @@
-"""``fasterpose train CONFIG [key=value ...] [--resume [PATH]]``.
+"""``fasterpose train CONFIG [key=value ...] [--resume [PATH] | --overwrite]``.
 
-Trains into ``train.out_dir`` (see :mod:`fasterpose.engine.train`). ``--resume`` without a path
-continues from ``<train.out_dir>/last.pth``. Under ``torchrun --nproc_per_node N -m fasterpose
+Trains into ``train.out_dir`` (see :mod:`fasterpose.engine.train`). A folder that already holds a
+run is refused unless ``--resume`` (without a path: ``<train.out_dir>/last.pth``) continues it or
+``--overwrite`` replaces it. Under ``torchrun --nproc_per_node N -m fasterpose
 train CONFIG`` every process runs this command and joins one DDP job.
 """
 
@@ -14,7 +15,6 @@ import os
 from pathlib import Path
 
 from fasterpose.config import load_config
-from fasterpose.engine.train import train
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="continue from a checkpoint (default PATH: <train.out_dir>/last.pth)",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a run already in train.out_dir (refused otherwise)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from fasterpose.engine.train import train
+
     cfg = load_config(args.config, list(args.overrides))
     resume: Path | None = None
     if args.resume is not None:
         resume = Path(args.resume) if args.resume else Path(cfg.train.out_dir) / "last.pth"
-        if not resume.is_file():
+        if not resume.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {resume}")
-    result = train(cfg, resume=resume, progress=not args.no_progress)
+        if args.overwrite:
+            raise ValueError("--resume continues the run in train.out_dir and --overwrite replaces it: pass one")
+    result = train(cfg, resume=resume, progress=not args.no_progress, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = f"{result.best_metric:.4f} at epoch {result.best_epoch}" if result.best_metric is not None else "n/a"

@@ -1,17 +1,20 @@
 """Annotations -> person records -> augmented, encoded top-down samples.
 
 Public API: :func:`build_records`, :class:`TopDownDataset`, :func:`seed_worker`,
-:func:`read_image`, :class:`ImageReadError`, :class:`AnnotationError`, and the record types.
+:func:`read_image`, :class:`ImageReadError`, :class:`AnnotationError` (both :class:`DataError`),
+and the record types.
 """
 
-from .coco import AnnotationError, parse_coco_detections, parse_coco_keypoints
-from .dataset import SampleError, TopDownDataset, build_records, seed_worker
-from .image_io import ImageReadError, read_image
-from .mpii import parse_mpii
-from .records import PersonRecord, SampleMeta
+from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
+from fasterpose.data.dataset import SampleError, TopDownDataset, build_records, seed_worker
+from fasterpose.data.errors import AnnotationError, DataError
+from fasterpose.data.image_io import ImageReadError, read_image
+from fasterpose.data.mpii import parse_mpii
+from fasterpose.data.records import PersonRecord, SampleMeta
 
 __all__ = [
     "AnnotationError",
+    "DataError",
     "ImageReadError",
     "PersonRecord",
     "SampleError",

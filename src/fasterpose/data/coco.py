@@ -18,13 +18,18 @@ from typing import Any
 
 import numpy as np
 
+from .coco_schema import (
+    is_int,
+    is_number,
+    number_list,
+    other_keypoint_categories,
+    person_category,
+    require_coco,
+)
+from .errors import AnnotationError
 from .records import PersonRecord
 
 log = logging.getLogger(__name__)
-
-
-class AnnotationError(ValueError):
-    """An annotation file that is missing, not valid JSON, or not in the expected layout."""
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:
@@ -45,22 +50,28 @@ def load_json(path: str | os.PathLike[str]) -> Any:
         raise AnnotationError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}") from None
 
 
-def _person_category_ids(data: dict[str, Any]) -> set[int]:
-    cats = data.get("categories") or []
-    ids = {int(c["id"]) for c in cats if isinstance(c, dict) and c.get("name") == "person" and "id" in c}
-    return ids or {1}
-
-
 def coco_image_table(data: Any, path: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
-    """``image_id -> image entry`` from a COCO dict, validating the fields the pipeline reads."""
+    """``image_id -> image entry`` of a COCO dict whose images were validated (:func:`require_coco`)."""
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise AnnotationError(f"{path}: not a COCO annotation file (expected a mapping with an 'images' list)")
-    table: dict[int, dict[str, Any]] = {}
-    for i, img in enumerate(data["images"]):
-        if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
-            raise AnnotationError(f"{path}: images[{i}] lacks 'id' or 'file_name'")
-        table[int(img["id"])] = img
-    return table
+    return {int(img["id"]): img for img in data["images"]}
+
+
+def person_category_id(data: dict[str, Any], path: str | os.PathLike[str]) -> int:
+    """Id of the person category (any id, found by name); 1 when the file lists no categories."""
+    person = person_category(data, path)
+    if person is None:
+        return 1
+    other = other_keypoint_categories(data, person["id"])
+    if other:
+        log.warning(
+            "%s: categories %s also have keypoints; only %r (id %s) is used",
+            path,
+            other,
+            person.get("name"),
+            person["id"],
+        )
+    return int(person["id"])
 
 
 def clip_box_simplebaseline(box: list[float], width: float, height: float) -> np.ndarray | None:
@@ -77,58 +88,40 @@ def clip_box_simplebaseline(box: list[float], width: float, height: float) -> np
     return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float32)
 
 
-def _keypoints(ann: dict[str, Any], num_keypoints: int, where: str) -> np.ndarray:
-    raw = ann.get("keypoints")
-    if not isinstance(raw, list) or len(raw) != 3 * num_keypoints:
-        got = len(raw) if isinstance(raw, list) else type(raw).__name__
-        raise AnnotationError(f"{where}: expected {3 * num_keypoints} keypoint values, got {got}")
-    try:
-        kpts = np.asarray(raw, dtype=np.float32).reshape(num_keypoints, 3)
-    except (TypeError, ValueError):
-        raise AnnotationError(f"{where}: keypoints are not all numbers") from None
-    if not np.isfinite(kpts).all():
-        raise AnnotationError(f"{where}: keypoints contain NaN or infinity")
-    return kpts
-
-
 def parse_coco_keypoints(
-    ann_file: str | os.PathLike[str], image_dir: str | os.PathLike[str], num_keypoints: int = 17
+    ann_file: str | os.PathLike[str],
+    image_dir: str | os.PathLike[str],
+    num_keypoints: int = 17,
+    for_eval: bool = False,
 ) -> list[PersonRecord]:
     """Ground-truth person records from a COCO ``person_keypoints`` JSON (SimpleBaseline filter).
 
-    Returns records with ``box`` (4,) clipped xywh and ``keypoints`` (K, 3) in image pixels.
+    The file is validated first (:func:`~fasterpose.data.coco_schema.require_coco`; with
+    ``for_eval`` also what COCO evaluation reads), so a malformed entry fails here, naming the file
+    and the entry, not in the middle of training. Returns records with ``box`` (4,) clipped xywh and
+    ``keypoints`` (K, 3) in image pixels.
     """
     data = load_json(ann_file)
+    require_coco(data, ann_file, num_keypoints, for_eval=for_eval)
     images = coco_image_table(data, ann_file)
-    anns = data.get("annotations")
-    if not isinstance(anns, list):
-        raise AnnotationError(f"{ann_file}: no 'annotations' list (is this an image-info file?)")
-    person_ids = _person_category_ids(data)
+    person_id = person_category_id(data, ann_file)
     image_dir = Path(image_dir)
     dropped: Counter[str] = Counter()
     records: list[PersonRecord] = []
-    for i, ann in enumerate(anns):
-        where = f"{ann_file}: annotations[{i}] (id {ann.get('id') if isinstance(ann, dict) else '?'})"
-        if not isinstance(ann, dict) or "image_id" not in ann or "bbox" not in ann:
-            raise AnnotationError(f"{where}: lacks 'image_id' or 'bbox'")
-        if int(ann.get("category_id", 1)) not in person_ids:
+    for ann in data["annotations"]:
+        if ann.get("category_id", person_id) != person_id:
             dropped["not a person"] += 1
             continue
         if ann.get("iscrowd", 0):
             dropped["crowd"] += 1
             continue
-        img = images.get(int(ann["image_id"]))
-        if img is None:
-            raise AnnotationError(f"{where}: image_id {ann['image_id']} is not in 'images'")
-        kpts = _keypoints(ann, num_keypoints, where)
+        img = images[ann["image_id"]]
+        kpts = np.asarray(ann["keypoints"], dtype=np.float32).reshape(num_keypoints, 3)
         if kpts.max() <= 0:
             dropped["no labelled joint"] += 1
             continue
-        bbox = ann["bbox"]
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            raise AnnotationError(f"{where}: bbox must be 4 numbers [x, y, w, h], got {bbox!r}")
         width, height = float(img.get("width", 0)), float(img.get("height", 0))
-        box = clip_box_simplebaseline(bbox, width, height)
+        box = clip_box_simplebaseline(ann["bbox"], width, height)
         if box is None:
             dropped["empty box after clipping"] += 1
             continue
@@ -139,7 +132,7 @@ def parse_coco_keypoints(
                 box=box,
                 keypoints=kpts,
                 box_score=1.0,
-                annotation_id=int(ann.get("id", -1)),
+                annotation_id=int(ann["id"]),
                 image_size=(int(width), int(height)),
                 extra={"area": float(ann.get("area", 0.0))},
             )
@@ -147,6 +140,22 @@ def parse_coco_keypoints(
     if dropped:
         log.info("%s: kept %d people, dropped %s", ann_file, len(records), dict(dropped))
     return records
+
+
+def _detection_box(det: Any, where: str) -> tuple[np.ndarray, float]:
+    """(bbox (4,) float32, score) of one detection; raises :class:`AnnotationError` naming it."""
+    if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
+        raise AnnotationError(f"{where}: lacks 'image_id', 'bbox' or 'score'")
+    if not is_int(det["image_id"]):
+        raise AnnotationError(f"{where}: image_id must be an integer, got {det['image_id']!r}")
+    if "category_id" in det and not is_int(det["category_id"]):
+        raise AnnotationError(f"{where}: category_id must be an integer, got {det['category_id']!r}")
+    if not is_number(det["score"]):
+        raise AnnotationError(f"{where}: score is {det['score']!r}, not a finite number")
+    box, problem = number_list(det["bbox"], 4, "bbox")
+    if box is None:
+        raise AnnotationError(f"{where}: {problem} (bbox is [x, y, w, h])")
+    return box.astype(np.float32), float(det["score"])
 
 
 def parse_coco_detections(
@@ -158,34 +167,40 @@ def parse_coco_detections(
 ) -> list[PersonRecord]:
     """Person records from detector boxes in COCO results format (keypoints all zero).
 
-    ``ann_file`` (a COCO keypoint or image-info JSON) maps ``image_id`` to file names. Boxes
-    scoring below ``score_threshold`` and boxes with no area are dropped (the latter with a warning).
+    ``ann_file`` (a COCO keypoint or image-info JSON) maps ``image_id`` to file names; a keypoint
+    file is validated as evaluation ground truth. A detection that is not a mapping, or whose
+    image id, score or box is not a (finite) number, is an error. Boxes scoring below
+    ``score_threshold`` are dropped; boxes with no area are dropped with a warning, and so are the
+    images left without any box (their people count as missed).
     """
     dets = load_json(det_file)
     if not isinstance(dets, list):
         raise AnnotationError(f"{det_file}: detections must be a JSON list in COCO results format")
-    images = coco_image_table(load_json(ann_file), ann_file)
+    ann_data = load_json(ann_file)
+    has_annotations = isinstance(ann_data, dict) and "annotations" in ann_data
+    require_coco(ann_data, ann_file, num_keypoints, for_eval=has_annotations, need_sizes=False, need_annotations=False)
+    images = coco_image_table(ann_data, ann_file)
+    person_id = person_category_id(ann_data, ann_file)
     image_dir = Path(image_dir)
     records: list[PersonRecord] = []
-    bad_boxes = 0
+    skipped: Counter[str] = Counter()
+    other_categories: set[Any] = set()
+    covered: set[int] = set()
     for i, det in enumerate(dets):
         where = f"{det_file}: detection [{i}]"
-        if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
-            raise AnnotationError(f"{where}: lacks 'image_id', 'bbox' or 'score'")
-        if int(det.get("category_id", 1)) != 1:
-            continue
-        score = float(det["score"])
-        if score < score_threshold:
+        box, score = _detection_box(det, where)
+        if det.get("category_id", person_id) != person_id:
+            other_categories.add(det.get("category_id"))
             continue
         img = images.get(int(det["image_id"]))
         if img is None:
             raise AnnotationError(f"{where}: image_id {det['image_id']} is not in {ann_file}")
-        bbox = det["bbox"]
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            raise AnnotationError(f"{where}: bbox must be 4 numbers [x, y, w, h], got {bbox!r}")
-        box = np.asarray(bbox, dtype=np.float32)
-        if not (np.isfinite(box).all() and box[2] > 0 and box[3] > 0):
-            bad_boxes += 1
+        covered.add(int(det["image_id"]))
+        if score < score_threshold:
+            skipped["below score threshold"] += 1
+            continue
+        if not (box[2] > 0 and box[3] > 0):
+            skipped["zero or negative width/height"] += 1
             continue
         records.append(
             PersonRecord(
@@ -198,6 +213,40 @@ def parse_coco_detections(
                 image_size=(int(img.get("width", 0)), int(img.get("height", 0))),
             )
         )
-    if bad_boxes:
-        log.warning("%s: dropped %d detections with zero or negative width/height", det_file, bad_boxes)
+    if dets and not covered and other_categories:
+        raise AnnotationError(
+            f"{det_file}: none of the {len(dets)} detections has the person category id {person_id} of {ann_file} "
+            f"(found category ids {sorted(other_categories, key=str)[:10]})"
+        )
+    _report_detection_coverage(det_file, ann_file, len(images), covered, {r.image_id for r in records}, skipped)
     return records
+
+
+def _report_detection_coverage(
+    det_file: str | os.PathLike[str],
+    ann_file: str | os.PathLike[str],
+    num_images: int,
+    covered: set[int],
+    kept: set[int],
+    skipped: Counter[str],
+) -> None:
+    if skipped["zero or negative width/height"]:
+        log.warning(
+            "%s: dropped %d detections with zero or negative width/height",
+            det_file,
+            skipped["zero or negative width/height"],
+        )
+    if len(covered) < num_images:
+        log.warning(
+            "%s: %d of the %d images in %s have no person detection; their people count as missed",
+            det_file,
+            num_images - len(covered),
+            num_images,
+            ann_file,
+        )
+    if len(kept) < len(covered):
+        log.warning(
+            "%s: %d more images have no detection left after the score threshold and the box checks",
+            det_file,
+            len(covered) - len(kept),
+        )

@@ -24,16 +24,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..codec import HeatmapCodec
-from ..config import AugmentConfig, Config, DataConfig
-from ..geometry import box_to_center_scale
-from ..keypoints import KeypointSpec
-from ..layouts import check_annotation_layout, resolve_layout
-from .coco import parse_coco_detections, parse_coco_keypoints
-from .image_io import ImageReadError, read_image_bgr
-from .mpii import parse_mpii
-from .records import PersonRecord, SampleMeta
-from .transforms import CropParams, crop_matrix, normalize_image, sample_crop, transform_keypoints, warp_image
+from fasterpose.codec import HeatmapCodec
+from fasterpose.config import AugmentConfig, Config, DataConfig
+from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
+from fasterpose.data.image_io import ImageReadError, read_image_bgr
+from fasterpose.data.mpii import parse_mpii
+from fasterpose.data.records import PersonRecord, SampleMeta
+from fasterpose.data.transforms import (
+    CropParams,
+    crop_matrix,
+    normalize_image,
+    sample_crop,
+    transform_keypoints,
+    warp_image,
+)
+from fasterpose.geometry import box_to_center_scale
+from fasterpose.keypoints import KeypointSpec
+from fasterpose.layouts import check_annotation_layout, resolve_layout
 
 log = logging.getLogger(__name__)
 MAX_REPLACEMENTS = 50  # consecutive bad images tolerated with skip_bad_images before giving up
@@ -47,7 +54,9 @@ def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -
     """Parse the annotations of ``split`` ("train" | "val" | "test-dev") named by ``data_cfg`` into records.
 
     Paths are ``data_cfg.root / train_ann`` etc. ``split="val"`` with ``use_gt_boxes=False`` reads
-    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``); ``"test-dev"``
+    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``). The files are
+    validated as they are parsed (the val annotations also as COCO evaluation ground truth), so
+    calling this before training finds a malformed validation file before epoch 1. ``"test-dev"``
     reads the boxes in ``test_det_file`` for the images of the image-info file ``test_ann``.
     """
     if split not in ("train", "val", "test-dev"):
@@ -67,7 +76,7 @@ def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -
             )
             source = root / data_cfg.det_file
         else:
-            records = parse_coco_keypoints(ann, images, num_keypoints)
+            records = parse_coco_keypoints(ann, images, num_keypoints, for_eval=split == "val")
             source = ann
     elif data_cfg.dataset == "mpii":
         if not use_gt_boxes:
@@ -173,7 +182,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
             spec,
             codec,
             augment=augment,
-            padding=d.augment.padding,
+            padding=d.box_padding,
             use_joint_weights=d.use_joint_weights,
             skip_bad_images=d.skip_bad_images and train,
             seed=cfg.train.seed,

@@ -9,17 +9,25 @@ an empty file, bytes that do not decode, and a JPEG cut short (no end-of-image m
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .errors import DataError
+
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
 _EOI_SEARCH_BYTES = 4096  # trailing bytes in which a JPEG's end-of-image marker must appear
+# what libjpeg prints (through OpenCV) for a JPEG it decodes only in part
+_LIBJPEG_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid JPEG file structure")
+_STDERR_LOCK = threading.Lock()
 
 
-class ImageReadError(ValueError):
+class ImageReadError(DataError):
     """An image file that is missing or cannot be decoded; the message names the file."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
@@ -90,3 +98,32 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(width, height) of an image file, decoding it fully (used by validation)."""
     img = read_image_bgr(path)
     return int(img.shape[1]), int(img.shape[0])
+
+
+def decode_warnings(data: bytes, path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str]]:
+    """Decode like :func:`decode_image` (BGR) and return libjpeg's warnings about the file too.
+
+    libjpeg reports damaged entropy-coded data ("Corrupt JPEG data: premature end of data segment",
+    "... extraneous bytes before marker") on the C ``stderr`` and OpenCV returns an image anyway,
+    with the damaged part grey or smeared. The warnings are caught by pointing file descriptor 2 at
+    a temporary file for the length of the decode. That is process-wide, so this is for checks
+    (``fasterpose data check``), not for DataLoader threads.
+
+    Returns:
+        (image (H, W, 3) uint8 BGR, warnings): the libjpeg lines that say the file is damaged.
+    """
+    with _STDERR_LOCK, tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        try:
+            os.dup2(captured.fileno(), 2)
+            img = decode_image(data, path, rgb=False)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        text = captured.read().decode("utf-8", errors="replace")
+    lines = [line.strip() for line in text.splitlines() if any(w in line for w in _LIBJPEG_WARNINGS)]
+    other = "".join(line for line in text.splitlines(keepends=True) if not any(w in line for w in _LIBJPEG_WARNINGS))
+    if other:
+        sys.stderr.write(other)  # whatever else was printed meanwhile is not ours to swallow
+    return img, lines

@@ -14,13 +14,15 @@ given; ``head_size`` is MPII's normaliser ``0.6 * ||head box diagonal||`` (PCKh@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .coco import AnnotationError, load_json
+from .coco import load_json
+from .coco_schema import is_number, number_list
+from .errors import AnnotationError
 from .records import PersonRecord
 
 NUM_JOINTS = 16
@@ -49,6 +51,34 @@ def load_head_sizes(mat_file: str | os.PathLike[str]) -> np.ndarray:
     return (HEAD_SIZE_FACTOR * np.linalg.norm(boxes[1] - boxes[0], axis=0)).astype(np.float32)
 
 
+def _entry_geometry(entry: dict[str, Any], where: str) -> tuple[np.ndarray, float, np.ndarray]:
+    """(center (2,), scale, keypoints (16, 3) 0-based) of one entry; every value a finite JSON number."""
+    center, problem = number_list(entry["center"], 2, "center")
+    if center is None:
+        raise AnnotationError(f"{where}: {problem}")
+    scale = entry["scale"]
+    if not is_number(scale) or scale <= 0:
+        raise AnnotationError(f"{where}: zero, negative or non-numeric person scale {scale!r}")
+    kpts = np.zeros((NUM_JOINTS, 3), dtype=np.float32)
+    if "joints" in entry:
+        raw: Any = entry["joints"]
+        pairs = isinstance(raw, list) and len(raw) == NUM_JOINTS and all(isinstance(j, list) for j in raw)
+        if not pairs:
+            raise AnnotationError(f"{where}: joints must be {NUM_JOINTS} (x, y) pairs")
+        flat = [v for pair in raw for v in pair]
+        joints, problem = number_list(flat, 2 * NUM_JOINTS, "joint coordinate")
+        if joints is None:
+            raise AnnotationError(f"{where}: joints: {problem} (NaN joints are rejected, as in COCO files)")
+        vis, problem = number_list(entry.get("joints_vis", [1] * NUM_JOINTS), NUM_JOINTS, "joints_vis")
+        if vis is None:
+            raise AnnotationError(f"{where}: {problem}")
+        joints = joints.reshape(NUM_JOINTS, 2)
+        labelled = vis > 0
+        kpts[labelled, :2] = joints[labelled] - 1.0  # MATLAB 1-based -> 0-based
+        kpts[labelled, 2] = vis[labelled]
+    return center, float(scale), kpts
+
+
 def parse_mpii(
     ann_file: str | os.PathLike[str],
     image_dir: str | os.PathLike[str],
@@ -68,26 +98,7 @@ def parse_mpii(
         where = f"{ann_file}: entry [{i}]"
         if not isinstance(entry, dict) or not {"image", "center", "scale"} <= entry.keys():
             raise AnnotationError(f"{where}: lacks 'image', 'center' or 'scale'")
-        try:
-            center = np.asarray(entry["center"], dtype=np.float64).reshape(2)
-            scale = float(entry["scale"])
-        except (TypeError, ValueError):
-            raise AnnotationError(f"{where}: center must be 2 numbers and scale a number") from None
-        if not (np.isfinite(center).all() and math.isfinite(scale) and scale > 0):
-            raise AnnotationError(f"{where}: zero, negative or non-finite person scale {scale}")
-        kpts = np.zeros((NUM_JOINTS, 3), dtype=np.float32)
-        if "joints" in entry:
-            try:
-                joints = np.asarray(entry["joints"], dtype=np.float64).reshape(NUM_JOINTS, 2)
-                vis = np.asarray(entry.get("joints_vis", [1] * NUM_JOINTS), dtype=np.float64)
-                vis = vis.reshape(NUM_JOINTS)
-            except (TypeError, ValueError):
-                raise AnnotationError(
-                    f"{where}: joints must be {NUM_JOINTS} (x, y) pairs and joints_vis {NUM_JOINTS} numbers"
-                ) from None
-            labelled = vis > 0
-            kpts[labelled, :2] = joints[labelled] - 1.0  # MATLAB 1-based -> 0-based
-            kpts[labelled, 2] = vis[labelled]
+        center, scale, kpts = _entry_geometry(entry, where)
         side = scale * PIXEL_STD
         crop_center = center.copy()
         if crop_center[0] != -1:

@@ -3,8 +3,9 @@
 The sampling follows the lineage code (which the paper reuses):
 
 * half-body: with probability ``half_body_prob`` when more than ``half_body_min_joints`` joints
-  are labelled, crop the upper or the lower body (a fair coin; the lineage tests ``randn() < 0.5``
-  by mistake) around its labelled joints, aspect-corrected and padded by 1.5;
+  are labelled, crop the upper or the lower body around its labelled joints, aspect-corrected and
+  padded by 1.5. The upper body is chosen when a standard normal draw is below 0.5, as the lineage
+  writes it (``np.random.randn() < 0.5``: probability 0.69, not a fair coin);
 * scale: ``s *= clip(1 + N(0, 1) * scale_factor, 1 - scale_factor, 1 + scale_factor)``;
 * rotation: with probability ``rotation_prob``, ``clip(N(0, 1) * rotation_factor, -2 rf, 2 rf)``
   degrees (so the factor is a standard deviation, as in the lineage), else 0;
@@ -51,7 +52,7 @@ def half_body_crop(
     is_upper[list(upper_body)] = True
     upper = keypoints[labelled & is_upper, :2]
     lower = keypoints[labelled & ~is_upper, :2]
-    use_upper = rng.random() < 0.5 and len(upper) > 2
+    use_upper = rng.standard_normal() < 0.5 and len(upper) > 2  # the lineage's randn() < 0.5 (p = 0.69)
     selected = upper if use_upper or len(lower) <= 2 else lower
     if len(selected) < 2:
         return None

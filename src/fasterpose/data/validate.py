@@ -8,23 +8,20 @@ entry. Used by ``fasterpose data check``.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .coco import AnnotationError, load_json
-from .image_io import ImageReadError, read_image_bgr
+from .coco import load_json
+from .coco_schema import coco_problems, is_int, is_number, number_list, number_problem, person_category
+from .errors import AnnotationError
+from .image_io import ImageReadError, decode_warnings, read_image_bytes
 
 
 def _is_box(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and len(value) == 4
-        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    )
+    return number_problem(value, 4, "bbox") is None
 
 
 def _check_image(path: Path, expected: tuple[int, int] | None, problems: list[str]) -> None:
@@ -35,18 +32,11 @@ def _check_image(path: Path, expected: tuple[int, int] | None, problems: list[st
 
 def _check_keypoints(raw: Any, k: int, size: tuple[float, float] | None, where: str, problems: list[str]) -> int:
     """Validate a flat COCO keypoint list; returns the number of labelled joints."""
-    if not isinstance(raw, list) or len(raw) != 3 * k:
-        got = len(raw) if isinstance(raw, list) else type(raw).__name__
-        problems.append(f"{where}: expected {3 * k} keypoint values, got {got}")
+    values, problem = number_list(raw, 3 * k, "keypoint")
+    if values is None:
+        problems.append(f"{where}: {problem}")
         return 0
-    try:
-        kpts = np.asarray(raw, dtype=np.float64).reshape(k, 3)
-    except (TypeError, ValueError):
-        problems.append(f"{where}: keypoints are not all numbers")
-        return 0
-    if not np.isfinite(kpts).all():
-        problems.append(f"{where}: keypoints contain NaN or infinity")
-        return 0
+    kpts = values.reshape(k, 3)
     bad_vis = sorted({float(v) for v in kpts[:, 2]} - {0.0, 1.0, 2.0})
     if bad_vis:
         problems.append(f"{where}: keypoint visibility must be 0, 1 or 2, found {bad_vis}")
@@ -61,58 +51,62 @@ def _check_keypoints(raw: Any, k: int, size: tuple[float, float] | None, where: 
     return int(labelled.sum())
 
 
+def _image_sizes(data: dict[str, Any], image_dir: Path | None, problems: list[str]) -> dict[Any, tuple[float, float]]:
+    """``image id -> (width, height)`` from the JSON; checks each image file when ``image_dir`` is given."""
+    sizes: dict[Any, tuple[float, float]] = {}
+    for img in data["images"]:
+        if not isinstance(img, dict) or not isinstance(img.get("file_name"), str):
+            continue  # reported by the schema check
+        has_size = all(is_int(img.get(key)) and img[key] > 0 for key in ("width", "height"))
+        if has_size and is_int(img.get("id")):
+            sizes[img["id"]] = (float(img["width"]), float(img["height"]))
+        if image_dir is not None:
+            _check_image(image_dir / img["file_name"], (img["width"], img["height"]) if has_size else None, problems)
+    return sizes
+
+
+def _annotation_extras(ann: dict[str, Any], size: tuple[float, float] | None, k: int, where: str) -> list[str]:
+    """Problems beyond the schema (visibility, joints or box outside the image, num_keypoints)."""
+    problems: list[str] = []
+    if _is_box(ann.get("bbox")):
+        x, y, w, h = ann["bbox"]
+        if w <= 0 or h <= 0:
+            problems.append(f"{where}: zero or negative box size {w:g}x{h:g}")
+        elif size is not None and (x >= size[0] or y >= size[1] or x + w <= 0 or y + h <= 0):
+            problems.append(f"{where}: box {ann['bbox']} lies outside the {size[0]:g}x{size[1]:g} image")
+    if number_problem(ann.get("keypoints"), 3 * k, "keypoint") is None:
+        labelled = _check_keypoints(ann["keypoints"], k, size, where, problems)
+        if is_int(ann.get("num_keypoints")) and ann["num_keypoints"] != labelled:
+            problems.append(f"{where}: num_keypoints is {ann['num_keypoints']} but {labelled} joints are labelled")
+    return problems
+
+
 def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problems: list[str]) -> dict[str, int]:
-    if not isinstance(data.get("images"), list):
-        problems.append(f"{path}: no 'images' list")
-        return {}
-    anns = data.get("annotations")
-    if not isinstance(anns, list):
-        problems.append(f"{path}: no 'annotations' list")
-        anns = []
+    """Schema (as training and COCO evaluation read it), then images and per-annotation extras."""
     cats = [c for c in data.get("categories") or [] if isinstance(c, dict)]
     person = next((c for c in cats if c.get("name") == "person"), None)
     k = len(person["keypoints"]) if person and isinstance(person.get("keypoints"), list) else 17
-    person_id = int(person["id"]) if person and "id" in person else 1
-    images: dict[Any, tuple[float, float] | None] = {}
-    for i, img in enumerate(data["images"]):
-        if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
-            problems.append(f"{path}: images[{i}] lacks 'id' or 'file_name'")
-            continue
-        if img["id"] in images:
-            problems.append(f"{path}: images[{i}]: duplicate image id {img['id']}")
-        has_size = isinstance(img.get("width"), int) and isinstance(img.get("height"), int)
-        if not has_size or img["width"] <= 0 or img["height"] <= 0:
-            problems.append(f"{path}: images[{i}] ({img['file_name']}): missing or invalid width/height")
-        size = (int(img["width"]), int(img["height"])) if has_size else None
-        images[img["id"]] = (float(size[0]), float(size[1])) if size else None
-        if image_dir is not None:
-            _check_image(image_dir / str(img["file_name"]), size, problems)
-    ann_ids: set[Any] = set()
+    problems += coco_problems(data, path, k, for_eval=True)
+    if not isinstance(data.get("images"), list):
+        return {}
+    try:
+        person_id = (person_category(data, path) or {}).get("id", 1)
+    except AnnotationError:
+        person_id = 1
+    cat_ids = {c["id"] for c in cats if is_int(c.get("id"))}
+    sizes = _image_sizes(data, image_dir, problems)
+    anns: list[Any] = data["annotations"] if isinstance(data.get("annotations"), list) else []
     for i, ann in enumerate(anns):
         if not isinstance(ann, dict):
-            problems.append(f"{path}: annotations[{i}] is not a mapping")
             continue
-        where = f"{path}: annotations[{i}] (id {ann.get('id', '?')}, image {ann.get('image_id', '?')})"
-        if ann.get("id") in ann_ids:
-            problems.append(f"{where}: duplicate annotation id")
-        ann_ids.add(ann.get("id"))
-        if ann.get("image_id") not in images:
-            problems.append(f"{where}: image_id is not in 'images'")
-        img_size = images.get(ann.get("image_id"))
-        if not _is_box(ann.get("bbox")):
-            problems.append(f"{where}: bbox must be 4 finite numbers [x, y, w, h], got {ann.get('bbox')!r}")
-        elif ann["bbox"][2] <= 0 or ann["bbox"][3] <= 0:
-            problems.append(f"{where}: zero or negative box size {ann['bbox'][2]:g}x{ann['bbox'][3]:g}")
-        elif img_size is not None:
-            x, y, w, h = ann["bbox"]
-            if x >= img_size[0] or y >= img_size[1] or x + w <= 0 or y + h <= 0:
-                problems.append(f"{where}: box {ann['bbox']} lies outside the {img_size[0]:g}x{img_size[1]:g} image")
-        if ann.get("category_id", person_id) != person_id or "keypoints" not in ann:
-            continue
-        labelled = _check_keypoints(ann["keypoints"], k, img_size, where, problems)
-        if "num_keypoints" in ann and ann["num_keypoints"] != labelled:
-            problems.append(f"{where}: num_keypoints is {ann['num_keypoints']} but {labelled} joints are labelled")
-    return {"images": len(images), "annotations": len(anns)}
+        where = f"{path}: annotations[{i}] (id {ann.get('id', '?')!r}, image {ann.get('image_id', '?')!r})"
+        category = ann.get("category_id", person_id)
+        if cat_ids and is_int(category) and category not in cat_ids:
+            problems.append(f"{where}: category_id {category} is not in 'categories'")
+        if category == person_id:
+            size = sizes.get(ann["image_id"]) if is_int(ann.get("image_id")) else None
+            problems += _annotation_extras(ann, size, k, where)
+    return {"images": len(data["images"]), "annotations": len(anns)}
 
 
 def check_detections(data: list[Any], path: Path, problems: list[str]) -> dict[str, int]:
@@ -120,7 +114,12 @@ def check_detections(data: list[Any], path: Path, problems: list[str]) -> dict[s
         where = f"{path}: detection [{i}]"
         if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
             problems.append(f"{where}: lacks 'image_id', 'bbox' or 'score'")
-        elif not _is_box(det["bbox"]):
+            continue
+        if not is_int(det["image_id"]):
+            problems.append(f"{where}: image_id must be an integer, got {det['image_id']!r}")
+        if not is_number(det["score"]):
+            problems.append(f"{where}: score is {det['score']!r}, not a finite number")
+        if not _is_box(det["bbox"]):
             problems.append(f"{where}: bbox must be 4 finite numbers, got {det['bbox']!r}")
         elif det["bbox"][2] <= 0 or det["bbox"][3] <= 0:
             problems.append(f"{where}: zero or negative box size {det['bbox'][2]:g}x{det['bbox'][3]:g}")
@@ -138,17 +137,21 @@ def check_mpii(data: list[Any], path: Path, image_dir: Path | None, problems: li
             continue
         where = f"{path}: entry [{i}] ({entry['image']})"
         scale = entry.get("scale")
-        if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
-            problems.append(f"{where}: zero, negative or missing person scale {scale!r}")
-        center = entry.get("center")
-        if not (isinstance(center, list) and len(center) == 2):
-            problems.append(f"{where}: center must be 2 numbers, got {center!r}")
-        joints, vis = entry.get("joints"), entry.get("joints_vis")
+        if not is_number(scale) or scale <= 0:
+            problems.append(f"{where}: zero, negative, non-numeric or missing person scale {scale!r}")
+        if not _is_number_pair(entry.get("center")):
+            problems.append(f"{where}: center must be 2 finite numbers, got {entry.get('center')!r}")
+        joints: Any = entry.get("joints")
+        vis: Any = entry.get("joints_vis")
         if joints is None:
             continue
-        pairs_ok = isinstance(joints, list) and all(isinstance(j, list) and len(j) == 2 for j in joints)
-        if not (pairs_ok and isinstance(vis, list) and len(vis) == len(joints)):
-            problems.append(f"{where}: joints must be (x, y) pairs with one joints_vis value each")
+        pairs_ok = isinstance(joints, list) and all(_is_number_pair(j) for j in joints)
+        vis_ok = pairs_ok and isinstance(vis, list) and len(vis) == len(joints) and all(is_number(v) for v in vis)
+        if not (pairs_ok and vis_ok):
+            problems.append(
+                f"{where}: joints must be pairs of finite numbers with one numeric joints_vis value each "
+                f"(NaN, strings and missing values are rejected)"
+            )
             continue
         # MATLAB 1-based coordinates: shift to 0-based before the bounds check
         flat: list[Any] = []
@@ -159,12 +162,19 @@ def check_mpii(data: list[Any], path: Path, image_dir: Path | None, problems: li
     return {"images": len(names), "annotations": len(data)}
 
 
+def _is_number_pair(value: Any) -> bool:
+    return number_problem(value, 2, "pair") is None
+
+
 def _read_size(path: Path, problems: list[str]) -> tuple[float, float] | None:
+    """(width, height) of an image file; a problem when it is unreadable, truncated or damaged."""
     try:
-        img = read_image_bgr(path)
+        img, warnings = decode_warnings(read_image_bytes(path), path)
     except ImageReadError as exc:
         problems.append(str(exc))
         return None
+    if warnings:
+        problems.append(f"{path}: damaged JPEG, it decodes only in part (libjpeg: {'; '.join(warnings[:2])})")
     return float(img.shape[1]), float(img.shape[0])
 
 

@@ -14,6 +14,8 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,18 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> CUDA (this process's GPU) when available, else CPU; clear error for missing CUDA."""
+def resolve_device(name: str, local_rank: int = 0, key: str = "train.device") -> torch.device:
+    """``"auto"`` -> CUDA (this process's GPU) when available, else CPU; a clear error naming the
+    setting ``key`` (e.g. ``--device``) for missing CUDA. Selects the CUDA device for this process."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"{key}={name}: not a device (auto, cpu, cuda or cuda:N)") from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"train.device={name}: CUDA is not available on this machine; use train.device=cpu")
+            raise RuntimeError(f"{key}={name}: CUDA is not available on this machine; use {key}=cpu")
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
@@ -86,16 +92,28 @@ def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
     return values
 
 
-def broadcast_float(value: float, device: torch.device, src: int = 0) -> float:
-    """Rank ``src``'s ``value`` on every rank (identity when alone)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.broadcast(t, src=src)
-    return float(t.item())
-
-
 def barrier() -> None:
     """Wait for every process (no-op when alone)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def wrap_model(model: nn.Module, info: DistInfo, sync_bn: bool = False) -> nn.Module:
+    """Move to the device; under ``torchrun`` convert to SyncBN if asked and wrap in DDP."""
+    if sync_bn and info.distributed:
+        if info.device.type == "cpu":
+            raise ValueError(
+                "train.sync_bn=true needs CUDA: PyTorch's SyncBatchNorm has no CPU kernel; "
+                "set train.sync_bn=false for CPU runs"
+            )
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(info.device)
+    if info.distributed:
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        model = DistributedDataParallel(model, device_ids=ids)
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DDP wrapper (the model itself when not wrapped)."""
+    return model.module if isinstance(model, DistributedDataParallel) else model

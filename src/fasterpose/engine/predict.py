@@ -225,7 +225,7 @@ class Predictor:
         self.sigmoid = self.cfg.loss.name in SIGMOID_LOSSES
         self.flip_test = flip_test
         self.batch_size = max(1, int(batch_size))
-        self.padding = d.augment.padding
+        self.padding = d.box_padding
         self.vis_threshold = self.cfg.eval.in_vis_threshold
 
     @property

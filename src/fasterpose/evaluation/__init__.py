@@ -4,6 +4,7 @@ from .coco import STAT_NAMES, CocoEvaluator, load_results, oks_to_ground_truth
 from .oks_nms import oks_matrix, oks_nms
 from .pckh import PckhEvaluator, PckhResult, compute_pckh, head_sizes_from_boxes, head_sizes_from_joints
 from .predictions import PosePrediction
+from .validate import ResultsError, check_results
 
 __all__ = [
     "STAT_NAMES",
@@ -11,6 +12,8 @@ __all__ = [
     "PckhEvaluator",
     "PckhResult",
     "PosePrediction",
+    "ResultsError",
+    "check_results",
     "compute_pckh",
     "head_sizes_from_boxes",
     "head_sizes_from_joints",

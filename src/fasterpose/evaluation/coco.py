@@ -11,6 +11,7 @@ import contextlib
 import copy
 import io
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,25 +20,41 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from fasterpose.data.coco import load_json
+from fasterpose.data.coco_schema import other_keypoint_categories, person_category, require_coco
 from fasterpose.evaluation.predictions import PosePrediction
+from fasterpose.evaluation.validate import ResultsTarget, check_results
 from fasterpose.keypoints import COCO_17, KeypointSpec
 
+log = logging.getLogger(__name__)
 EPS_AREA = float(np.spacing(1))  # pycocotools adds the same to the area
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
-def load_coco(gt: str | Path | COCO) -> COCO:
-    """A pycocotools COCO object from a path (loaded quietly) or the object itself."""
+def load_coco(gt: str | Path | COCO, num_keypoints: int = 17) -> COCO:
+    """A pycocotools COCO object from a path or the object itself, validated as evaluation ground truth.
+
+    The file is checked by the same schema as training reads it, plus what COCOeval needs
+    (:func:`~fasterpose.data.coco_schema.require_coco` with ``for_eval``): integer and unique ids,
+    finite numeric keypoints, ``area``, ``num_keypoints`` and a person category.
+
+    Raises:
+        FileNotFoundError: no such file.
+        AnnotationError: anything malformed, naming the file and the entry.
+    """
     if isinstance(gt, COCO):
+        require_coco(gt.dataset, "ground truth (COCO object)", num_keypoints, for_eval=True, need_sizes=False)
         return gt
     path = Path(gt)
     if not path.is_file():
         raise FileNotFoundError(f"COCO annotation file not found: {path}")
+    data = load_json(path)
+    require_coco(data, path, num_keypoints, for_eval=True, need_sizes=False)
+    coco = COCO()
+    coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            return COCO(str(path))
-        except (ValueError, KeyError, TypeError, AssertionError) as exc:
-            raise ValueError(f"{path}: not a COCO annotation file ({exc})") from exc
+        coco.createIndex()
+    return coco
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
@@ -57,6 +74,11 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 class CocoEvaluator:
     """Collect keypoint results and score them with pycocotools.
 
+    The ground truth is validated on construction and every result in :meth:`process` (see
+    :mod:`fasterpose.evaluation.validate`), so nothing malformed reaches pycocotools. The person
+    category is found by name (any id); only it is scored, other categories with keypoints are
+    left out with a logged notice.
+
     Args:
         gt: ground-truth annotation file or a loaded ``COCO`` object.
         spec: keypoint layout; its OKS sigmas go to ``COCOeval.params.kpt_oks_sigmas``.
@@ -70,31 +92,40 @@ class CocoEvaluator:
         spec: KeypointSpec = COCO_17,
         image_ids: Sequence[int] | None = None,
     ) -> None:
-        self.coco = load_coco(gt)
+        self.coco = load_coco(gt, spec.num_keypoints)
+        self.source = str(gt) if not isinstance(gt, COCO) else "ground truth"
         self.spec = spec
+        person = person_category(self.coco.dataset, self.source)
+        assert person is not None  # require_coco(for_eval=True) insists on it
+        self.person_id = int(person["id"])
+        self.target = ResultsTarget(
+            spec.num_keypoints, set(self.coco.getImgIds()), set(self.coco.getCatIds()), self.person_id
+        )
         self.image_ids = None if image_ids is None else sorted({int(i) for i in image_ids})
         self.summary = ""
         self._results: list[dict[str, Any]] = []
+        self._other = 0
+        self._seen = 0
 
     def reset(self) -> None:
         self._results = []
+        self._other = 0
+        self._seen = 0
         self.summary = ""
 
-    def process(self, predictions: Iterable[dict[str, Any] | PosePrediction]) -> None:
-        """Add results: COCO results dicts or :class:`PosePrediction` objects."""
-        k = self.spec.num_keypoints
-        for pred in predictions:
-            entry = pred.to_coco() if isinstance(pred, PosePrediction) else dict(pred)
-            for key in ("image_id", "keypoints", "score"):
-                if key not in entry:
-                    raise ValueError(f"result entry lacks {key!r}: {str(entry)[:200]}")
-            if len(entry["keypoints"]) != 3 * k:
-                raise ValueError(
-                    f"result for image {entry['image_id']} has {len(entry['keypoints'])} keypoint values, "
-                    f"expected {3 * k} for layout {self.spec.name}"
-                )
-            entry.setdefault("category_id", 1)
-            self._results.append(entry)
+    def process(self, predictions: Iterable[dict[str, Any] | PosePrediction], source: str = "predictions") -> None:
+        """Add results: COCO results dicts or :class:`PosePrediction` objects.
+
+        Raises:
+            ResultsError: an entry with NaN / infinite / non-numeric keypoints or score, the wrong
+                number of keypoints, or an image or category the ground truth lacks; the message
+                names ``source`` and the entry.
+        """
+        entries = [p.to_coco(self.person_id) if isinstance(p, PosePrediction) else p for p in predictions]
+        kept, other = check_results(entries, self.target, source, start=self._seen)
+        self._seen += len(entries)
+        self._other += other
+        self._results += kept
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -112,22 +143,18 @@ class CocoEvaluator:
 
         With no results at all every stat is 0.0 (pycocotools cannot load an empty list).
         Stats for which the ground truth has no instance (e.g. no medium person) are -1.0, as
-        pycocotools reports them.
+        pycocotools reports them. Only the person category is scored (``params.catIds``).
         """
+        self._notices()
         if not self._results:
             self.summary = "no results to evaluate"
             return dict.fromkeys(STAT_NAMES, 0.0)
-        known = set(self.coco.getImgIds())
-        unknown = {int(r["image_id"]) for r in self._results} - known
-        if unknown:
-            raise ValueError(
-                f"results name {len(unknown)} image ids absent from the ground truth, e.g. {sorted(unknown)[:5]}"
-            )
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             dets = self.coco.loadRes(copy.deepcopy(self._results))
             coco_eval = COCOeval(self.coco, dets, iouType="keypoints")
             coco_eval.params.useSegm = None
+            coco_eval.params.catIds = [self.person_id]
             coco_eval.params.kpt_oks_sigmas = np.asarray(self.spec.sigmas, dtype=np.float64)
             if self.image_ids is not None:
                 coco_eval.params.imgIds = self.image_ids
@@ -136,6 +163,18 @@ class CocoEvaluator:
             coco_eval.summarize()
         self.summary = buf.getvalue()
         return {name: float(v) for name, v in zip(STAT_NAMES, coco_eval.stats, strict=True)}
+
+    def _notices(self) -> None:
+        others = other_keypoint_categories(self.coco.dataset, self.person_id)
+        if others:
+            log.warning(
+                "%s: categories %s also have keypoints; only the person (id %d) is scored",
+                self.source,
+                others,
+                self.person_id,
+            )
+        if self._other:
+            log.warning("%d results of other categories are not scored (keypoint AP of the person only)", self._other)
 
 
 def oks_to_ground_truth(

@@ -10,7 +10,8 @@ whose score *in the candidate d* exceeds it (the lineage writes ``list(vg > t) a
 which Python evaluates to the second list), and a candidate with no such joint has overlap 0.
 HRNet's COCO evaluation calls ``oks_nms`` without ``in_vis_thre``, i.e. over all joints.
 
-Greedy: visit poses by descending score (ties: lower index first); keep a pose unless a pose
+Greedy: visit poses by descending score (ties: higher index first, the lineage's
+``scores.argsort()[::-1]``); keep a pose unless a pose
 already kept overlaps it by more than ``threshold``. Each kept pose costs one vectorised row
 against the poses still alive (100 people: about 1-4 ms on a 2-core x86 CPU, see
 ``scripts/bench_eval.py``), cheaper than the full N x N matrix once N reaches a few dozen.
@@ -105,7 +106,7 @@ def oks_nms(
     # The lineage's loop, one vectorised row per kept pose: overlaps of the pose just kept with
     # every candidate still alive; candidates above the threshold die. Same operation order as
     # the lineage's oks_iou: d^2 / var / mean_area / 2.
-    alive = np.argsort(-sc, kind="stable")
+    alive = np.argsort(sc, kind="stable")[::-1]  # descending; ties: higher index first, as argsort()[::-1]
     keep: list[int] = []
     while alive.size:
         i = int(alive[0])

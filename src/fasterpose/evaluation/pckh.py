@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fasterpose.evaluation.predictions import PosePrediction
+from fasterpose.evaluation.validate import ResultsError
 from fasterpose.keypoints import MPII_16, KeypointSpec
 
 if TYPE_CHECKING:
@@ -173,10 +174,23 @@ class PckhEvaluator:
         self.last_result = None
 
     def process(self, predictions: Iterable[PosePrediction]) -> None:
+        """Add predictions (matched to records by ``index``).
+
+        Raises:
+            ResultsError: an index outside the records, or NaN / infinite joints (which PCKh would
+                otherwise count as plain misses, hiding a broken model).
+        """
         for p in predictions:
             if not 0 <= p.index < len(self.records):
-                raise ValueError(f"prediction index {p.index} outside the {len(self.records)} records")
-            self._pred[p.index] = np.asarray(p.keypoints, dtype=np.float64)[:, :2]
+                raise ResultsError(f"prediction index {p.index} outside the {len(self.records)} records")
+            joints = np.asarray(p.keypoints, dtype=np.float64)[:, :2]
+            if not np.isfinite(joints).all():
+                bad = int(np.flatnonzero(~np.isfinite(joints).all(axis=1))[0])
+                raise ResultsError(
+                    f"prediction for record {p.index} ({self.records[p.index].image_path}): joint {bad} is "
+                    f"{joints[bad].tolist()}, not finite"
+                )
+            self._pred[p.index] = joints
 
     def evaluate(self) -> dict[str, float]:
         """PCKh table (percent) over every record; a record with no prediction scores as missed."""

@@ -46,6 +46,11 @@ class TimmBackbone(nn.Module):
 
         probe: Any = timm.create_model(name, pretrained=False, features_only=True)
         n_stages = len(probe.feature_info)
+        if not -n_stages <= feature_index < n_stages:
+            raise ValueError(
+                f"model.feature_index={feature_index} is out of range for {name}, which has {n_stages} "
+                f"feature stages: valid {-n_stages}..{n_stages - 1} (-1: the deepest)"
+            )
         index = feature_index % n_stages
         del probe
         self.name = name

@@ -9,8 +9,8 @@
 
 Every image is a pure function of ``(seed, split, index, knobs)``: same arguments, same bytes
 (JSON with sorted keys and fixed separators, JPEG through ``cv2.imencode`` at a fixed quality).
-The drawing lives in ``synthpose_body`` (skeleton), ``synthpose_draw`` (people), ``synthpose_scene``
-(backgrounds, occluders) and ``synthpose_render`` (one image); knobs are :class:`SynthPoseKnobs`.
+The drawing lives in ``body`` (skeleton), ``draw`` (people), ``scene``
+(backgrounds, occluders) and ``render`` (one image); knobs are :class:`SynthPoseKnobs`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from fasterpose.data.synthpose_render import SPLITS, SynthPoseKnobs, SynthSample, render_sample
+from fasterpose.data.synthpose.render import SPLITS, SynthPoseKnobs, SynthSample, render_sample
 from fasterpose.keypoints import COCO_17
+from fasterpose.visualize import draw_poses
 
 __all__ = ["SynthPoseKnobs", "category", "generate", "image_id_for", "preview", "render_sample"]
 
@@ -173,9 +174,10 @@ def preview(
     cols: int = 4, tile: int = 256, colors: int | None = None,
 ) -> np.ndarray:  # fmt: skip
     """A contact sheet (rows * tile, cols * tile, 3) BGR of the first ``n`` images of a split with
-    the annotated skeletons (left limbs blue, right limbs orange, centre green; filled dots are
-    visible keypoints, rings occluded ones); written to ``path`` when given, as a palette PNG of
-    ``colors`` colours when set (small files for docs; needs Pillow, which matplotlib brings).
+    the annotated skeletons drawn by :func:`fasterpose.visualize.draw_poses` (left orange, right
+    blue, centre green; dots are visible keypoints, rings occluded ones); written to ``path`` when
+    given, as a palette PNG of ``colors`` colours when set (small files for docs; needs Pillow,
+    which matplotlib brings).
 
     The docs image: ``generate(d, 0, 12, seed=0)`` then
     ``preview(d, "val", 12, "docs/images/synthpose_samples.png", colors=256)``."""
@@ -197,8 +199,12 @@ def preview(
             raise FileNotFoundError(f"SynthPose preview: cannot read {entry['file_name']} in {split}/")
         f = tile / max(img.shape[:2])
         img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        for kps in by_image.get(entry["id"], []):
-            _draw_skeleton(img, kps[:, :2] * f, kps[:, 2])
+        people = by_image.get(entry["id"], [])
+        if people:
+            kps = np.stack(people)
+            drawn = draw_poses(np.ascontiguousarray(img[..., ::-1]), kps[..., :2] * f, kps[..., 2], COCO_17,
+                             threshold=0.0, hollow=kps[..., 2] == 1)  # fmt: skip
+            img = np.ascontiguousarray(drawn[..., ::-1])
         canvas = np.full((tile, tile, 3), 32, np.uint8)
         canvas[: img.shape[0], : img.shape[1]] = img
         tiles.append(canvas)
@@ -216,21 +222,3 @@ def preview(
             palette = rgb.quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
             rgb.quantize(palette=palette, dither=Image.Dither.FLOYDSTEINBERG).save(str(path), optimize=True)
     return sheet
-
-
-_LEFT, _RIGHT = (255, 160, 0), (0, 140, 255)
-
-
-def _side(i: int) -> tuple[int, int, int]:
-    name = COCO_17.names[i]
-    return _LEFT if name.startswith("left") else _RIGHT if name.startswith("right") else (80, 220, 80)
-
-
-def _draw_skeleton(img: np.ndarray, xy: np.ndarray, v: np.ndarray) -> None:
-    for a, b in COCO_17.skeleton:
-        if v[a] > 0 and v[b] > 0:
-            color = _side(a) if _side(a) == _side(b) else (80, 220, 80)
-            cv2.line(img, tuple(map(round, xy[a])), tuple(map(round, xy[b])), color, 1, cv2.LINE_AA)
-    for i in range(len(v)):
-        if v[i] > 0:
-            cv2.circle(img, tuple(map(round, xy[i])), 2, _side(i), -1 if v[i] == 2 else 1, cv2.LINE_AA)

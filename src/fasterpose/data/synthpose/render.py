@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, fields, replace
 import cv2
 import numpy as np
 
-from fasterpose.data import synthpose_body as body_mod
-from fasterpose.data.synthpose_draw import (
+from fasterpose.data.synthpose import body as body_mod
+from fasterpose.data.synthpose.draw import (
     KEYPOINT_PARTS,
     OCCLUDER_LABEL,
     PARTS_PER_PERSON,
@@ -33,8 +33,8 @@ from fasterpose.data.synthpose_draw import (
     draw_person,
     person_mask,
 )
-from fasterpose.data.synthpose_prims import Prim, compile_prim, draw_prim
-from fasterpose.data.synthpose_scene import finish, make_background, make_occluder
+from fasterpose.data.synthpose.prims import Prim, compile_prim, draw_prim
+from fasterpose.data.synthpose.scene import finish, make_background, make_occluder
 
 SPLITS = {"train": 0, "val": 1}
 _ALLOWED = np.zeros((17, PARTS_PER_PERSON), bool)

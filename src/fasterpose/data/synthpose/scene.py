@@ -14,7 +14,7 @@ from statistics import NormalDist
 import cv2
 import numpy as np
 
-from fasterpose.data.synthpose_draw import Color, Prim, random_color, shade
+from fasterpose.data.synthpose.draw import Color, Prim, random_color, shade
 
 # standard normal quantiles at the 256 byte values' bin centres
 _NORMAL_PPF = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)])

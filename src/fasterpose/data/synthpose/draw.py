@@ -11,13 +11,14 @@ and as 1 into the person's own (amodal) mask that gives its box, area and segmen
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from fasterpose.data.synthpose_body import FACE_MIN_FACING, FACE_NORMALS, Body
-from fasterpose.data.synthpose_prims import CPrim, Prim, compile_prim, draw_prim, prims_extent
+from fasterpose.data.synthpose.body import FACE_MIN_FACING, FACE_NORMALS, Body
+from fasterpose.data.synthpose.prims import CPrim, Prim, compile_prim, draw_prim, prims_extent
 
 # part ids (label = 1 + 16 * person_slot + part)
 TORSO, HEAD, NECK, L_UARM, L_FARM, R_UARM, R_FARM, L_THIGH, L_SHIN, R_THIGH, R_SHIN = range(11)
@@ -111,6 +112,42 @@ def _ellipsoid(centre: np.ndarray, cam_from_local: np.ndarray, semi: np.ndarray,
     return ("ell", centre[:2], axes, float(angle), (np.sqrt(sxx), np.sqrt(syy)), color)
 
 
+def _head_prims(body: Body, kp: np.ndarray, facing: np.ndarray, hc: np.ndarray, head_cam: np.ndarray, scale: float,
+                cam: Callable[[np.ndarray], np.ndarray], look: Look) -> list[Prim]:  # fmt: skip
+    """Skin and hair ellipsoids of the head (centre ``hc``, rotation ``head_cam`` camera-from-head),
+    then the face points (nose, eyes, ears: ``kp[:5]`` where ``facing``) and the mouth, far to near."""
+    hs, m = body.shape.head, head_cam * scale
+    skin = _ellipsoid(hc, m, np.array([0.047, 0.063, 0.055]) * hs, look.skin)
+    hair: list[Prim] = []
+    if look.hair_style:
+        hair.append(_ellipsoid(hc + m @ np.array([0, 0.012, -0.01]) * hs, m, np.array([0.051, 0.066, 0.057]) * hs,
+                               look.hair))  # fmt: skip
+    if look.hair_style == 2:
+        hair.append(_ellipsoid(hc + m @ np.array([0, -0.035, -0.035]) * hs, m, np.array([0.056, 0.075, 0.03]) * hs,
+                               look.hair))  # fmt: skip
+    facing_cam = -head_cam[2, 2]
+    head_prims = (hair + [skin]) if facing_cam > -0.2 else ([skin] + hair)
+    r_px = 0.011 * hs * scale
+    ear_c, dark = shade(look.skin, 0.8), (25, 20, 20)
+    for k in np.argsort(-kp[:5, 2]):  # far to near
+        if not facing[k]:
+            continue
+        c = kp[k, :2]
+        if k == 0:
+            head_prims.append(("circ", c, max(r_px * 0.8, 0.6), shade(look.skin, 0.72)))
+        elif k <= 2:
+            if r_px >= 2.0:
+                head_prims.append(("circ", c, r_px, (235, 235, 235)))
+            head_prims.append(("circ", c, max(r_px * 0.55, 0.6), dark))
+        else:
+            head_prims.append(("circ", c, max(r_px * 1.1, 0.6), ear_c))
+    if facing_cam > 0.3 and r_px >= 1.5:
+        mouth = cam(np.array([(0.016, -0.033, 0.05), (-0.016, -0.033, 0.05)]) * hs @ body.frames["head"].T
+                    + body.extra["head_centre"])  # fmt: skip
+        head_prims.append(("seg", mouth[0, :2], mouth[1, :2], max(r_px * 0.5, 1.0), (60, 50, 140)))
+    return head_prims
+
+
 def build_person(body: Body, rot: np.ndarray, scale: float, offset: np.ndarray, look: Look) -> PersonDrawing:
     """Project a posed body (rotation ``rot`` camera-from-body, ``scale`` px per height, ``offset``
     (3,) camera translation) into parts of primitives."""
@@ -161,37 +198,8 @@ def build_person(body: Body, rot: np.ndarray, scale: float, offset: np.ndarray, 
     out.parts.append((torso_depth, TORSO, prims))
 
     # head: skin and hair ellipsoids, then the face points that face the camera
-    hs = sh.head
-    hc = ex["head_centre"]
-    m = head_cam * scale
-    skin = _ellipsoid(hc, m, np.array([0.047, 0.063, 0.055]) * hs, look.skin)
-    hair: list[Prim] = []
-    if look.hair_style:
-        hair.append(_ellipsoid(hc + m @ np.array([0, 0.012, -0.01]) * hs, m, np.array([0.051, 0.066, 0.057]) * hs,
-                               look.hair))  # fmt: skip
-    if look.hair_style == 2:
-        hair.append(_ellipsoid(hc + m @ np.array([0, -0.035, -0.035]) * hs, m, np.array([0.056, 0.075, 0.03]) * hs,
-                               look.hair))  # fmt: skip
-    facing_cam = -head_cam[2, 2]
-    head_prims = (hair + [skin]) if facing_cam > -0.2 else ([skin] + hair)
-    r_px = 0.011 * hs * scale
-    ear_c, dark = shade(look.skin, 0.8), (25, 20, 20)
-    for k in np.argsort(-kp[:5, 2]):  # far to near
-        if not out.facing[k]:
-            continue
-        c = kp[k, :2]
-        if k == 0:
-            head_prims.append(("circ", c, max(r_px * 0.8, 0.6), shade(look.skin, 0.72)))
-        elif k <= 2:
-            if r_px >= 2.0:
-                head_prims.append(("circ", c, r_px, (235, 235, 235)))
-            head_prims.append(("circ", c, max(r_px * 0.55, 0.6), dark))
-        else:
-            head_prims.append(("circ", c, max(r_px * 1.1, 0.6), ear_c))
-    if facing_cam > 0.3 and r_px >= 1.5:
-        mouth = cam(np.array([(0.016, -0.033, 0.05), (-0.016, -0.033, 0.05)]) * hs @ body.frames["head"].T
-                    + body.extra["head_centre"])  # fmt: skip
-        head_prims.append(("seg", mouth[0, :2], mouth[1, :2], max(r_px * 0.5, 1.0), (60, 50, 140)))
+    hs, hc, m = sh.head, ex["head_centre"], head_cam * scale
+    head_prims = _head_prims(body, kp, out.facing, hc, head_cam, scale, cam, look)
     neck_top = hc + m @ np.array([0.0, -0.035, -0.01]) * hs
     out.parts.append((float(hc[2]) + 1e-3, NECK, limb(ex["neck_base"], neck_top, 0.05, shade(look.skin, 0.9))))
     out.parts.append((float(hc[2]), HEAD, head_prims))

@@ -1,0 +1,55 @@
+"""Optimizer, learning-rate schedule and mixed-precision settings, from ``TrainConfig``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from fasterpose.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def build_optimizer(model: nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD (momentum 0.9, Nesterov) over the trainable parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=t.lr, momentum=0.9, weight_decay=t.weight_decay, nesterov=True)
+    raise ValueError(f"unknown train.optimizer {t.optimizer!r}; valid: adam, adamw, sgd")
+
+
+def lr_multiplier(step: int, iters_per_epoch: int, t: TrainConfig) -> float:
+    """Step decay by epoch (x lr_factor at each of lr_steps) times a linear warmup over warmup_iters."""
+    epoch = step // max(1, iters_per_epoch)
+    m = t.lr_factor ** sum(epoch >= s for s in t.lr_steps)
+    if t.warmup_iters > 0 and step < t.warmup_iters:
+        m *= (step + 1) / t.warmup_iters
+    return float(m)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, iters_per_epoch: int, t: TrainConfig) -> Any:
+    """Per-iteration LambdaLR of :func:`lr_multiplier` (its state_dict is plain values)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, iters_per_epoch, t))
+
+
+def autocast_settings(t: TrainConfig, device: torch.device) -> tuple[bool, torch.dtype]:
+    """(enabled, dtype) of autocast: ``train.amp`` on CUDA (bfloat16 falls back to float16 on GPUs
+    without it; float16 gets a GradScaler), ``train.cpu_amp`` on CPUs with native bfloat16."""
+    dtype = getattr(torch, t.amp_dtype)
+    if device.type == "cuda" and t.amp:
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            log.warning("this GPU has no bfloat16: autocast in float16 with a GradScaler")
+            dtype = torch.float16
+        return True, dtype
+    if device.type == "cpu" and t.cpu_amp:
+        if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return True, torch.bfloat16
+        log.warning("train.cpu_amp: this CPU has no native bfloat16 (it would be slower); training in float32")
+    return False, dtype

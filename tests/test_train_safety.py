@@ -1,0 +1,70 @@
+"""Training-loop safety: an evaluation that fails keeps the epoch; a resume runs the missing evaluation;
+a run folder already holding a run is refused by ``train`` itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from fasterpose.engine import train as train_mod
+from fasterpose.engine.checkpoint import load_checkpoint
+from fasterpose.engine.run_folder import RunFolderError
+from fasterpose.engine.train import train
+from test_train import tiny_config
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fasterpose.data.synthpose import generate
+
+    root = tmp_path_factory.mktemp("synthpose")
+    generate(root, 8, 3, seed=1, min_people=1, max_people=2)
+    return root
+
+
+def test_failed_evaluation_keeps_the_epoch_and_resume_evaluates(
+    synth_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    cfg = tiny_config(synth_root, run, epochs=1, eval_every=1)
+    real = train_mod.evaluate_model
+
+    def broken(*args: Any, **kwargs: Any) -> dict[str, float]:
+        raise ValueError("val annotations: image 7 has string keypoints")
+
+    monkeypatch.setattr(train_mod, "evaluate_model", broken)
+    with pytest.raises(ValueError, match="string keypoints"):
+        train(cfg, progress=False)
+    saved = load_checkpoint(run / "last.pth")
+    assert saved["epoch"] == 1 and saved["iteration"] == 0 and saved["history"]["evals"] == []
+    assert not (run / ".lock").exists()  # released on the error
+
+    monkeypatch.setattr(train_mod, "evaluate_model", lambda *a, **k: real(*a, **{**k, "progress": False}))
+    resumed = train(cfg, resume=run / "last.pth", progress=False)
+    assert resumed.status == "finished" and resumed.best_epoch == 1 and "AP" in resumed.last_metrics
+    after = load_checkpoint(run / "last.pth")
+    assert after["global_step"] == saved["global_step"]  # no training step redone
+    assert len(after["history"]["evals"]) == 1 and after["best"]["epoch"] == 1
+    kinds = [json.loads(line)["kind"] for line in (run / "metrics.jsonl").open()]
+    assert kinds.count("eval") == 1 and kinds[-1] == "end"
+
+
+def test_train_refuses_a_folder_with_a_run(synth_root: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"kind": "end"}\n')
+    with pytest.raises(RunFolderError, match="already holds a run"):
+        train(tiny_config(synth_root, run, epochs=1), progress=False)
+    assert (run / "metrics.jsonl").read_text() == '{"kind": "end"}\n'
