@@ -33,6 +33,9 @@ data:
   val_ann: {val_ann}
   val_images: {val_images}
   det_file: {det_file}
+  test_ann: {test_ann}    # `eval --split test-dev`: image-info file, its images, detections
+  test_images: {test_images}
+  test_det_file: {test_det_file}
   det_score_threshold: 0.0
   keypoints: {keypoints}
   input_size: [{iw}, {ih}]      # (W, H)
@@ -92,11 +95,14 @@ COCO = dict(
     dataset="coco", root="data/coco", train_ann="annotations/person_keypoints_train2017.json",
     train_images="train2017", val_ann="annotations/person_keypoints_val2017.json", val_images="val2017",
     det_file="person_detection_results/COCO_val2017_detections_AP_H_56_person.json",
+    test_ann="annotations/image_info_test-dev2017.json", test_images="test2017",
+    test_det_file="person_detection_results/COCO_test-dev2017_detections_AP_H_609_person.json",
     keypoints="coco17", k=17, scale_factor=0.35, rotation_factor=45, half_body=0.3, use_gt_boxes="false",
 )
 MPII = dict(
     dataset="mpii", root="data/mpii", train_ann="annot/train.json", train_images="images",
-    val_ann="annot/valid.json", val_images="images", det_file="null", keypoints="mpii16", k=16,
+    val_ann="annot/valid.json", val_images="images", det_file="null", test_ann="null", test_images="images",
+    test_det_file="null", keypoints="mpii16", k=16,
     scale_factor=0.25, rotation_factor=30, half_body=0.0, use_gt_boxes="true",
 )
 DEPTH = {"r50": "resnet50", "r101": "resnet101", "r152": "resnet152"}

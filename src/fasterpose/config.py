@@ -4,8 +4,8 @@ One YAML file describes one experiment completely (no inheritance). Everything i
 each error one line naming the key: unknown keys (the valid ones listed), types, choices (``Literal``
 fields list their values), ranges, and the keys that must agree with each other
 (``data.heatmap_size`` = ``data.input_size`` / ``model.heatmap_stride``; ``model.num_keypoints`` =
-the joints of ``data.keypoints``). YAML is read with YAML 1.2 numbers (``1e-3`` is a float) and
-duplicate keys are errors. Only ``from_config`` constructors read these objects; numeric code
+the joints of the keypoint layout, or null to follow it). YAML is read with YAML 1.2 numbers
+(``1e-3`` is a float) and duplicate keys are errors. Only ``from_config`` constructors read these objects; numeric code
 receives plain arguments.
 """
 
@@ -37,7 +37,7 @@ class ModelConfig:
     final_layer: Literal["conv", "lhr"] = "conv"  # deconv head: 1x1 conv, or LHR for the remaining upscale
     heatmap_stride: int = 4  # input pixels per heatmap pixel
     feature_index: int = -1  # which backbone stage feeds the head (-1: the last)
-    num_keypoints: int = 17  # must equal the joints of data.keypoints
+    num_keypoints: int | None = None  # None: the keypoint layout's count; a number must equal it
     prior: float = 0.01  # initial sigmoid probability for heads trained with a sigmoid loss
 
 
@@ -52,6 +52,24 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class LayoutConfig:
+    """A keypoint layout written as data (the schema of a layout YAML and of ``data.layout``).
+
+    Joints are referred to by name everywhere. Empty / None fields come from the dataset's COCO
+    ``categories`` entry (``keypoints``, ``skeleton``) or take defaults (see ``fasterpose.layouts``).
+    """
+
+    name: str = ""
+    keypoints: tuple[str, ...] = ()  # joint names in annotation order
+    skeleton: tuple[tuple[str, str], ...] = ()  # limbs, for drawing
+    flip_pairs: tuple[tuple[str, str], ...] | None = None  # None: derived from left_* / right_* names
+    sigmas: tuple[float, ...] = ()  # per-joint OKS sigmas; empty: a stated default (AP not comparable)
+    joint_weights: tuple[float, ...] = ()  # per-joint loss weights (data.use_joint_weights); empty: ones
+    upper_body: tuple[str, ...] = ()  # half-body augmentation's upper body; empty: no half-body crops
+    category: str | None = None  # the COCO category holding the keypoints; None: the only one that has any
+
+
+@dataclass(frozen=True)
 class DataConfig:
     dataset: Literal["coco", "mpii", "synthpose"] = "coco"
     root: str = "data/coco"
@@ -61,7 +79,13 @@ class DataConfig:
     val_images: str = "val2017"
     det_file: str | None = None  # person detections (COCO results format) for validation
     det_score_threshold: float = 0.0
-    keypoints: str = "coco17"  # a layout of fasterpose.keypoints: "coco17" | "mpii16"
+    # `fasterpose eval CONFIG --split test-dev`: an image-info file (images, no annotations), its images and
+    # the person detections to crop; writes the COCO server's results file without scoring
+    test_ann: str | None = "annotations/image_info_test-dev2017.json"
+    test_images: str = "test2017"
+    test_det_file: str | None = None
+    keypoints: str = "coco17"  # a built-in layout (coco17, mpii16) or a layout YAML file (see LayoutConfig)
+    layout: LayoutConfig | None = None  # an inline layout (wins over `keypoints`); training writes the resolved one
     input_size: tuple[int, int] = (192, 256)  # (W, H)
     heatmap_size: tuple[int, int] = (48, 64)  # (w, h) = input_size / model.heatmap_stride
     box_padding: float = 1.25  # person box -> crop: box enlarged by this factor (training and inference)
@@ -238,7 +262,7 @@ def _check_ranges(cfg: Config) -> None:
         ("model.num_keypoints", m.num_keypoints, 1), ("model.num_deconv", m.num_deconv, 0),
     ]  # fmt: skip
     for key, value, low in at_least:
-        if value < low:
+        if value is not None and value < low:
             raise _bad(key, value, f"must be {'a positive integer' if low == 1 else 'zero or more'}")
     positive = [("train.lr", t.lr), ("train.lr_factor", t.lr_factor), ("data.sigma", d.sigma),
                 ("data.box_padding", d.box_padding), ("train.grad_clip", t.grad_clip),
@@ -265,17 +289,22 @@ def _check_ranges(cfg: Config) -> None:
 
 def validate(cfg: Config) -> None:
     """Ranges, and the keys that must agree with each other; a one-line :class:`ConfigError` naming them."""
-    from fasterpose.keypoints import get_spec
+    from fasterpose.keypoints import BUILTIN_LAYOUTS, get_spec
 
     _check_ranges(cfg)
     m, d = cfg.model, cfg.data
-    try:
+    # A layout file (or names taken from the annotations) is counted when resolved: fasterpose.layouts.
+    joints, source = None, f"data.keypoints={d.keypoints}"
+    if d.layout is not None:
+        joints, source = (len(d.layout.keypoints) or None), "data.layout.keypoints"
+    elif d.keypoints in BUILTIN_LAYOUTS:
         joints = get_spec(d.keypoints).num_keypoints
-    except ValueError as exc:
-        raise ConfigError(f"data.keypoints: {exc}") from None
-    if m.num_keypoints != joints:
-        raise ConfigError(f"model.num_keypoints={m.num_keypoints} disagrees with data.keypoints={d.keypoints}, "
-                          f"which has {joints} joints: set model.num_keypoints={joints}")  # fmt: skip
+    elif not d.keypoints.endswith((".yaml", ".yml")):
+        raise ConfigError(f"data.keypoints={d.keypoints}: neither a built-in layout ({', '.join(BUILTIN_LAYOUTS)}) "
+                          f"nor a layout YAML file (.yaml)")  # fmt: skip
+    if joints is not None and m.num_keypoints is not None and m.num_keypoints != joints:
+        raise ConfigError(f"model.num_keypoints={m.num_keypoints} disagrees with {source}, which has {joints} "
+                          f"joints: set model.num_keypoints={joints} or drop it (it follows the layout)")  # fmt: skip
     s = m.heatmap_stride
     if d.input_size[0] % s or d.input_size[1] % s:
         raise ConfigError(f"data.input_size={list(d.input_size)} is not a multiple of model.heatmap_stride={s}")

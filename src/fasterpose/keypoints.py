@@ -1,7 +1,9 @@
 """Dataset knowledge as data: joint names, flip pairs, OKS sigmas, skeleton, joint weights.
 
 One :class:`KeypointSpec` per keypoint layout. Dataset parsers, transforms, the codec, the
-evaluators and the drawing code read everything layout-specific from here.
+evaluators and the drawing code read everything layout-specific from here. ``coco17`` and
+``mpii16`` are built in; any other layout is data (a YAML file, a config's ``data.layout`` and the
+dataset's COCO ``categories`` entry), turned into a spec by :mod:`fasterpose.layouts`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class KeypointSpec:
         skeleton: limbs as (i, j) index pairs, for drawing.
         upper_body: joint indices counted as upper body (half-body augmentation).
         joint_weights: per-joint loss weights (HRNet's ``USE_DIFFERENT_JOINTS_WEIGHT``).
+        source: where the layout came from (a file, ``built-in``), named in error messages.
+        default_sigmas: the sigmas are a stated default, not the dataset's own (AP not comparable).
     """
 
     name: str
@@ -32,16 +36,30 @@ class KeypointSpec:
     skeleton: tuple[tuple[int, int], ...]
     upper_body: tuple[int, ...]
     joint_weights: tuple[float, ...] = field(default=())
+    source: str = "built-in"
+    default_sigmas: bool = False
 
     def __post_init__(self) -> None:
         k = len(self.names)
+        where = f"{self.source}: layout {self.name}"
+        if k == 0:
+            raise ValueError(f"{where}: no joints")
+        if len(set(self.names)) != k:
+            dup = sorted({n for n in self.names if self.names.count(n) > 1})
+            raise ValueError(f"{where}: joint names repeat: {dup}")
         if len(self.sigmas) != k:
-            raise ValueError(f"{self.name}: {len(self.sigmas)} sigmas for {k} joints")
+            raise ValueError(f"{where}: sigmas: {len(self.sigmas)} values for {k} joints")
         if self.joint_weights and len(self.joint_weights) != k:
-            raise ValueError(f"{self.name}: {len(self.joint_weights)} joint weights for {k} joints")
-        for a, b in (*self.flip_pairs, *self.skeleton):
-            if not (0 <= a < k and 0 <= b < k):
-                raise ValueError(f"{self.name}: joint index out of range in pair ({a}, {b})")
+            raise ValueError(f"{where}: joint_weights: {len(self.joint_weights)} values for {k} joints")
+        for entry, pairs in (("flip_pairs", self.flip_pairs), ("skeleton", self.skeleton)):
+            for i, (a, b) in enumerate(pairs):
+                if not (0 <= a < k and 0 <= b < k):
+                    raise ValueError(f"{where}: {entry}[{i}]: joint index out of range 0..{k - 1} in ({a}, {b})")
+        flipped = [j for pair in self.flip_pairs for j in pair]
+        if len(set(flipped)) != len(flipped):
+            raise ValueError(f"{where}: flip_pairs: a joint appears in more than one pair")
+        if any(not 0 <= j < k for j in self.upper_body):
+            raise ValueError(f"{where}: upper_body: joint index out of range 0..{k - 1}")
 
     @property
     def num_keypoints(self) -> int:
@@ -108,8 +126,12 @@ MPII_16 = KeypointSpec(
 _SPECS = {s.name: s for s in (COCO_17, MPII_16)}
 
 
+BUILTIN_LAYOUTS = tuple(_SPECS)
+
+
 def get_spec(name: str) -> KeypointSpec:
-    """Look a layout up by name (``coco17`` or ``mpii16``)."""
+    """Look a built-in layout up by name (``coco17`` or ``mpii16``); see :func:`fasterpose.layouts.resolve_layout`
+    for layouts given as data."""
     try:
         return _SPECS[name]
     except KeyError:

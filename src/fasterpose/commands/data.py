@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="render with this many processes (same output)")
     p.add_argument(
+        "--layout",
+        default="coco17",
+        choices=("coco17", "crowdpose14"),
+        help="keypoint layout of the annotations: COCO's 17 joints, or a 14-joint CrowdPose-order relabelling "
+        "(head, neck, 12 limb joints) for the custom-layout example",
+    )
+    p.add_argument(
         "--set",
         dest="options",
         action="append",
@@ -182,10 +189,17 @@ def run_synthpose(args: argparse.Namespace) -> int:
     if args.workers > 1:
         options["workers"] = args.workers
     result = synthpose.generate(Path(args.out), args.train, args.val, args.seed, **options)
+    if args.layout != "coco17":
+        from ..data.relabel import relabel_synthpose
+
+        relabel_synthpose(args.out, args.layout)
     people = ""
     if isinstance(result, dict):
         counts = [result.get(split, {}).get("people") for split in ("train", "val")]
         if all(isinstance(c, int) for c in counts):
             people = f", {counts[0]} / {counts[1]} people"
-    print(f"wrote SynthPose to {args.out} ({args.train} train / {args.val} val images{people}, seed {args.seed})")
+    print(
+        f"wrote SynthPose to {args.out} ({args.train} train / {args.val} val images{people}, seed {args.seed}, "
+        f"{args.layout} keypoints)"
+    )
     return 0

@@ -7,19 +7,21 @@ import json
 
 from fasterpose.evaluation.coco import CocoEvaluator, load_results
 from fasterpose.evaluation.report import format_table
-from fasterpose.keypoints import get_spec
+from fasterpose.layouts import load_layout
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", help="COCO keypoint results JSON (a list of {image_id, keypoints, score})")
     parser.add_argument("--ann", required=True, help="ground-truth COCO person_keypoints JSON")
-    parser.add_argument("--keypoints", default="coco17", help="keypoint layout whose OKS sigmas to use")
+    parser.add_argument(
+        "--keypoints", default="coco17", help="keypoint layout whose OKS sigmas to use: coco17, mpii16 or a layout YAML"
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
     parser.add_argument("--summary", action="store_true", help="also print pycocotools' own summary")
 
 
 def run(args: argparse.Namespace) -> int:
-    evaluator = CocoEvaluator(args.ann, get_spec(args.keypoints))
+    evaluator = CocoEvaluator(args.ann, load_layout(args.keypoints, args.ann))
     evaluator.process(load_results(args.results), source=str(args.results))
     metrics = evaluator.evaluate()
     if args.summary:

@@ -15,12 +15,16 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fasterpose.config import Config, apply_overrides, load_config
-from fasterpose.engine.checkpoint import load_model_from_checkpoint
 from fasterpose.engine.distributed import resolve_device
 from fasterpose.engine.inference import build_eval_dataset, predict_dataset, predict_oracle, score_predictions
+from fasterpose.engine.model_file import load_model_file
 from fasterpose.evaluation.report import format_table
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +32,19 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML (data and eval settings)")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--checkpoint", help="checkpoint to evaluate")
+    what.add_argument("--checkpoint", help="checkpoint or weights file (.safetensors) to evaluate")
     what.add_argument(
         "--oracle",
         action="store_true",
         help="score ground truth through encode -> decode -> back-projection (no model)",
     )
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.flip_test=false")
-    parser.add_argument("--split", default="val", choices=("val", "train"))
+    parser.add_argument(
+        "--split",
+        default="val",
+        choices=("val", "train", "test-dev"),
+        help="test-dev: detections on data.test_ann's images -> the COCO server's results file, not scored",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--det", action="store_true", help="use data.det_file boxes (eval.use_gt_boxes=false)")
     parser.add_argument("--out", help="folder for results/metrics files (default: beside the checkpoint)")
@@ -61,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     start = time.perf_counter()
     if args.oracle:
+        if args.split == "test-dev":
+            raise ValueError("--oracle needs ground truth; test-dev has none")
         if args.det:
             raise ValueError("--oracle scores ground-truth keypoints in ground-truth boxes; it cannot use --det")
         cfg = apply_overrides(cfg, ["eval.use_gt_boxes=true"])  # the oracle always crops GT boxes
@@ -73,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         device = resolve_device(args.device, key="--device")
-        model, ckpt_cfg = load_model_from_checkpoint(args.checkpoint, map_location=device)
+        model, ckpt_cfg = load_model_file(args.checkpoint, map_location=device)
         cfg = _with_checkpoint_model(cfg, ckpt_cfg)
+        if args.split == "test-dev":
+            return _test_dev(model, cfg, device, args, progress)
         dataset = build_eval_dataset(cfg, args.split)
         preds = predict_dataset(
             model, cfg, device, args.split, progress=progress, dataset=dataset, num_workers=args.workers
@@ -92,4 +105,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"results: {info['results_file']}\nmetrics: {info['metrics_file']}")
     if args.json:
         print(json.dumps(shown))
+    return 0
+
+
+def _test_dev(
+    model: torch.nn.Module, cfg: Config, device: torch.device, args: argparse.Namespace, progress: bool
+) -> int:
+    """Write the test-dev results file (beside the checkpoint unless --out) and say what it holds."""
+    from fasterpose.engine.testdev import predict_testdev
+
+    out_dir = Path(args.out) if args.out else Path(args.checkpoint).parent
+    info = predict_testdev(model, cfg, out_dir, device, progress=progress, num_workers=args.workers)
+    print(
+        f"wrote {info['results_file']}: {info['people_after_nms']} people (of {info['people']} boxes) on "
+        f"{info['images_with_people']} of {info['images']} images; not scored (zip it and submit it to the COCO server)"
+    )
+    if args.json:
+        print(json.dumps(info))
     return 0

@@ -11,10 +11,11 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from fasterpose.engine.checkpoint import load_model_from_checkpoint
+from fasterpose.engine.model_file import load_model_file
 from fasterpose.export import (
     CALIBRATION_METHODS,
     calibration_crops,
@@ -27,8 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="training checkpoint (.pt)")
-    parser.add_argument("--format", required=True, choices=("onnx", "openvino"))
+    parser.add_argument("--checkpoint", required=True, help="training checkpoint (.pth) or weights file")
+    parser.add_argument(
+        "--format",
+        required=True,
+        choices=("onnx", "openvino", "weights"),
+        help="onnx, openvino, or weights: model tensors + config only (.safetensors; no optimizer state)",
+    )
+    parser.add_argument("--half", action="store_true", help="weights: store float16 tensors (half the size)")
     parser.add_argument(
         "--precision",
         default="fp32",
@@ -57,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, cfg = load_model_from_checkpoint(args.checkpoint)
+    model, cfg = load_model_file(args.checkpoint)
+    if args.format == "weights":
+        return _export_weights(model, cfg, args)
     calib = calibration_crops(args.calib, cfg, args.calib_limit) if args.calib else None
     if args.precision == "int8" and calib is None:
         raise ValueError("--precision int8 needs --calib DIR: a folder of images like the ones you will run on")
@@ -97,4 +106,28 @@ def run(args: argparse.Namespace) -> int:
             f"  {runtime:12s} heatmaps max|d| {r['max_abs']:.3g} mean|d| {r['mean_abs']:.3g}; "
             f"keypoints mean {r['kpt_px_mean']:.3g} px, max {r['kpt_px_max']:.3g} px (input pixels)"
         )
+    return 0
+
+
+def _export_weights(model: Any, cfg: Any, args: argparse.Namespace) -> int:
+    """``--format weights``: the weights file beside the checkpoint (``best.pth`` -> ``best.safetensors``)."""
+    from fasterpose.models.weights_file import SUFFIX, save_weights
+
+    src = Path(args.checkpoint)
+    out = Path(args.out) if args.out else src.with_name(src.stem + ("_fp16" if args.half else "") + SUFFIX)
+    if out.resolve() == src.resolve():
+        raise ValueError(f"{out}: the output would overwrite the input; pass another --out")
+    save_weights(model, cfg, out, half=args.half)
+    size, source_size = out.stat().st_size, src.stat().st_size
+    if args.json:
+        report = {
+            "output": str(out),
+            "format": "weights",
+            "half": args.half,
+            "bytes": size,
+            "source_bytes": source_size,
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"wrote {out} ({size / 2**20:.1f} MiB; {src} is {source_size / 2**20:.1f} MiB)")
     return 0

@@ -112,6 +112,7 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     import torch
 
     from fasterpose.engine.optim import autocast_settings
+    from fasterpose.layouts import check_num_keypoints
     from fasterpose.losses import build_loss
     from fasterpose.models.pose_model import PoseModel
 
@@ -122,7 +123,7 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     model = PoseModel.from_config(cfg, pretrained=False).to(memory_format=fmt).train()
     loss_fn = build_loss(cfg.loss)
     use_amp, dtype = autocast_settings(cfg.train, torch.device("cpu"))
-    (w, h), (hw, hh), k = cfg.data.input_size, cfg.data.heatmap_size, cfg.model.num_keypoints
+    (w, h), (hw, hh), k = cfg.data.input_size, cfg.data.heatmap_size, check_num_keypoints(cfg)
     images = torch.randn(cfg.train.batch_size, 3, h, w).contiguous(memory_format=fmt)
     target, weight = torch.rand(cfg.train.batch_size, k, hh, hw) ** 8, torch.ones(cfg.train.batch_size, k)
     best: dict[int, float] = {1: float("inf"), most: float("inf")}
@@ -143,10 +144,10 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
 def draw_predictions(cfg: Config, results_file: Path, path: Path, num_images: int = 8, tile: int = 200) -> Path:
     """A grid PNG of the first ``num_images`` validation images with the predicted skeletons."""
     from fasterpose.data import build_records, read_image
-    from fasterpose.keypoints import get_spec
+    from fasterpose.layouts import resolve_layout
     from fasterpose.visualize import draw_poses, make_grid, save_image
 
-    spec = get_spec(cfg.data.keypoints)
+    spec = resolve_layout(cfg.data)
     results = json.loads(results_file.read_text())
     by_image: dict[int, list[dict[str, Any]]] = {}
     for r in results:

@@ -13,6 +13,7 @@ a different, reproducible stream. With ``augment=None`` (evaluation) nothing is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ from fasterpose.data.transforms import (
     warp_image,
 )
 from fasterpose.geometry import box_to_center_scale
-from fasterpose.keypoints import KeypointSpec, get_spec
+from fasterpose.keypoints import KeypointSpec
+from fasterpose.layouts import check_annotation_layout, resolve_layout
 
 log = logging.getLogger(__name__)
 MAX_REPLACEMENTS = 50  # consecutive bad images tolerated with skip_bad_images before giving up
@@ -49,19 +51,22 @@ class SampleError(RuntimeError):
 
 
 def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -> list[PersonRecord]:
-    """Parse the annotations of ``split`` ("train" | "val") named by ``data_cfg`` into records.
+    """Parse the annotations of ``split`` ("train" | "val" | "test-dev") named by ``data_cfg`` into records.
 
     Paths are ``data_cfg.root / train_ann`` etc. ``split="val"`` with ``use_gt_boxes=False`` reads
     the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``). The files are
     validated as they are parsed (the val annotations also as COCO evaluation ground truth), so
-    calling this before training finds a malformed validation file before epoch 1.
+    calling this before training finds a malformed validation file before epoch 1. ``"test-dev"``
+    reads the boxes in ``test_det_file`` for the images of the image-info file ``test_ann``.
     """
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    if split not in ("train", "val", "test-dev"):
+        raise ValueError(f"split must be 'train', 'val' or 'test-dev', got {split!r}")
     root = Path(data_cfg.root)
+    if split == "test-dev":
+        return _testdev_records(data_cfg, root)
     ann = root / (data_cfg.train_ann if split == "train" else data_cfg.val_ann)
     images = root / (data_cfg.train_images if split == "train" else data_cfg.val_images)
-    num_keypoints = get_spec(data_cfg.keypoints).num_keypoints
+    num_keypoints = resolve_layout(data_cfg).num_keypoints
     if data_cfg.dataset in ("coco", "synthpose"):
         if split == "val" and not use_gt_boxes:
             if not data_cfg.det_file:
@@ -83,6 +88,25 @@ def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -
         raise ValueError(f"unknown dataset {data_cfg.dataset!r}; valid: coco, mpii, synthpose")
     if not records:
         raise ValueError(f"{source}: no usable person annotations for split {split!r}")
+    return records
+
+
+def _testdev_records(data_cfg: DataConfig, root: Path) -> list[PersonRecord]:
+    """Detector boxes on the images of an image-info file (no ground truth): COCO test-dev."""
+    if data_cfg.dataset not in ("coco", "synthpose") or not data_cfg.test_ann or not data_cfg.test_det_file:
+        raise ValueError(
+            "split test-dev needs a COCO-format dataset with data.test_ann (an image-info file such as "
+            "annotations/image_info_test-dev2017.json) and data.test_det_file (person detections, COCO results format)"
+        )
+    records = parse_coco_detections(
+        root / data_cfg.test_det_file,
+        root / data_cfg.test_ann,
+        root / data_cfg.test_images,
+        resolve_layout(data_cfg).num_keypoints,
+        data_cfg.det_score_threshold,
+    )
+    if not records:
+        raise ValueError(f"{root / data_cfg.test_det_file}: no person detections for the images of {data_cfg.test_ann}")
     return records
 
 
@@ -144,11 +168,20 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         """Records of ``split`` with the config's codec; augmentation only when ``train``."""
         d = cfg.data
         codec = HeatmapCodec(d.input_size, d.heatmap_size, d.sigma, d.encoding, dark=cfg.eval.dark)  # type: ignore[arg-type]
+        spec = resolve_layout(d)
+        if d.dataset in ("coco", "synthpose"):
+            ann = {"train": d.train_ann, "val": d.val_ann}.get(split, d.test_ann)
+            if ann:
+                check_annotation_layout(spec, Path(d.root) / ann)
+        augment = d.augment if train else None
+        if augment is not None and augment.half_body_prob > 0 and not spec.upper_body:
+            log.warning("layout %s names no upper_body joints: half-body augmentation is off", spec.name)
+            augment = dataclasses.replace(augment, half_body_prob=0.0)
         return cls(
             build_records(d, split, use_gt_boxes),
-            get_spec(d.keypoints),
+            spec,
             codec,
-            augment=d.augment if train else None,
+            augment=augment,
             padding=d.box_padding,
             use_joint_weights=d.use_joint_weights,
             skip_bad_images=d.skip_bad_images and train,

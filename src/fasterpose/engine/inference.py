@@ -33,7 +33,8 @@ from fasterpose.evaluation.oks_nms import oks_nms
 from fasterpose.evaluation.pckh import PckhEvaluator
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.geometry import input_to_image
-from fasterpose.keypoints import KeypointSpec, get_spec
+from fasterpose.keypoints import KeypointSpec
+from fasterpose.layouts import resolve_layout
 from fasterpose.models.pose_model import SIGMOID_LOSSES
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ def score_predictions(
     ``<prefix>metrics_<split>.json``.
     """
     base = base_dataset(dataset)
-    spec = get_spec(cfg.data.keypoints)
+    spec = resolve_layout(cfg.data)
     out = Path(out_dir) if out_dir is not None else None
     extra: dict[str, Any] = {"people": len(predictions)}
     results_file = out / f"{file_prefix}results_{split}.json" if out is not None else None

@@ -35,7 +35,7 @@ from fasterpose.engine.runtimes import (
     auto_cpu_runtime,
 )
 from fasterpose.geometry import box_to_center_scale, get_affine_transform, input_to_image
-from fasterpose.keypoints import get_spec
+from fasterpose.layouts import resolve_layout
 from fasterpose.models.pose_model import SIGMOID_LOSSES
 
 
@@ -159,9 +159,9 @@ def open_runner(
             if runtime == "onnxruntime":
                 return OnnxRuntimeRunner(path, precision=precision), cfg
             return OpenVinoRunner(path, precision=precision), cfg
-        from fasterpose.engine.checkpoint import load_model_from_checkpoint
+        from fasterpose.engine.model_file import load_model_file
 
-        model, ck_cfg = load_model_from_checkpoint(path)
+        model, ck_cfg = load_model_file(path)  # a training checkpoint or a weights file
         cfg = cfg or ck_cfg
     precision = precision or "fp32"
     if runtime == "auto":
@@ -221,7 +221,7 @@ class Predictor:
             d.encoding,  # type: ignore[arg-type]
             dark=self.cfg.eval.dark,
         )
-        self.spec = get_spec(d.keypoints)
+        self.spec = resolve_layout(d)
         self.sigmoid = self.cfg.loss.name in SIGMOID_LOSSES
         self.flip_test = flip_test
         self.batch_size = max(1, int(batch_size))

@@ -63,6 +63,7 @@ from fasterpose.engine.rng import rng_state, seed_everything, set_rng_state
 from fasterpose.engine.run_folder import RunFolder
 from fasterpose.engine.sampling import EpochSamples, epoch_batches
 from fasterpose.engine.signals import StopRequest, stop_on_signals
+from fasterpose.layouts import resolve_config_layout
 from fasterpose.losses import build_loss
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.visualize import plot_training_curve
@@ -250,6 +251,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
     ``overwrite``: replace a run already in ``cfg.train.out_dir`` (refused otherwise unless resuming).
     """
     started = time.monotonic()
+    cfg = resolve_config_layout(cfg)  # the run's config (and checkpoints) carry the whole keypoint layout
     dist = init_distributed(cfg.train.device)
     try:
         with RunFolder.claim(cfg.train.out_dir, resume is not None, overwrite, writer=dist.is_main) as folder:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from fasterpose.layouts import check_num_keypoints
 from fasterpose.models.backbones import build_backbone
 from fasterpose.models.heads import DeconvHead, LowToHighRegressor
+from fasterpose.models.weights_file import is_weights_file, load_into, read_weights
 
 if TYPE_CHECKING:
     from fasterpose.config import Config
 
+log = logging.getLogger(__name__)
 SIGMOID_LOSSES = ("rce", "ce_onehot", "ce_mask")
 
 
@@ -39,22 +43,27 @@ class PoseModel(nn.Module):
     def from_config(cls, cfg: Config, pretrained: bool | None = None) -> PoseModel:
         """Build the network described by ``cfg.model``.
 
-        ``pretrained=False`` builds random weights and reads no ImageNet file (``model.weights`` is
-        ignored): for a model whose weights come from a checkpoint next. ``None`` follows the config.
+        ``model.weights`` is a local ImageNet state dict for the backbone, or a FasterPose weights file
+        (``fasterpose export --format weights``) that initialises the whole model for fine-tuning; head
+        tensors of another keypoint count then start from scratch. ``pretrained=False`` builds a randomly
+        initialised network and reads no weights at all (the caller loads its own, e.g. a checkpoint).
         """
         m = cfg.model
+        use = m.pretrained if pretrained is None else pretrained
+        weights = m.weights if pretrained is not False else None
+        init = weights if weights is not None and is_weights_file(weights) else None
         backbone = build_backbone(
             m.backbone,
             feature_index=m.feature_index,
-            pretrained=m.pretrained if pretrained is None else pretrained,
-            weights=None if pretrained is False else m.weights,
+            pretrained=use and init is None,
+            weights=None if init is not None else weights,
         )
         prior = m.prior if cfg.loss.name in SIGMOID_LOSSES else None
         head = build_head(
             kind=m.head,
             in_channels=int(getattr(backbone, "out_channels")),  # noqa: B009 - published by every backbone
             backbone_stride=int(getattr(backbone, "stride")),  # noqa: B009
-            num_keypoints=m.num_keypoints,
+            num_keypoints=check_num_keypoints(cfg),
             heatmap_stride=m.heatmap_stride,
             num_deconv=m.num_deconv,
             filters=m.deconv_filters,
@@ -62,7 +71,12 @@ class PoseModel(nn.Module):
             final_layer=m.final_layer,
             bias_prior=prior,
         )
-        return cls(backbone, head)
+        model = cls(backbone, head)
+        if init is not None:
+            state, _ = read_weights(init)
+            load_into(model, state, init, allow_new_head=True)
+            log.info("initialised the model from the weights file %s", init)
+        return model
 
     @classmethod
     def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> PoseModel:
