@@ -108,7 +108,7 @@ def measure_peaks(n: int, bf16: bool) -> tuple[dict[str, float], dict[str, dict[
 
 def cpu_has_bf16() -> bool:
     try:
-        from fasterpose.engine.runtimes import openvino_core  # loads the CPU plugin once per process
+        from fasterpose.deploy.runtimes import openvino_core  # loads the CPU plugin once per process
 
         return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:  # noqa: BLE001 - no OpenVINO: fall back to torch's view
@@ -135,8 +135,9 @@ def make_runner(
     import io
     import tempfile
 
-    from fasterpose.engine.runtimes import OnnxRuntimeRunner, OpenVinoRunner, TorchRunner
-    from fasterpose.export import quantize_int8
+    from fasterpose.deploy.quantize import quantize_int8
+    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
+    from fasterpose.pipeline.torch_runner import TorchRunner
 
     runtime, precision = VARIANTS[variant]
     if runtime == "torch":
@@ -168,7 +169,7 @@ class Cell:
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from fasterpose.bench.flops import true_gmacs
-    from fasterpose.export import onnx_bytes
+    from fasterpose.deploy.onnx_export import onnx_bytes
     from fasterpose.models.pose_model import PoseModel
 
     threads = args.threads or torch.get_num_threads()

@@ -1,10 +1,12 @@
-"""``fasterpose eval CONFIG (--checkpoint P | --oracle) [key=value ...] [--json]``.
+"""``fasterpose eval CONFIG (--model FILE | --oracle) [key=value ...] [--json]``.
 
-With ``--checkpoint`` the network (architecture and loss, hence sigmoid or not) comes from the
-checkpoint; data and evaluation settings come from CONFIG and the overrides. Results and metrics
-are written beside the checkpoint (``<stem>_results_<split>.json``, ``<stem>_metrics_<split>.json``)
-unless ``--out`` says otherwise. ``--oracle`` scores the ground truth pushed through
-encode -> decode -> back-projection: the ceiling a codec and heatmap size allow.
+``--model`` takes a training checkpoint, a bare weights file, an exported ``.onnx`` or an OpenVINO
+``.xml`` (``--checkpoint`` is the same option) and scores it with the pipeline that serves users.
+A checkpoint or an exported file brings its own network and loss; data and evaluation settings come
+from CONFIG and the overrides. Results and metrics (with runtime and precision) are written beside
+the model (``<stem>_results_<split>.json``, ``<stem>_metrics_<split>.json``) unless ``--out`` says
+otherwise. Under ``torchrun`` every rank predicts a shard and rank 0 scores. ``--oracle`` scores the
+ground truth pushed through encode -> decode -> back-projection: the ceiling a codec allows.
 """
 
 from __future__ import annotations
@@ -13,15 +15,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import time
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from fasterpose.config import Config, apply_overrides, load_config
-from fasterpose.engine.checkpoint import load_model_from_checkpoint
-from fasterpose.engine.inference import build_eval_dataset, predict_dataset, predict_oracle, score_predictions
 from fasterpose.evaluation.report import format_table
+from fasterpose.pipeline.runner import RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML (data and eval settings)")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--checkpoint", help="checkpoint to evaluate")
+    what.add_argument("--model", "--checkpoint", dest="model", help="checkpoint, weights file, .onnx or .xml")
     what.add_argument(
         "--oracle",
         action="store_true",
@@ -37,64 +38,104 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.flip_test=false")
     parser.add_argument("--split", default="val", choices=("val", "train"))
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--runtime", choices=("auto", *RUNTIMES), help="default: torch for torch files, else auto")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), help="default: fp32, or the exported file's own")
+    parser.add_argument("--device", default="auto", help="torch runtime: auto | cpu | cuda | cuda:N")
     parser.add_argument("--det", action="store_true", help="use data.det_file boxes (eval.use_gt_boxes=false)")
-    parser.add_argument("--out", help="folder for results/metrics files (default: beside the checkpoint)")
-    parser.add_argument("--workers", type=int, help="DataLoader workers (default: data.num_workers)")
+    parser.add_argument("--out", help="folder for results/metrics files (default: beside the model)")
+    parser.add_argument("--workers", type=int, help="image-reading threads (default: data.num_workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    return dev
-
-
-def _with_checkpoint_model(cfg: Config, ckpt_cfg: Config) -> Config:
-    """CONFIG's data/eval settings with the checkpoint's network and loss; warn on codec changes."""
+def with_model_of(cfg: Config, model_cfg: Config) -> Config:
+    """CONFIG's data/eval settings with the model file's network and loss; warn on codec changes."""
     for key in ("input_size", "heatmap_size", "encoding", "sigma", "keypoints"):
-        mine, theirs = getattr(cfg.data, key), getattr(ckpt_cfg.data, key)
+        mine, theirs = getattr(cfg.data, key), getattr(model_cfg.data, key)
         if mine != theirs:
-            log.warning("data.%s is %s here but %s in the checkpoint's config", key, mine, theirs)
-    return dataclasses.replace(cfg, model=ckpt_cfg.model, loss=ckpt_cfg.loss)
+            log.warning("data.%s is %s here but %s in the model's config", key, mine, theirs)
+    return dataclasses.replace(cfg, model=model_cfg.model, loss=model_cfg.loss)
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def open_model(args: argparse.Namespace, cfg: Config, device: str) -> tuple[Any, Config]:
+    """(pipeline runner, config to evaluate with) for ``--model``."""
+    from fasterpose.deploy.metadata import read_metadata
+    from fasterpose.deploy.models import is_exported, load_torch_model, open_runner
+
+    path = Path(args.model)
+    if is_exported(path):
+        file_cfg, _ = read_metadata(path)
+        eval_cfg = with_model_of(cfg, file_cfg) if file_cfg is not None else cfg
+        runner, _ = open_runner(path, eval_cfg, args.runtime or "auto", "cpu", args.precision)
+        return runner, eval_cfg
+    model, model_cfg = load_torch_model(path, cfg, device)
+    eval_cfg = with_model_of(cfg, model_cfg)
+    runner, _ = open_runner(model, eval_cfg, args.runtime or "torch", device, args.precision)
+    return runner, eval_cfg
 
 
 def run(args: argparse.Namespace) -> int:
+    from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, predict_eval_set, score_predictions
+
     overrides = list(args.overrides)
     if args.det:
         overrides.append("eval.use_gt_boxes=false")
     cfg = load_config(args.config, overrides)
     progress = not args.no_progress
     start = time.perf_counter()
+    info: dict[str, Any] = {}
+    rank, world = 0, 1
     if args.oracle:
         if args.det:
             raise ValueError("--oracle scores ground-truth keypoints in ground-truth boxes; it cannot use --det")
         cfg = apply_overrides(cfg, ["eval.use_gt_boxes=true"])  # the oracle always crops GT boxes
-        dataset = build_eval_dataset(cfg, args.split, use_gt_boxes=True)
-        preds = predict_oracle(cfg, args.split, progress, dataset, args.workers)
+        eval_set = build_eval_set(cfg, args.split, use_gt_boxes=True)
+        preds = oracle_predictions(cfg, eval_set)
         out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
         title = (
             f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
             f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split} (GT boxes)"
         )
     else:
-        device = resolve_device(args.device)
-        model, ckpt_cfg = load_model_from_checkpoint(args.checkpoint, map_location=device)
-        cfg = _with_checkpoint_model(cfg, ckpt_cfg)
-        dataset = build_eval_dataset(cfg, args.split)
-        preds = predict_dataset(
-            model, cfg, device, args.split, progress=progress, dataset=dataset, num_workers=args.workers
-        )
-        ckpt = Path(args.checkpoint)
-        out_dir, prefix = (Path(args.out) if args.out else ckpt.parent), f"{ckpt.stem}_"
-        title = f"{ckpt} on {cfg.data.dataset} {args.split} ({'GT' if cfg.eval.use_gt_boxes else 'detector'} boxes)"
-    metrics, info = score_predictions(preds, cfg, dataset, args.split, out_dir, prefix)
+        from fasterpose.pipeline.topdown import TopDownPipeline
+
+        device = _device(args.device)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from fasterpose.engine.distributed import init_distributed
+
+            dist = init_distributed(device)
+            rank, world, device = dist.rank, dist.world_size, str(dist.device)
+        runner, cfg = open_model(args, cfg, device)
+        pipeline = TopDownPipeline.from_config(cfg, runner)
+        eval_set = build_eval_set(cfg, args.split)
+        workers = cfg.data.num_workers if args.workers is None else args.workers
+        preds = predict_eval_set(pipeline, eval_set, workers, progress and rank == 0, rank, world)
+        if world > 1:
+            from fasterpose.engine.distributed import cleanup_distributed, gather_to_main
+
+            gathered = gather_to_main(preds)
+            cleanup_distributed()
+            if rank != 0:
+                return 0
+            preds = sorted(gathered, key=lambda p: p.index)
+        model = Path(args.model)
+        info = {"model": str(model), "runtime": runner.runtime, "precision": runner.precision, "processes": world}
+        out_dir, prefix = (Path(args.out) if args.out else model.parent), f"{model.stem}_"
+        boxes = "GT" if cfg.eval.use_gt_boxes else "detector"
+        title = f"{model} ({runner.runtime} {runner.precision}) on {cfg.data.dataset} {args.split} ({boxes} boxes)"
+    metrics, info = score_predictions(preds, cfg, eval_set, out_dir, prefix, info)
     shown: dict[str, object] = dict(metrics)
-    for key in ("head_size_source", "mean_oks_to_gt"):
+    for key in ("head_size_source", "mean_oks_to_gt", "runtime", "precision"):
         if key in info:
             shown[key] = info[key]
     print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))

@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 from fasterpose.config import load_config
-from fasterpose.engine.train import train
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         resume = Path(args.resume) if args.resume else Path(cfg.train.out_dir) / "last.pth"
         if not resume.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {resume}")
+    from fasterpose.engine.train import train  # torch: only when training
+
     result = train(cfg, resume=resume, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0

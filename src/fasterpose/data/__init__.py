@@ -2,14 +2,28 @@
 
 Public API: :func:`build_records`, :class:`TopDownDataset`, :func:`seed_worker`,
 :func:`read_image`, :class:`ImageReadError`, :class:`AnnotationError`, and the record types.
+Loaded on first use: the parsers and records need no torch, the dataset does.
 """
 
-from .coco import AnnotationError, parse_coco_detections, parse_coco_keypoints
-from .dataset import SampleError, TopDownDataset, build_records, seed_worker
-from .image_io import ImageReadError, read_image
-from .mpii import parse_mpii
-from .records import PersonRecord, SampleMeta
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "AnnotationError": ".coco",
+    "parse_coco_detections": ".coco",
+    "parse_coco_keypoints": ".coco",
+    "build_records": ".build",
+    "SampleError": ".dataset",
+    "TopDownDataset": ".dataset",
+    "seed_worker": ".dataset",
+    "ImageReadError": ".image_io",
+    "read_image": ".image_io",
+    "parse_mpii": ".mpii",
+    "PersonRecord": ".records",
+    "SampleMeta": ".records",
+}
 __all__ = [
     "AnnotationError",
     "ImageReadError",
@@ -24,3 +38,17 @@ __all__ = [
     "read_image",
     "seed_worker",
 ]
+
+if TYPE_CHECKING:
+    from .build import build_records
+    from .coco import AnnotationError, parse_coco_detections, parse_coco_keypoints
+    from .dataset import SampleError, TopDownDataset, seed_worker
+    from .image_io import ImageReadError, read_image
+    from .mpii import parse_mpii
+    from .records import PersonRecord, SampleMeta
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -24,12 +23,10 @@ import torch
 from torch.utils.data import Dataset
 
 from ..codec import HeatmapCodec
-from ..config import AugmentConfig, Config, DataConfig
-from ..geometry import box_to_center_scale
+from ..config import AugmentConfig, Config
 from ..keypoints import KeypointSpec, get_spec
-from .coco import parse_coco_detections, parse_coco_keypoints
+from .build import build_records, initial_crop
 from .image_io import ImageReadError, read_image_bgr
-from .mpii import parse_mpii
 from .records import PersonRecord, SampleMeta
 from .transforms import CropParams, crop_matrix, normalize_image, sample_crop, transform_keypoints, warp_image
 
@@ -39,42 +36,6 @@ MAX_REPLACEMENTS = 50  # consecutive bad images tolerated with skip_bad_images b
 
 class SampleError(RuntimeError):
     """A sample that failed for a reason other than an unreadable image; names record and file."""
-
-
-def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -> list[PersonRecord]:
-    """Parse the annotations of ``split`` ("train" | "val") named by ``data_cfg`` into records.
-
-    Paths are ``data_cfg.root / train_ann`` etc. ``split="val"`` with ``use_gt_boxes=False`` reads
-    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``).
-    """
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-    root = Path(data_cfg.root)
-    ann = root / (data_cfg.train_ann if split == "train" else data_cfg.val_ann)
-    images = root / (data_cfg.train_images if split == "train" else data_cfg.val_images)
-    num_keypoints = get_spec(data_cfg.keypoints).num_keypoints
-    if data_cfg.dataset in ("coco", "synthpose"):
-        if split == "val" and not use_gt_boxes:
-            if not data_cfg.det_file:
-                raise ValueError("evaluation with detector boxes needs data.det_file (COCO results format)")
-            records = parse_coco_detections(
-                root / data_cfg.det_file, ann, images, num_keypoints, data_cfg.det_score_threshold
-            )
-            source = root / data_cfg.det_file
-        else:
-            records = parse_coco_keypoints(ann, images, num_keypoints)
-            source = ann
-    elif data_cfg.dataset == "mpii":
-        if not use_gt_boxes:
-            raise ValueError("MPII has no person detections: evaluate it with use_gt_boxes=True")
-        head_boxes = ann.parent / "gt_valid.mat" if split == "val" else None
-        records = parse_mpii(ann, images, head_boxes if head_boxes and head_boxes.is_file() else None)
-        source = ann
-    else:
-        raise ValueError(f"unknown dataset {data_cfg.dataset!r}; valid: coco, mpii, synthpose")
-    if not records:
-        raise ValueError(f"{source}: no usable person annotations for split {split!r}")
-    return records
 
 
 @dataclass
@@ -134,7 +95,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
     def from_config(cls, cfg: Config, split: str, train: bool, use_gt_boxes: bool = True) -> TopDownDataset:
         """Records of ``split`` with the config's codec; augmentation only when ``train``."""
         d = cfg.data
-        codec = HeatmapCodec(d.input_size, d.heatmap_size, d.sigma, d.encoding, dark=cfg.eval.dark)  # type: ignore[arg-type]
+        codec = HeatmapCodec.from_config(cfg)
         return cls(
             build_records(d, split, use_gt_boxes),
             get_spec(d.keypoints),
@@ -147,18 +108,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         )
 
     def _initial_crop(self, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
-        k = self.spec.num_keypoints
-        if record.keypoints.shape != (k, 3):
-            raise ValueError(
-                f"{record.image_path} (annotation {record.annotation_id}): keypoints have shape "
-                f"{record.keypoints.shape}, layout {self.spec.name} needs ({k}, 3)"
-            )
-        if record.center is not None and record.scale is not None:
-            return np.asarray(record.center, np.float32), np.asarray(record.scale, np.float32)
-        try:
-            return box_to_center_scale(record.box, self.aspect_ratio, self.padding)
-        except ValueError as exc:
-            raise ValueError(f"{record.image_path} (annotation {record.annotation_id}): {exc}") from None
+        return initial_crop(record, self.spec.num_keypoints, self.aspect_ratio, self.padding, self.spec.name)
 
     def reseed(self, seed: int) -> None:
         """Restart the augmentation generator from ``(self.seed, seed)``."""

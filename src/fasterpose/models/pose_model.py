@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from fasterpose.activation import loss_outputs_logits
 from fasterpose.models.backbones import build_backbone
 from fasterpose.models.heads import DeconvHead, LowToHighRegressor
 
 if TYPE_CHECKING:
     from fasterpose.config import Config
-
-SIGMOID_LOSSES = ("rce", "ce_onehot", "ce_mask")
 
 
 class PoseModel(nn.Module):
@@ -45,7 +44,7 @@ class PoseModel(nn.Module):
             pretrained=m.pretrained if pretrained is None else pretrained,
             weights=m.weights,
         )
-        prior = m.prior if cfg.loss.name in SIGMOID_LOSSES else None
+        prior = m.prior if loss_outputs_logits(cfg.loss.name) else None
         head = build_head(
             kind=m.head,
             in_channels=int(getattr(backbone, "out_channels")),  # noqa: B009 - published by every backbone
@@ -59,15 +58,6 @@ class PoseModel(nn.Module):
             bias_prior=prior,
         )
         return cls(backbone, head)
-
-    @classmethod
-    def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> PoseModel:
-        """Rebuild a model from a training checkpoint (config + weights), loaded weights-only."""
-        from fasterpose.engine.checkpoint import load_model_from_checkpoint
-
-        model, _ = load_model_from_checkpoint(path, map_location=map_location)
-        assert isinstance(model, PoseModel)
-        return model
 
 
 def build_head(
@@ -91,8 +81,10 @@ def build_head(
     if kind == "deconv":
         up = 2**num_deconv
         if total % up:
-            raise ValueError(f"{num_deconv} deconvs upscale {up}x, more than the {total}x from stride "
-                             f"{backbone_stride} to heatmap stride {heatmap_stride}")
+            raise ValueError(
+                f"{num_deconv} deconvs upscale {up}x, more than the {total}x from stride "
+                f"{backbone_stride} to heatmap stride {heatmap_stride}"
+            )
         rest = total // up
         if final_layer == "conv" and rest != 1:
             raise ValueError(f"final_layer=conv needs {total}x from deconvs, got {up}x; use final_layer=lhr")
@@ -101,7 +93,11 @@ def build_head(
         return DeconvHead(in_channels, num_keypoints, num_deconv, filters, kernel, rest, bias_prior)
     if kind == "lpn":
         lpn = importlib.import_module("fasterpose.models.lpn")
-        return lpn.build_lpn_head(in_channels=in_channels, backbone_stride=backbone_stride,
-                                  num_keypoints=num_keypoints, heatmap_stride=heatmap_stride,
-                                  bias_prior=bias_prior)
+        return lpn.build_lpn_head(
+            in_channels=in_channels,
+            backbone_stride=backbone_stride,
+            num_keypoints=num_keypoints,
+            heatmap_stride=heatmap_stride,
+            bias_prior=bias_prior,
+        )
     raise ValueError(f"unknown head {kind!r}; valid: lhr, deconv, lpn")
