@@ -110,7 +110,10 @@ def dataset_calibration_crops(cfg: Config, split: str = "train", limit: int = 64
     """
     from fasterpose.pipeline.evaluate import build_eval_set, crop_batches
 
-    eval_set = build_eval_set(cfg, split, use_gt_boxes=True)
+    import dataclasses
+
+    every_image = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, max_images=None))
+    eval_set = build_eval_set(every_image, split, use_gt_boxes=True)
     n = len(eval_set)
     chosen = np.sort(np.random.default_rng(seed).choice(n, size=min(limit, n), replace=False))
     by_image: dict[str, list[int]] = {}
