@@ -125,15 +125,23 @@ def test_latency_bench_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     root = Path(__file__).resolve().parents[1]
     configs = [str(root / "configs" / f"{n}_r50_256x192.yaml") for n in ("fasterpose", "simplebaseline")]
     out = tmp_path / "lat.json"
-    argv = ["bench", "latency", "--configs", *configs, "--runtimes", "torch,onnxruntime,openvino"]
+    argv = ["bench", "latency", "--configs", *configs, "--runtimes", "torch,onnxruntime,openvino,onnxruntime-int8"]
     argv += ["--batches", "1,2", "--runs", "2", "--warmup", "1", "--peak-size", "256", "--threads", "1"]
     argv += ["--out", str(out), "--set", *TINY]
     assert main(argv) == 0
     report = json.loads(out.read_text())
-    assert len(report["rows"]) == 2 * 3 * 2
+    assert len(report["rows"]) == 2 * 4 * 2
+    int8_peak = report["peak_gflops"]["int8"]
+    assert set(report["peak_detail"]["int8"]) >= {"conv1x1-ort", "conv1x1-openvino"}
+    assert int8_peak == max(report["peak_detail"]["int8"].values()) > 0
     for row in report["rows"]:
         assert row["ms_min"] <= row["ms_median"] <= row["ms_max"]
-        assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"]["fp32"], 1)
-    assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino"}
+        key = "int8" if row["precision"] == "int8" else "fp32"
+        assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"][key], 1)
+        if key == "int8":  # the INT8 floor, beside the fp32 one
+            assert row["floor_ms"] == pytest.approx(
+                row["fp32_floor_ms"] * report["peak_gflops"]["fp32"] / int8_peak, rel=0.02
+            )
+    assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino", "onnxruntime-int8"}
     assert report["fastest_fp32"] in ("torch", "onnxruntime", "openvino")
     assert "fastest exact" in capsys.readouterr().out

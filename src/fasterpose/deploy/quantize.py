@@ -108,9 +108,9 @@ def dataset_calibration_crops(cfg: Config, split: str = "train", limit: int = 64
     ``limit`` people drawn without replacement (seeded) from every record of the split, so the
     calibration sees the box sizes, poses and backgrounds the model will see.
     """
-    from fasterpose.pipeline.evaluate import build_eval_set, crop_batches
-
     import dataclasses
+
+    from fasterpose.pipeline.evaluate import build_eval_set, crop_batches
 
     every_image = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, max_images=None))
     eval_set = build_eval_set(every_image, split, use_gt_boxes=True)
