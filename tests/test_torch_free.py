@@ -86,8 +86,9 @@ def test_predictor_on_onnx_and_xml_without_torch(exported: dict[str, Path]) -> N
 import json
 from fasterpose import Predictor
 out = {{}}
-for kind in ("onnx", "xml"):
-    people = Predictor({str(exported["onnx"])!r} if kind == "onnx" else {str(exported["xml"])!r})({str(exported["image"])!r}, {boxes})
+models = {{"onnx": {str(exported["onnx"])!r}, "xml": {str(exported["xml"])!r}}}
+for kind, model in models.items():
+    people = Predictor(model)({str(exported["image"])!r}, {boxes})
     out[kind] = [p.keypoints.tolist() for p in people]
 print(json.dumps(out))
 """

@@ -34,14 +34,29 @@ __all__ = [
     "default_num_threads",
     "openvino_core",
 ]
-# Fastest exact (f32) runtime on the CPUs we measured; see docs/deployment.md. bf16 has only one
+# Fastest exact (f32) runtime on the CPUs we measured, decided by scripts/bench_runtime_choice.py on
+# a trained checkpoint (fasterpose.bench.runtime_choice; see docs/deployment.md). bf16 has only one
 # CPU runtime here, so ``auto`` at bf16 means OpenVINO (:func:`auto_cpu_runtime`).
 DEFAULT_CPU_RUNTIME = "onnxruntime"
 
 
+def installed(runtime: str) -> bool:
+    """The runtime's Python package is importable (the runtime install may carry only one of them)."""
+    import importlib.util
+
+    return importlib.util.find_spec(runtime) is not None
+
+
 def auto_cpu_runtime(precision: str | None) -> str:
-    """What ``runtime="auto"`` runs on the CPU at this precision."""
-    return "openvino" if precision == "bf16" else DEFAULT_CPU_RUNTIME
+    """What ``runtime="auto"`` runs on the CPU at this precision: OpenVINO for bf16 (the only runtime
+    here with bf16 convolutions), else :data:`DEFAULT_CPU_RUNTIME`, or the other one when only it is
+    installed."""
+    if precision == "bf16":
+        return "openvino"
+    other = "openvino" if DEFAULT_CPU_RUNTIME == "onnxruntime" else "onnxruntime"
+    if installed(DEFAULT_CPU_RUNTIME) or not installed(other):
+        return DEFAULT_CPU_RUNTIME
+    return other
 
 
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 IRs carry their own int8 ops
