@@ -89,7 +89,6 @@ def int8_gemm_peaks(n: int = 2048, repeats: int = 5, threads: int = 1) -> dict[s
     per-channel s8 weights) by :func:`fasterpose.deploy.quantize.quantize_int8`, the path the INT8
     rows take. ``torch._int_mm``: s8 x s8 -> s32 GEMM, where this torch build supports it on CPU.
     """
-    import io
     import tempfile
 
     from fasterpose.deploy.quantize import quantize_int8
@@ -101,10 +100,10 @@ def int8_gemm_peaks(n: int = 2048, repeats: int = 5, threads: int = 1) -> dict[s
     conv = torch.nn.Conv2d(n, n, 1, bias=False).eval()
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "conv.onnx"
-        buf = io.BytesIO()
         with torch.no_grad():
-            torch.onnx.export(conv, (torch.from_numpy(x),), buf, dynamo=False, opset_version=17, input_names=["images"])
-        fp32.write_bytes(buf.getvalue())
+            torch.onnx.export(
+                conv, (torch.from_numpy(x),), str(fp32), dynamo=False, opset_version=17, input_names=["images"]
+            )
         int8 = quantize_int8(fp32, Path(tmp) / "int8.onnx", x, keep_head_fp32=False)
         import openvino as ov
 

@@ -74,7 +74,7 @@ def box_provider(
             f"built-in person detector needs torch and torchvision ({exc})"
         ) from exc
 
-    weights = find_detector_weights(detector_weights)
+    weights = find_detector_weights(None if detector_weights is None else str(detector_weights))
     if weights is None:
         raise ValueError(NO_BOXES_HELP.format(cache=hub_checkpoints()))
     detector = PersonDetector(weights, threshold)

@@ -119,5 +119,10 @@ def dataset_calibration_crops(cfg: Config, split: str = "train", limit: int = 64
     by_image: dict[str, list[int]] = {}
     for i in chosen.tolist():
         by_image.setdefault(eval_set.records[i].image_path, []).append(i)
-    batches = crop_batches(eval_set, list(by_image.values()), tuple(cfg.data.input_size), max(1, len(chosen)))
+    batches = crop_batches(
+        eval_set,
+        list(by_image.values()),
+        (int(cfg.data.input_size[0]), int(cfg.data.input_size[1])),
+        max(1, len(chosen)),
+    )
     return np.concatenate([crops for crops, _ in batches])
