@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({args.format}, {args.precision})")
     print(f"parity vs torch fp32 on {len(probe)} crops ({source}):")
     for runtime, r in report["parity"].items():
+        if "skipped" in r:
+            print(f"  {runtime:12s} skipped: {r['skipped']}")
+            continue
         print(
             f"  {runtime:12s} heatmaps max|d| {r['max_abs']:.3g} mean|d| {r['mean_abs']:.3g}; "
             f"keypoints mean {r['kpt_px_mean']:.3g} px, max {r['kpt_px_max']:.3g} px (input pixels)"

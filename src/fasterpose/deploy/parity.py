@@ -44,8 +44,9 @@ def parity_report(
     precision: str,
     crops: np.ndarray,
     runtimes: Sequence[str] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Compare an exported file to the torch model on ``crops`` (N, 3, H, W), per runtime."""
+) -> dict[str, dict[str, Any]]:
+    """Compare an exported file to the torch model on ``crops`` (N, 3, H, W), per runtime (a bf16 file
+    on a CPU without bf16 is reported as skipped: it would silently run at another precision)."""
     from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
     from fasterpose.pipeline.torch_runner import TorchRunner
 
@@ -54,8 +55,13 @@ def parity_report(
     path = Path(exported)
     if runtimes is None:
         runtimes = ["onnxruntime", "openvino"] if path.suffix == ".onnx" else ["openvino"]
-    report: dict[str, dict[str, float]] = {}
+    report: dict[str, dict[str, Any]] = {}
+    from fasterpose.deploy.runtimes import cpu_has_bf16
+
     for rt in runtimes:
+        if precision == "bf16" and not cpu_has_bf16():
+            report[rt] = {"skipped": "this CPU has no bf16 (OpenVINO reports no BF16 capability)"}
+            continue
         runner: Any
         if rt == "onnxruntime":
             runner = OnnxRuntimeRunner(path, precision=precision)
