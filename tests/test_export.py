@@ -11,11 +11,16 @@ import torch
 
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
+from fasterpose.deploy.export import export_model
+from fasterpose.deploy.metadata import read_metadata
+from fasterpose.deploy.onnx_export import onnx_op_types
+from fasterpose.deploy.parity import parity_report
+from fasterpose.deploy.predictor import Predictor
+from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner, cpu_has_bf16
 from fasterpose.engine.checkpoint import save_checkpoint
-from fasterpose.engine.predict import Predictor, crop_people, read_image
-from fasterpose.engine.runtimes import OnnxRuntimeRunner, OpenVinoRunner, TorchRunner
-from fasterpose.export import export_model, onnx_op_types, parity_report, read_metadata
 from fasterpose.models.pose_model import PoseModel
+from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.torch_runner import TorchRunner
 
 TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
 
@@ -90,7 +95,10 @@ def test_bf16_and_int8_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_pat
     bf16 = export_model(model, cfg, tmp_path / "bf16.xml", "openvino", "bf16")
     int8 = export_model(model, cfg, tmp_path / "int8.onnx", "onnx", "int8", calib=calib)
     assert "QuantizeLinear" in onnx_op_types(int8) and read_metadata(int8)[1] == "int8"
-    for path, precision, runtimes in ((bf16, "bf16", None), (int8, "int8", ["onnxruntime", "openvino"])):
+    cases = [(int8, "int8", ["onnxruntime", "openvino"])]
+    if cpu_has_bf16():  # else OpenVinoRunner refuses bf16 (tested in test_predict.py)
+        cases.append((bf16, "bf16", None))
+    for path, precision, runtimes in cases:
         report = parity_report(model, cfg, path, precision, val, runtimes)
         for r in report.values():
             assert r["max_abs"] > 0  # really a different precision
@@ -117,15 +125,23 @@ def test_latency_bench_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     root = Path(__file__).resolve().parents[1]
     configs = [str(root / "configs" / f"{n}_r50_256x192.yaml") for n in ("fasterpose", "simplebaseline")]
     out = tmp_path / "lat.json"
-    argv = ["bench", "latency", "--configs", *configs, "--runtimes", "torch,onnxruntime,openvino"]
+    argv = ["bench", "latency", "--configs", *configs, "--runtimes", "torch,onnxruntime,openvino,onnxruntime-int8"]
     argv += ["--batches", "1,2", "--runs", "2", "--warmup", "1", "--peak-size", "256", "--threads", "1"]
     argv += ["--out", str(out), "--set", *TINY]
     assert main(argv) == 0
     report = json.loads(out.read_text())
-    assert len(report["rows"]) == 2 * 3 * 2
+    assert len(report["rows"]) == 2 * 4 * 2
+    int8_peak = report["peak_gflops"]["int8"]
+    assert set(report["peak_detail"]["int8"]) >= {"conv1x1-ort", "conv1x1-openvino"}
+    assert int8_peak == max(report["peak_detail"]["int8"].values()) > 0
     for row in report["rows"]:
         assert row["ms_min"] <= row["ms_median"] <= row["ms_max"]
-        assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"]["fp32"], 1)
-    assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino"}
+        key = "int8" if row["precision"] == "int8" else "fp32"
+        assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"][key], 1)
+        if key == "int8":  # the INT8 floor, beside the fp32 one
+            assert row["floor_ms"] == pytest.approx(
+                row["fp32_floor_ms"] * report["peak_gflops"]["fp32"] / int8_peak, rel=0.02
+            )
+    assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino", "onnxruntime-int8"}
     assert report["fastest_fp32"] in ("torch", "onnxruntime", "openvino")
     assert "fastest exact" in capsys.readouterr().out

@@ -430,9 +430,8 @@ def evaluate_claim(claim: dict[str, Any], arms: dict[str, Any], alpha: float = 0
 def oracle_ap(study: Study, dataset_dir: Path, overrides: list[str] | tuple[str, ...] = ()) -> float:
     """AP of the ground truth passed through the heatmap codec (encode -> decode): the ceiling any arm
     can reach at the study's heatmap size."""
-    from fasterpose.engine.inference import build_eval_dataset, predict_oracle, score_predictions
+    from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, score_predictions
 
     cfg = run_config(study, next(iter(study.arms)), 0, Path("."), dataset_dir, overrides)
-    dataset = build_eval_dataset(cfg, "val", use_gt_boxes=True)
-    preds = predict_oracle(cfg, "val", progress=False, dataset=dataset, num_workers=0)
-    return float(score_predictions(preds, cfg, dataset, "val")[0]["AP"])
+    eval_set = build_eval_set(cfg, "val", use_gt_boxes=True)
+    return float(score_predictions(oracle_predictions(cfg, eval_set), cfg, eval_set)[0]["AP"])
