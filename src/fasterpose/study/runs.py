@@ -201,7 +201,7 @@ def plan_runs(
     overrides: list[str] | tuple[str, ...] = (),
     regimes: list[str] | None = None,
 ) -> list[PlannedRun]:
-    """Every run of the study, seed-major (all arms of seed 0 first, a seed's pretraining before its arms),
+    """Every run of the study, seed-major (all arms of seed 0 first, a seed's pretrainings before its arms),
     arms capped by ``max_seeds`` last, so that a study stopped early has the main arms on the most seeds."""
     names = regimes or list(study.regimes)
     unknown = [r for r in names if r not in study.regimes]
@@ -211,20 +211,22 @@ def plan_runs(
     pretrained: set[tuple[str, int]] = set()
     for capped in (False, True):
         for seed in range(seeds):
-            for regime in names:
-                arms = [
+            block = {
+                regime: [
                     a
                     for a in study.arms
                     if bool(study.arms[a].max_seeds) == capped and seed in study.seeds_for(a, seeds)
                 ]
-                needs = None
-                if study.regimes[regime].pretrain is not None and arms:
-                    needs = backbone_file(work_dir, regime, seed)
-                    if (regime, seed) not in pretrained:
-                        pretrained.add((regime, seed))
-                        plan.append(
-                            PlannedRun(regime, None, seed, pretrain_config(study, regime, seed, work_dir, overrides))
-                        )
+                for regime in names
+            }
+            for regime, arms in block.items():  # a seed's pretrainings first: its fine-tunings wait on them
+                if study.regimes[regime].pretrain is not None and arms and (regime, seed) not in pretrained:
+                    pretrained.add((regime, seed))
+                    plan.append(
+                        PlannedRun(regime, None, seed, pretrain_config(study, regime, seed, work_dir, overrides))
+                    )
+            for regime, arms in block.items():
+                needs = backbone_file(work_dir, regime, seed) if study.regimes[regime].pretrain is not None else None
                 for arm in arms:
                     cfg = run_config(study, regime, arm, seed, work_dir, dataset_dir, overrides)
                     plan.append(PlannedRun(regime, arm, seed, cfg, needs))
