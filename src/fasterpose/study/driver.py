@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from pathlib import Path
 
 from .collect import collect_results
 from .dataset import ensure_dataset
-from .manifest import Study
+from .manifest import Study, StudyError
 from .oracle import oracle_ap
 from .report import update_readme, write_report
 from .results import Invocation, StudyResults
 from .runs import run_config, run_study
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +91,12 @@ def execute(study: Study, opts: Options, config_dir: Path) -> tuple[StudyResults
     )
     previous = opts.out / "study_results.json"
     if opts.report_only and previous.is_file():  # keep the facts of the invocation that trained the runs
-        old = StudyResults.load(previous).invocation
-        if old is not None:
+        try:
+            old = StudyResults.load(previous).invocation
+        except StudyError as exc:  # a results file of an earlier format: nothing to keep
+            log.warning("%s", exc)
+            old = None
+        if old is not None and not old.report_only:
             results.invocation = dataclasses.replace(old, report_only=True)
     md = write_report(results, study, opts.out, config_dir=config_dir, command=opts.command)
     if opts.readme is not None:

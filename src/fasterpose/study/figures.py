@@ -43,14 +43,16 @@ def plot_convergence(regime: RegimeResult, arms: tuple[str, ...], path: Path, ti
         ax.plot(x, np.asarray(s.curve_mean) * PCT, "o-", ms=3, label=f"{a.label} (n={len(a.runs)})")
         ax.fill_between(x, np.asarray(s.curve_min) * PCT, np.asarray(s.curve_max) * PCT, alpha=0.2)
         drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
     ax.set_xlabel("epoch")
     ax.set_ylabel("AP (%) on SynthPose val")
     ax.set_title(f"{title}\n[{regime.label}]", fontsize=9)
     ax.grid(alpha=0.3)
-    if drawn:
-        ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower right")
     _save(fig, path)
-    return drawn
+    return True
 
 
 def plot_bars(regime: RegimeResult, arms: tuple[str, ...], path: Path, title: str) -> bool:
