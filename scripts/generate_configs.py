@@ -228,7 +228,8 @@ eval:
   max_images: null
 """
 
-STUDY_SCHEDULE = {"epochs": 9, "lr": 0.005, "lr_step": "5, 7"}  # the scratch regime; study.yaml shortens the pretrained one
+# the scratch regime; study.yaml shortens the pretrained one
+STUDY_SCHEDULE = {"epochs": 9, "lr": 0.005, "lr_step": "5, 7"}
 LR = dict(head="lhr", num_deconv=0, final_layer="conv")
 STUDY_ARMS: dict[str, tuple[str, dict[str, object]]] = {
     "lr_mse": ("LR head + MSE", dict(LR, loss="mse")),
