@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fasterpose.engine.inference import postprocess
 from fasterpose.evaluation.oks_nms import oks_nms
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.keypoints import COCO_17
+from fasterpose.pipeline.topdown import postprocess
 
 TARGET_MS_100 = 5.0
 

@@ -30,15 +30,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from fasterpose.activation import outputs_logits, sigmoid
 from fasterpose.codec import HeatmapCodec
 from fasterpose.config import Config, apply_overrides, load_config
+from fasterpose.deploy.export import export_model
+from fasterpose.deploy.parity import parity_report
+from fasterpose.deploy.quantize import folder_calibration_crops as calibration_crops
 from fasterpose.engine.checkpoint import load_model_from_checkpoint, save_checkpoint
-from fasterpose.engine.predict import crop_people, read_image
-from fasterpose.engine.runtimes import TorchRunner
-from fasterpose.export import calibration_crops, export_model, parity_report, sigmoid
 from fasterpose.geometry import affine_points, box_to_center_scale, get_affine_transform
 from fasterpose.losses import build_loss
-from fasterpose.models.pose_model import SIGMOID_LOSSES, PoseModel
+from fasterpose.models.pose_model import PoseModel
+from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.torch_runner import TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ROOT.parent / "shared" / "data" / "coco_mini"
@@ -65,7 +68,7 @@ def person_crops(split: str, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
 def fit(model: PoseModel, cfg: Config, steps: int, batch: int) -> float:
     """Fit ``model`` on the train crops (flip augmentation only); returns seconds spent."""
     crops, kpts = person_crops("train", cfg)
-    codec = HeatmapCodec(cfg.data.input_size, cfg.data.heatmap_size, cfg.data.sigma, cfg.data.encoding)  # type: ignore[arg-type]
+    codec = HeatmapCodec.from_config(cfg)
     enc = [codec.encode(k) for k in kpts]
     target = torch.from_numpy(np.stack([e[0] for e in enc]))
     weight = torch.from_numpy(np.stack([e[1] for e in enc]))
@@ -124,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         calib = calibration_crops(COCO / "train2017", cfg, args.calib_images)
     d = cfg.data
-    codec = HeatmapCodec(d.input_size, d.heatmap_size, d.sigma, d.encoding)  # type: ignore[arg-type]
+    codec = HeatmapCodec.from_config(cfg)
     raw = TorchRunner(model, channels_last=False)(val)
-    probs = sigmoid(raw) if cfg.loss.name in SIGMOID_LOSSES else raw
+    probs = sigmoid(raw) if outputs_logits(cfg) else raw
     pred, scores = codec.decode(probs)
     labelled = val_kpts[..., 2] > 0
     gt_err = float(np.linalg.norm(pred - val_kpts[..., :2], axis=-1)[labelled].mean())

@@ -23,11 +23,12 @@ import cv2
 import numpy as np
 import torch
 
+from fasterpose.activation import sigmoid
 from fasterpose.config import apply_overrides, load_config
-from fasterpose.engine.predict import PersonPose, Predictor, crop_people, read_image
-from fasterpose.export import sigmoid
-from fasterpose.geometry import input_to_image
+from fasterpose.deploy.predictor import Predictor
+from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.models.pose_model import PoseModel
+from fasterpose.pipeline.crops import crop_people, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ROOT.parent / "shared" / "data" / "coco_mini"
@@ -78,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             t2 = time.perf_counter()
             raw = predictor.runner(crops)
             t3 = time.perf_counter()
-            kpts_in, scores = predictor.codec.decode(sigmoid(raw) if predictor.sigmoid else raw)
-            kpts = input_to_image(kpts_in, centers, scales, predictor.input_size)
-            preds = [PersonPose(kpts[i], scores[i], xywh[i], float(box_scores[i])) for i in range(len(kpts))]
+            hm = sigmoid(raw) if predictor.pipeline.logits else raw
+            kpts = predictor.pipeline.keypoints(hm, centers, scales)
+            preds = [PosePrediction(0, kpts[i], float(box_scores[i]), box=xywh[i]) for i in range(len(kpts))]
             t4 = time.perf_counter()
             full = predictor(path, boxes)
             t5 = time.perf_counter()

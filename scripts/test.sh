@@ -8,7 +8,7 @@
 # (not LIFO) left the main thread's altstack pointing at unmapped memory. The next signal with a
 # Python handler (installed SA_ONSTACK; here the SIGCHLD handler torch's DataLoader sets, fired by
 # a subprocess exiting) could not be delivered and the kernel killed the process. Fixed by one
-# process-wide Core (fasterpose.engine.runtimes.openvino_core); regression test in test_predict.py.
+# process-wide Core (fasterpose.deploy.runtimes.openvino_core); regression test in test_predict.py.
 # Per-file processes are kept for isolation: native-library state (thread pools, signal handlers,
 # torch settings) cannot leak from one file into another, and a crash names its file.
 # Extra arguments go to every pytest call (e.g. -x, -k expr, -m "not slow").

@@ -17,7 +17,6 @@ from fasterpose.geometry import (
     invert_affine,
 )
 from fasterpose.keypoints import COCO_17, MPII_16, get_spec
-from fasterpose.losses import DEFAULT_POSITIVE_THRESHOLD as POSITIVE_THRESHOLD
 
 
 def test_msra_encoding_matches_hrnet_window() -> None:

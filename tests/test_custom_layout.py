@@ -24,12 +24,13 @@ from pycocotools.cocoeval import COCOeval
 
 from fasterpose.cli import main as cli_main
 from fasterpose.config import Config, load_config
+from fasterpose.deploy.export import export_model
+from fasterpose.deploy.metadata import read_metadata
+from fasterpose.deploy.predictor import Predictor
 from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
-from fasterpose.engine.inference import build_eval_dataset, predict_oracle, score_predictions
-from fasterpose.engine.predict import Predictor
 from fasterpose.engine.train import train
-from fasterpose.export import export_model, read_metadata
 from fasterpose.layouts import DEFAULT_SIGMA
+from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, score_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "custom_keypoints_crowdpose14.yaml"
@@ -114,12 +115,12 @@ def test_eval_uses_the_layout_sigmas(trained: tuple[Config, Path], data_root: Pa
 
     metrics = evaluate_model(model, cfg, "cpu", "val", tmp_path / "model", progress=False)
     assert 0.0 <= metrics["AP"] <= 1.0
-    dataset = build_eval_dataset(cfg)
-    oracle = predict_oracle(cfg, progress=False, dataset=dataset)
+    eval_set = build_eval_set(cfg)
+    oracle = oracle_predictions(cfg, eval_set)
     # shift joint j by (j % 5) * 2 px: OKS spread over COCOeval's thresholds, so AP depends on the sigmas
     shift = (np.arange(14) % 5 * 2.0)[:, None]
     moved = [dataclasses.replace(p, keypoints=p.keypoints + np.hstack([shift, 0 * shift, 0 * shift])) for p in oracle]
-    metrics, _ = score_predictions(moved, cfg, dataset, "val", tmp_path)
+    metrics, _ = score_predictions(moved, cfg, eval_set, tmp_path)
     results = json.loads((tmp_path / "results_val.json").read_text())
     assert len(results[0]["keypoints"]) == 42
     ann = data_root / "annotations" / "person_keypoints_val.json"
@@ -141,8 +142,8 @@ def test_predict_and_onnx_export(trained: tuple[Config, Path], data_root: Path, 
     assert onnx_pred.spec.num_keypoints == 14 and onnx_pred.spec.source == "config data.layout"
     assert onnx_pred.spec.flip_pairs == ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11))
     onnx_pose = onnx_pred(image, box)[0]
-    assert onnx_pose.keypoints.shape == (14, 2)
-    np.testing.assert_allclose(onnx_pose.keypoints, torch_pose.keypoints, atol=0.05)
+    assert onnx_pose.keypoints.shape == (14, 3) and onnx_pose.xy.shape == (14, 2)
+    np.testing.assert_allclose(onnx_pose.xy, torch_pose.xy, atol=0.05)
     out_json = tmp_path / "pred.json"
     argv = ["predict", str(image), "--checkpoint", str(onnx_path), "--whole-image", "--out", str(tmp_path / "drawn"),
             "--json", str(out_json), "--threshold", "0"]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,22 +10,19 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Subset
 
 from fasterpose.cli import main
+from fasterpose.codec import HeatmapCodec
 from fasterpose.config import Config, apply_overrides, dump_config
 from fasterpose.engine.checkpoint import save_checkpoint
-from fasterpose.engine.inference import (
-    build_eval_dataset,
-    evaluate_model,
-    model_heatmaps,
-    predict_dataset,
-    rescore,
-    score_predictions,
-)
+from fasterpose.engine.inference import evaluate_model, predict_dataset
 from fasterpose.evaluation.coco import STAT_NAMES
 from fasterpose.evaluation.predictions import PosePrediction
+from fasterpose.keypoints import COCO_17
 from fasterpose.models.pose_model import PoseModel
+from fasterpose.pipeline.evaluate import EvalSet, build_eval_set, score_predictions
+from fasterpose.pipeline.topdown import TopDownPipeline, rescore
+from fasterpose.pipeline.torch_runner import TorchRunner
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 COCO_MINI = DATA / "coco_mini"
@@ -68,6 +66,22 @@ class FlipSymmetric(nn.Module):
         return self.inner(x) + mirrored
 
 
+def model_heatmaps(
+    model: nn.Module, x: torch.Tensor, codec: HeatmapCodec, flip_index: np.ndarray | None = None, sigmoid: bool = False
+) -> np.ndarray:
+    """The pipeline's heatmaps (sigmoid, flip-back average) of a torch model on crops ``x``."""
+    runner = TorchRunner(model, channels_last=False)
+    pipeline = TopDownPipeline(runner, codec, COCO_17, logits=sigmoid, flip_test=flip_index is not None)
+    return pipeline.heatmaps(x.numpy())
+
+
+def first(eval_set: EvalSet, n: int) -> EvalSet:
+    """The first ``n`` records of an evaluation set."""
+    return dataclasses.replace(
+        eval_set, records=eval_set.records[:n], centers=eval_set.centers[:n], scales=eval_set.scales[:n]
+    )
+
+
 def tiny_model(cfg: Config) -> nn.Module:
     torch.manual_seed(0)
     return PoseModel.from_config(cfg).eval()
@@ -75,12 +89,12 @@ def tiny_model(cfg: Config) -> nn.Module:
 
 def test_ground_truth_as_predictions_scores_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = coco_cfg()
-    dataset = build_eval_dataset(cfg)
+    dataset = build_eval_set(cfg)
     preds = []
     for i, r in enumerate(dataset.records):
         kp = r.keypoints.copy()
         kp[:, 2] = (kp[:, 2] > 0).astype(np.float32)  # joint score 1 where labelled
-        center, scale = dataset._crops[i]
+        center, scale = dataset.centers[i], dataset.scales[i]
         preds.append(PosePrediction(r.image_id, kp, 1.0, 1.0, center, scale, float(scale[0] * scale[1]), i))
     metrics, info = score_predictions(preds, cfg, dataset, out_dir=tmp_path)
     assert metrics["AP"] == pytest.approx(1.0) and metrics["AR"] == pytest.approx(1.0)
@@ -114,8 +128,8 @@ def test_oracle_cli_on_coco_val(
 
 def test_flip_test_is_identity_for_an_equivariant_model_and_shift_follows_encoding() -> None:
     cfg = coco_cfg(*TINY, "data.encoding=unbiased")
-    dataset = Subset(build_eval_dataset(cfg), range(4))
-    flip_index = dataset.dataset.spec.flip_index
+    dataset = first(build_eval_set(cfg), 4)
+    flip_index = COCO_17.flip_index
     torch.manual_seed(0)
     inner = nn.Sequential(nn.AvgPool2d(4), nn.Conv2d(3, 17, 5, padding=2)).eval()  # not equivariant itself
     sym = FlipSymmetric(inner, flip_index).eval()
@@ -123,21 +137,21 @@ def test_flip_test_is_identity_for_an_equivariant_model_and_shift_follows_encodi
     with torch.no_grad():
         h = sym(x)
         assert torch.equal(sym(torch.flip(x, dims=[3])), torch.flip(h, dims=[3])[:, torch.as_tensor(flip_index)])
-    codec = dataset.dataset.codec  # unbiased: flip_back has no shift
+    codec = HeatmapCodec.from_config(cfg)  # unbiased: flip_back has no shift
     for sigmoid in (False, True):
         plain = torch.sigmoid(h).numpy() if sigmoid else h.numpy()
         np.testing.assert_allclose(model_heatmaps(sym, x, codec, flip_index, sigmoid), plain, atol=1e-6)
     # through the dataset: identical keypoints with and without flip test
-    on = predict_dataset(sym, cfg, progress=False, dataset=dataset)
-    off = predict_dataset(sym, apply_overrides(cfg, ["eval.flip_test=false"]), progress=False, dataset=dataset)
+    on = predict_dataset(sym, cfg, progress=False, eval_set=dataset)
+    off = predict_dataset(sym, apply_overrides(cfg, ["eval.flip_test=false"]), progress=False, eval_set=dataset)
     np.testing.assert_allclose(np.stack([p.keypoints for p in on]), np.stack([p.keypoints for p in off]), atol=1e-4)
     # a model that is not equivariant does change (the comparison can fail)
-    raw_on = predict_dataset(inner, cfg, progress=False, dataset=dataset)
-    raw_off = predict_dataset(inner, apply_overrides(cfg, ["eval.flip_test=false"]), progress=False, dataset=dataset)
+    raw_on = predict_dataset(inner, cfg, progress=False, eval_set=dataset)
+    raw_off = predict_dataset(inner, apply_overrides(cfg, ["eval.flip_test=false"]), progress=False, eval_set=dataset)
     moved = np.stack([p.keypoints[:, :2] for p in raw_on]) - np.stack([p.keypoints[:, :2] for p in raw_off])
     assert np.abs(moved).max() > 1.0
     # MSRA: the flipped-back map of an equivariant model is the map shifted one pixel right
-    msra = build_eval_dataset(apply_overrides(cfg, ["data.encoding=msra"])).codec
+    msra = HeatmapCodec.from_config(apply_overrides(cfg, ["data.encoding=msra"]))
     shifted = h.numpy().copy()
     shifted[..., 1:] = h.numpy()[..., :-1]
     np.testing.assert_allclose(model_heatmaps(sym, x, msra, flip_index), 0.5 * (h.numpy() + shifted), atol=1e-6)

@@ -11,11 +11,16 @@ import torch
 
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
+from fasterpose.deploy.export import export_model
+from fasterpose.deploy.metadata import read_metadata
+from fasterpose.deploy.onnx_export import onnx_op_types
+from fasterpose.deploy.parity import parity_report
+from fasterpose.deploy.predictor import Predictor
+from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner, cpu_has_bf16
 from fasterpose.engine.checkpoint import save_checkpoint
-from fasterpose.engine.predict import Predictor, crop_people, read_image
-from fasterpose.engine.runtimes import OnnxRuntimeRunner, OpenVinoRunner, TorchRunner
-from fasterpose.export import export_model, onnx_op_types, parity_report, read_metadata
 from fasterpose.models.pose_model import PoseModel
+from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.torch_runner import TorchRunner
 
 TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
 
@@ -67,9 +72,8 @@ def test_openvino_ir_fp32_parity(tiny: tuple[PoseModel, Config], tmp_path: Path)
     assert pred.runtime == "openvino" and pred.runner.precision == "fp32"
 
 
-def test_bf16_and_int8_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_path: Path, shared_data: Path):
-    """Reduced precisions on real person crops: close to fp32 relative to the heatmaps' spread."""
-    model, cfg = tiny
+def _real_crops(cfg: Config, shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Person crops of coco_mini val (12 people) and whole-image calibration crops of 6 train images."""
     coco = shared_data / "coco_mini"
     ann = json.loads((coco / "annotations" / "person_keypoints_val2017_mini.json").read_text())
     files = {im["id"]: im["file_name"] for im in ann["images"]}
@@ -86,16 +90,36 @@ def test_bf16_and_int8_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_pat
             for p in sorted((coco / "train2017").glob("*.jpg"))[:6]
         ]
     )
+    return val, calib
+
+
+def _assert_close_to_fp32(model: PoseModel, cfg: Config, path: Path, precision: str, val: np.ndarray, runtimes):
+    """Close to fp32 relative to the heatmaps' spread, yet really a different precision."""
     spread = float(TorchRunner(model, channels_last=False)(val).std())
-    bf16 = export_model(model, cfg, tmp_path / "bf16.xml", "openvino", "bf16")
+    report = parity_report(model, cfg, path, precision, val, runtimes)
+    assert report
+    for r in report.values():
+        assert r["max_abs"] > 0  # really a different precision
+        assert r["mean_abs"] < 0.1 * spread, (precision, r, spread)
+        assert np.isfinite(r["kpt_px_mean"])
+
+
+def test_int8_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_path: Path, shared_data: Path):
+    """INT8 (QDQ ONNX, on ONNX Runtime and OpenVINO) on real person crops."""
+    model, cfg = tiny
+    val, calib = _real_crops(cfg, shared_data)
     int8 = export_model(model, cfg, tmp_path / "int8.onnx", "onnx", "int8", calib=calib)
     assert "QuantizeLinear" in onnx_op_types(int8) and read_metadata(int8)[1] == "int8"
-    for path, precision, runtimes in ((bf16, "bf16", None), (int8, "int8", ["onnxruntime", "openvino"])):
-        report = parity_report(model, cfg, path, precision, val, runtimes)
-        for r in report.values():
-            assert r["max_abs"] > 0  # really a different precision
-            assert r["mean_abs"] < 0.1 * spread, (precision, r, spread)
-            assert np.isfinite(r["kpt_px_mean"])
+    _assert_close_to_fp32(model, cfg, int8, "int8", val, ["onnxruntime", "openvino"])
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 (OpenVINO reports no BF16 capability)")
+def test_bf16_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_path: Path, shared_data: Path):
+    """The bf16 OpenVINO IR on real person crops (without bf16 OpenVinoRunner refuses it: test_predict.py)."""
+    model, cfg = tiny
+    val, _ = _real_crops(cfg, shared_data)
+    bf16 = export_model(model, cfg, tmp_path / "bf16.xml", "openvino", "bf16")
+    _assert_close_to_fp32(model, cfg, bf16, "bf16", val, None)
 
 
 def test_export_command(tiny: tuple[PoseModel, Config], tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -117,15 +141,23 @@ def test_latency_bench_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     root = Path(__file__).resolve().parents[1]
     configs = [str(root / "configs" / f"{n}_r50_256x192.yaml") for n in ("fasterpose", "simplebaseline")]
     out = tmp_path / "lat.json"
-    argv = ["bench", "latency", "--configs", *configs, "--runtimes", "torch,onnxruntime,openvino"]
+    argv = ["bench", "latency", "--configs", *configs, "--runtimes", "torch,onnxruntime,openvino,onnxruntime-int8"]
     argv += ["--batches", "1,2", "--runs", "2", "--warmup", "1", "--peak-size", "256", "--threads", "1"]
     argv += ["--out", str(out), "--set", *TINY]
     assert main(argv) == 0
     report = json.loads(out.read_text())
-    assert len(report["rows"]) == 2 * 3 * 2
+    assert len(report["rows"]) == 2 * 4 * 2
+    int8_peak = report["peak_gflops"]["int8"]
+    assert set(report["peak_detail"]["int8"]) >= {"conv1x1-ort", "conv1x1-openvino"}
+    assert int8_peak == max(report["peak_detail"]["int8"].values()) > 0
     for row in report["rows"]:
         assert row["ms_min"] <= row["ms_median"] <= row["ms_max"]
-        assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"]["fp32"], 1)
-    assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino"}
+        key = "int8" if row["precision"] == "int8" else "fp32"
+        assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"][key], 1)
+        if key == "int8":  # the INT8 floor, beside the fp32 one
+            assert row["floor_ms"] == pytest.approx(
+                row["fp32_floor_ms"] * report["peak_gflops"]["fp32"] / int8_peak, rel=0.02
+            )
+    assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino", "onnxruntime-int8"}
     assert report["fastest_fp32"] in ("torch", "onnxruntime", "openvino")
     assert "fastest exact" in capsys.readouterr().out

@@ -15,10 +15,13 @@ from torch import nn
 
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
-from fasterpose.engine.checkpoint import CheckpointError, save_checkpoint
-from fasterpose.engine.predict import Predictor, crop_people, read_image
-from fasterpose.engine.smoothing import OneEuroFilter, PoseSmoother
+from fasterpose.deploy.predictor import Predictor
+from fasterpose.deploy.runtimes import cpu_has_bf16
+from fasterpose.deploy.smoothing import OneEuroFilter, PoseSmoother
+from fasterpose.engine.checkpoint import CheckpointError, load_model_from_checkpoint, save_checkpoint
+from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.models.pose_model import PoseModel
+from fasterpose.pipeline.crops import crop_people, read_image
 
 TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
 
@@ -65,9 +68,10 @@ def test_keypoints_come_back_to_image_coordinates(runtime: str) -> None:
     pred = Predictor(BrightSpot(), cfg, runtime=runtime)(spot_image(spots), boxes)
     assert len(pred) == 2
     for p, spot, box in zip(pred, spots, boxes, strict=True):
-        assert p.keypoints.shape == (17, 2) and p.scores.shape == (17,)
+        assert p.keypoints.shape == (17, 3) and p.scores.shape == (17,)
+        np.testing.assert_array_equal(p.xy, p.keypoints[:, :2])
         # one heatmap pixel is 4 input px = 4 * scale / input_w image px (about 10 px here)
-        assert np.abs(p.keypoints - np.array(spot)).max() < 8.0
+        assert np.abs(p.xy - np.array(spot)).max() < 8.0
         np.testing.assert_allclose(p.box, box[:4])
         assert p.score > 0 and p.score == pytest.approx(box[4] * p.scores[p.scores > 0.2].mean())
 
@@ -77,8 +81,8 @@ def test_flip_test_keeps_the_spot() -> None:
     img = spot_image([(100, 100)])
     plain = Predictor(BrightSpot(), cfg, runtime="torch")(img, [[60, 30, 80, 150]])[0]
     flipped = Predictor(BrightSpot(), cfg, runtime="torch", flip_test=True)(img, [[60, 30, 80, 150]])[0]
-    assert np.abs(flipped.keypoints - plain.keypoints).max() < 6.0
-    assert np.abs(flipped.keypoints - [100, 100]).max() < 8.0
+    assert np.abs(flipped.xy - plain.xy).max() < 6.0
+    assert np.abs(flipped.xy - [100, 100]).max() < 8.0
 
 
 def test_runtimes_agree_on_a_checkpoint(checkpoint: Path) -> None:
@@ -96,13 +100,24 @@ def test_auto_runtime_is_the_measured_default(checkpoint: Path) -> None:
     """CPU ``auto``: ONNX Runtime at fp32 (fastest exact runtime in docs/deployment.md), OpenVINO at bf16."""
     img = (np.random.default_rng(1).random((120, 90, 3)) * 255).astype(np.uint8)
     auto = Predictor(checkpoint)
-    bf16 = Predictor(checkpoint, precision="bf16")
     assert (auto.runtime, auto.runner.precision) == ("onnxruntime", "fp32")
-    assert (bf16.runtime, bf16.runner.precision) == ("openvino", "bf16")
     ref = Predictor(checkpoint, runtime="torch")(img)[0]
     np.testing.assert_allclose(auto(img)[0].scores, ref.scores, atol=1e-5)
     with pytest.raises(ValueError, match="no bf16"):
         Predictor(checkpoint, runtime="onnxruntime", precision="bf16")
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 (OpenVINO reports no BF16 capability)")
+def test_auto_runtime_at_bf16_is_openvino(checkpoint: Path) -> None:
+    bf16 = Predictor(checkpoint, precision="bf16")
+    assert (bf16.runtime, bf16.runner.precision) == ("openvino", "bf16")
+
+
+@pytest.mark.skipif(cpu_has_bf16(), reason="this CPU has bf16: the refusal path cannot be reached")
+def test_bf16_refused_without_cpu_support(checkpoint: Path) -> None:
+    """Refused with a clear error, never silently run at fp32."""
+    with pytest.raises(RuntimeError, match="no bf16 support"):
+        Predictor(checkpoint, precision="bf16")
 
 
 def test_whole_image_and_no_boxes(checkpoint: Path) -> None:
@@ -135,7 +150,7 @@ def test_pickled_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     }
     torch.save(payload, bad)
     with pytest.raises(CheckpointError, match="refused"):
-        PoseModel.from_checkpoint(str(bad))
+        load_model_from_checkpoint(str(bad))
     img = tmp_path / "x.png"
     cv2.imwrite(str(img), np.zeros((40, 30, 3), np.uint8))
     assert main(["predict", "--checkpoint", str(bad), str(img), "--whole-image"]) == 1
@@ -243,7 +258,7 @@ def test_no_boxes_offline_is_a_clear_error(
 def test_detector_from_local_weights(tmp_path: Path) -> None:
     from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
 
-    from fasterpose.commands.predict import PersonDetector
+    from fasterpose.deploy.detector import PersonDetector
 
     weights = tmp_path / "det.pth"
     torch.save(
@@ -257,7 +272,7 @@ def test_detector_from_local_weights(tmp_path: Path) -> None:
 
 
 def test_box_files(tmp_path: Path) -> None:
-    from fasterpose.commands.predict import load_box_file
+    from fasterpose.deploy.boxes import load_box_file
 
     coco = tmp_path / "dets.json"
     coco.write_text(
@@ -288,16 +303,16 @@ def test_one_euro_smooths_jitter_and_follows_motion() -> None:
     moving = [g(np.array([10.0 * t, 0.0]), t / 30) for t in range(60)]
     assert abs(moving[-1][0] - 590.0) < 15.0  # a fast joint lags little
 
-    from fasterpose.engine.predict import PersonPose
-
     smoother = PoseSmoother()
-    person = PersonPose(np.zeros((17, 2), np.float32), np.ones(17, np.float32), np.array([0, 0, 50, 100.0]), 1.0)
-    other = PersonPose(np.full((17, 2), 200, np.float32), np.ones(17, np.float32), np.array([180, 0, 50, 100.0]), 1.0)
+    person = PosePrediction(0, np.zeros((17, 3), np.float32), 1.0, box=np.array([0, 0, 50, 100.0]))
+    other = PosePrediction(0, np.full((17, 3), 200, np.float32), 1.0, box=np.array([180, 0, 50, 100.0]))
+    person.keypoints[:, 2] = other.keypoints[:, 2] = 0.9
     smoother([person, other], 0.0)
     assert len(smoother.tracks) == 2
     out = smoother([other, person], 1 / 30)  # order swapped: matched by box IoU, not position
     assert len(smoother.tracks) == 2
-    np.testing.assert_allclose(out[0].keypoints, 200.0)
+    np.testing.assert_allclose(out[0].xy, 200.0)
+    np.testing.assert_allclose(out[0].scores, 0.9)  # scores pass through unsmoothed
 
 
 def test_top_level_api_is_lazy_and_complete() -> None:
@@ -306,12 +321,12 @@ def test_top_level_api_is_lazy_and_complete() -> None:
 
     code = (
         "import sys, fasterpose; assert 'torch' not in sys.modules; "
-        "from fasterpose import PoseModel, Predictor, PersonPose, load_config, Config; "
-        "from fasterpose.engine.predict import Predictor as P; assert Predictor is P; "
+        "from fasterpose import PoseModel, Predictor, PosePrediction, load_config, Config; "
+        "from fasterpose.deploy.predictor import Predictor as P; assert Predictor is P; "
         "print(sorted(fasterpose.__all__))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "Predictor" in out and "PersonPose" in out
+    assert "Predictor" in out and "PosePrediction" in out
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         import fasterpose
 
@@ -329,7 +344,7 @@ def test_openvino_runners_released_in_any_order_keep_signals_deliverable() -> No
     code = (
         "import signal, subprocess, sys\n"
         "import numpy as np, openvino as ov, openvino.opset13 as ops\n"
-        "from fasterpose.engine.runtimes import OpenVinoRunner\n"
+        "from fasterpose.deploy.runtimes import OpenVinoRunner\n"
         "p = ops.parameter([-1, 3, 8, 8], np.float32)\n"
         "model = ov.Model([ops.relu(p)], [p])\n"
         "a, b = OpenVinoRunner(model), OpenVinoRunner(model)\n"

@@ -17,12 +17,14 @@ from pycocotools.coco import COCO
 from fasterpose.cli import main as cli_main
 from fasterpose.config import apply_overrides, config_from_dict, dump_config
 from fasterpose.data.synthpose import generate
-from fasterpose.engine.inference import build_eval_dataset, postprocess, predict_dataset
+from fasterpose.engine.inference import predict_dataset
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.evaluation.testdev import results_file_name, server_entries, write_server_results
 from fasterpose.keypoints import COCO_17
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.models.weights_file import save_weights
+from fasterpose.pipeline.evaluate import build_eval_set
+from fasterpose.pipeline.topdown import postprocess
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def test_results_file_in_the_server_format(
     model = PoseModel.from_config(apply_overrides(testdev["cfg"], [f"model.weights={testdev['weights']}"]))
     cfg = testdev["cfg"]
     preds = predict_dataset(model, cfg, "cpu", "test-dev", progress=False,
-                            dataset=build_eval_dataset(cfg, "test-dev", use_gt_boxes=False))  # fmt: skip
+                            eval_set=build_eval_set(cfg, "test-dev", use_gt_boxes=False))  # fmt: skip
     assert len(preds) == 2 * testdev["people"]  # low-score and non-person boxes dropped
     kept = postprocess(preds, COCO_17, cfg.eval.in_vis_threshold, cfg.eval.oks_nms_threshold)
     assert len(results) == len(kept) < len(preds)  # the jittered duplicates went to OKS-NMS
@@ -113,6 +115,6 @@ def test_entries_are_checked(tmp_path: Path) -> None:
 def test_missing_test_dev_paths_are_named(testdev: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     cfg = apply_overrides(testdev["cfg"], ["data.test_det_file=null"])
     with pytest.raises(ValueError, match=r"split test-dev needs .* data.test_det_file"):
-        build_eval_dataset(cfg, "test-dev", use_gt_boxes=False)
+        build_eval_set(cfg, "test-dev", use_gt_boxes=False)
     assert cli_main(["eval", str(testdev["config"]), "--oracle", "--split", "test-dev"]) == 1
     assert "--oracle needs ground truth" in capsys.readouterr().err

@@ -5,7 +5,7 @@ light)::
 
     from fasterpose import PoseModel, Predictor
     predictor = Predictor("runs/quickstart/last.pth")  # or an exported .onnx / .xml
-    people = predictor("photo.jpg", boxes=[[x, y, w, h, score]])  # list[PersonPose]
+    people = predictor("photo.jpg", boxes=[[x, y, w, h, score]])  # list[PosePrediction]
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "PoseModel": "fasterpose.models.pose_model",
-    "Predictor": "fasterpose.engine.predict",
-    "PersonPose": "fasterpose.engine.predict",
+    "Predictor": "fasterpose.deploy.predictor",
+    "PosePrediction": "fasterpose.evaluation.predictions",
     "load_config": "fasterpose.config",
     "Config": "fasterpose.config",
 }
-__all__ = ["Config", "PersonPose", "PoseModel", "Predictor", "__version__", "load_config"]
+__all__ = ["Config", "PoseModel", "PosePrediction", "Predictor", "__version__", "load_config"]
 
 if TYPE_CHECKING:
     from fasterpose.config import Config, load_config
-    from fasterpose.engine.predict import PersonPose, Predictor
+    from fasterpose.deploy.predictor import Predictor
+    from fasterpose.evaluation.predictions import PosePrediction
     from fasterpose.models.pose_model import PoseModel
 
 

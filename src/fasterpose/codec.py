@@ -21,10 +21,13 @@ makes DARK's error no larger than the quarter offset's at every argmax column (t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from fasterpose.config import Config
 
 Encoding = Literal["msra", "unbiased"]
 
@@ -63,6 +66,12 @@ class HeatmapCodec:
         self.dark = dark
         self.blur_kernel = blur_kernel
 
+    @classmethod
+    def from_config(cls, cfg: Config) -> HeatmapCodec:
+        """The codec of ``cfg``: ``data.input_size``, ``heatmap_size``, ``sigma``, ``encoding``, ``eval.dark``."""
+        d = cfg.data
+        return cls(d.input_size, d.heatmap_size, d.sigma, d.encoding, dark=cfg.eval.dark)  # type: ignore[arg-type]
+
     # ------------------------------------------------------------------ coordinates
     @property
     def _ratio(self) -> np.ndarray:
@@ -86,9 +95,7 @@ class HeatmapCodec:
         return 1 if self.encoding == "msra" else 0
 
     # ------------------------------------------------------------------ encode
-    def encode(
-        self, keypoints: np.ndarray, joint_weights: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, keypoints: np.ndarray, joint_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw target heatmaps.
 
         Args:
@@ -120,8 +127,10 @@ class HeatmapCodec:
             my = (ys[None, :] >= ul[:, 1:]) & (ys[None, :] < br[:, 1:])
         else:
             inside = (
-                (mu[:, 0] + radius >= 0) & (mu[:, 1] + radius >= 0)
-                & (mu[:, 0] - radius <= w - 1) & (mu[:, 1] - radius <= h - 1)
+                (mu[:, 0] + radius >= 0)
+                & (mu[:, 1] + radius >= 0)
+                & (mu[:, 0] - radius <= w - 1)
+                & (mu[:, 1] - radius <= h - 1)
             )
             mx = np.abs(xs[None, :] - mu[:, :1]) <= radius
             my = np.abs(ys[None, :] - mu[:, 1:]) <= radius

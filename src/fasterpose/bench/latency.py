@@ -14,14 +14,18 @@ measured median / floor (1.0 would be a network running at matmul speed througho
 Runtimes: ``torch`` (eager, channels-last), ``torch-compile`` (inductor, ``freezing=True``),
 ``onnxruntime`` (CPU provider, intra-op spinning off), ``openvino`` (f32 hint) and ``openvino-bf16``
 (bf16 hint); on request ``torch-bf16`` (autocast) and ``onnxruntime-int8`` / ``openvino-int8``
-(static QDQ quantisation calibrated on random crops: timing only; their floor uses the fp32 peak).
+(static QDQ quantisation calibrated on random crops: timing only). INT8 rows are held against an
+INT8 floor: the int8 peak measured like the others, the best of the same (n, n) GEMM run as an
+INT8 1x1 convolution (QDQ) through ONNX Runtime and OpenVINO, and ``torch._int_mm`` where the CPU
+build has it.
+
+With ``checkpoint`` the timed weights are a trained model's (random weights can hit denormals and
+misrank runtimes); otherwise each config's network is built with random weights.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -34,7 +38,6 @@ import torch
 
 from fasterpose.config import Config, apply_overrides, load_config, shipped_path
 
-DEFAULT_CONFIGS = ("configs/fasterpose_r50_256x192.yaml", "configs/simplebaseline_r50_256x192.yaml")
 VARIANTS = {  # name: (runtime, precision)
     "torch": ("torch", "fp32"),
     "torch-compile": ("torch", "fp32"),
@@ -45,20 +48,6 @@ VARIANTS = {  # name: (runtime, precision)
     "onnxruntime-int8": ("onnxruntime", "int8"),
     "openvino-int8": ("openvino", "int8"),
 }
-DEFAULT_VARIANTS = "torch,torch-compile,onnxruntime,openvino,openvino-bf16"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), help="config YAMLs to compare")
-    parser.add_argument("--runtimes", default=DEFAULT_VARIANTS, help=f"comma list of {', '.join(VARIANTS)}")
-    parser.add_argument("--batches", default="1,32", help="comma list of batch sizes (1,32)")
-    parser.add_argument("--runs", type=int, default=20, help="timed interleaved rounds after warm-up (20)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per cell first (3)")
-    parser.add_argument("--threads", type=int, help="CPU threads for every runtime (default: torch's, all cores)")
-    parser.add_argument("--peak-size", type=int, default=2048, help="square matmul size for the peak (2048)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every model")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON (else a table)")
-    parser.add_argument("--out", help="also write the JSON report to this file")
 
 
 def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
@@ -93,8 +82,64 @@ def conv_gemm_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -
     return 2.0 * n**3 / best / 1e9
 
 
-def measure_peaks(n: int, bf16: bool) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Peak GFLOP/s per precision (best of torch.mm and the 1x1-conv GEMM), and each measurement."""
+def int8_gemm_peaks(n: int = 2048, repeats: int = 5, threads: int = 1) -> dict[str, float]:
+    """The (n, n) x (n, n) product in INT8, GFLOP/s (int8 ops counted like fp32 ones), per engine.
+
+    ``conv1x1-ort`` / ``conv1x1-openvino``: one 1x1 convolution quantised to QDQ (u8 activations,
+    per-channel s8 weights) by :func:`fasterpose.deploy.quantize.quantize_int8`, the path the INT8
+    rows take. ``torch._int_mm``: s8 x s8 -> s32 GEMM, where this torch build supports it on CPU.
+    """
+    import tempfile
+
+    from fasterpose.deploy.quantize import quantize_int8
+    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
+
+    out: dict[str, float] = {}
+    side = 32 if n % 32 == 0 else 1
+    x = np.random.default_rng(0).standard_normal((1, n, side, n // side)).astype(np.float32)
+    conv = torch.nn.Conv2d(n, n, 1, bias=False).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "conv.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                conv, (torch.from_numpy(x),), str(fp32), dynamo=False, opset_version=17, input_names=["images"]
+            )
+        int8 = quantize_int8(fp32, Path(tmp) / "int8.onnx", x, keep_head_fp32=False)
+        import openvino as ov
+
+        ort_runner = OnnxRuntimeRunner(int8, num_threads=threads, precision="int8")  # runtime settings as the rows
+        ov_runner = OpenVinoRunner(ov.convert_model(str(int8)), precision="int8", num_threads=threads)
+        calls: dict[str, Callable[[], Any]] = {  # the session / request directly: the input is not a crop
+            "conv1x1-ort": lambda: ort_runner.session.run(None, {ort_runner.input_name: x}),
+            "conv1x1-openvino": lambda: ov_runner._get(1).infer({0: x}),
+        }
+        for name, call in calls.items():
+            call()
+            best = min(_timed(call) for _ in range(repeats))
+            out[name] = round(2.0 * n**3 / best / 1e9, 1)
+    if hasattr(torch, "_int_mm"):
+        a = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        b = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        try:
+            torch._int_mm(a, b)
+            best = min(_timed(lambda: torch._int_mm(a, b)) for _ in range(repeats))
+            out["torch._int_mm"] = round(2.0 * n**3 / best / 1e9, 1)
+        except RuntimeError:  # no CPU kernel in this build
+            pass
+    return out
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def measure_peaks(
+    n: int, bf16: bool, int8: bool = False, threads: int = 1
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Peak GFLOP/s per precision (best of torch.mm and the 1x1-conv GEMM; int8: see
+    :func:`int8_gemm_peaks`), and each measurement."""
     detail: dict[str, dict[str, float]] = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         if name == "bf16" and not bf16:
@@ -103,12 +148,14 @@ def measure_peaks(n: int, bf16: bool) -> tuple[dict[str, float], dict[str, dict[
             "torch.mm": round(matmul_peak_gflops(dtype, n), 1),
             "conv1x1": round(conv_gemm_peak_gflops(dtype, n), 1),
         }
+    if int8:
+        detail["int8"] = int8_gemm_peaks(n, threads=threads)
     return {k: max(v.values()) for k, v in detail.items()}, detail
 
 
 def cpu_has_bf16() -> bool:
     try:
-        from fasterpose.engine.runtimes import openvino_core  # loads the CPU plugin once per process
+        from fasterpose.deploy.runtimes import openvino_core  # loads the CPU plugin once per process
 
         return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:  # noqa: BLE001 - no OpenVINO: fall back to torch's view
@@ -135,8 +182,9 @@ def make_runner(
     import io
     import tempfile
 
-    from fasterpose.engine.runtimes import OnnxRuntimeRunner, OpenVinoRunner, TorchRunner
-    from fasterpose.export import quantize_int8
+    from fasterpose.deploy.quantize import quantize_int8
+    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
+    from fasterpose.pipeline.torch_runner import TorchRunner
 
     runtime, precision = VARIANTS[variant]
     if runtime == "torch":
@@ -166,28 +214,88 @@ class Cell:
     times: list[float]
 
 
-def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    from fasterpose.bench.flops import true_gmacs
-    from fasterpose.export import onnx_bytes
+def _bench_models(
+    configs: list[str], overrides: list[str] | None, checkpoint: str | None
+) -> list[tuple[Config, torch.nn.Module]]:
+    """The timed models: a checkpoint's (or weights file's) trained model, else each config's at seed 0."""
+    if checkpoint is not None:
+        from fasterpose.engine.model_file import load_model_file
+
+        model, cfg = load_model_file(checkpoint)
+        return [(apply_overrides(cfg, list(overrides or [])), model)]
     from fasterpose.models.pose_model import PoseModel
 
-    threads = args.threads or torch.get_num_threads()
+    models: list[tuple[Config, torch.nn.Module]] = []
+    for path in configs:
+        cfg = apply_overrides(load_config(shipped_path(path)), ["model.pretrained=false", *(overrides or [])])
+        torch.manual_seed(0)
+        models.append((cfg, PoseModel.from_config(cfg, pretrained=False).eval()))
+    return models
+
+
+def _row(cell: Cell, peak: dict[str, float]) -> dict[str, Any]:
+    """One cell's timings against its floor (int8 rows: the int8 peak, the INT8 floor)."""
+    precision = VARIANTS[cell.variant][1]
+    ms = np.asarray(cell.times) * 1e3
+    peak_key = precision if precision in peak else "fp32"
+    floor = 2.0 * cell.gmacs * cell.batch / peak[peak_key] * 1e3
+    fp32_floor = 2.0 * cell.gmacs * cell.batch / peak["fp32"] * 1e3
+    return {
+        "config": cell.config,
+        "runtime": cell.variant,
+        "precision": precision,
+        "batch": cell.batch,
+        "ms_median": round(float(np.median(ms)), 2),
+        "ms_min": round(float(ms.min()), 2),
+        "ms_max": round(float(ms.max()), 2),
+        "floor_ms": round(floor, 2),
+        "ratio": round(float(np.median(ms)) / floor, 3),
+        "peak_gflops": round(peak[peak_key], 1),
+        "gmacs": round(cell.gmacs, 3),
+        **({"fp32_floor_ms": round(fp32_floor, 2)} if precision == "int8" else {}),
+    }
+
+
+def run_benchmark(
+    configs: list[str],
+    runtimes: list[str],
+    batches: list[int],
+    runs: int = 20,
+    warmup: int = 3,
+    threads: int | None = None,
+    peak_size: int = 2048,
+    overrides: list[str] | None = None,
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """Time every (config, runtime, batch) cell in interleaved rounds; see the module docstring.
+
+    Args:
+        configs: config YAMLs (shipped names resolve to this checkout's ``configs/``); ignored
+            with ``checkpoint``, whose own config and weights are timed.
+        runtimes: variants, see :data:`VARIANTS`.
+        batches: batch sizes.
+        runs, warmup: timed rounds, and untimed calls per cell first.
+        threads: CPU threads for every runtime (default: torch's).
+        peak_size: square GEMM size of the peak measurements.
+        overrides: config overrides for every model.
+    """
+    from fasterpose.bench.flops import true_gmacs
+    from fasterpose.deploy.onnx_export import onnx_bytes
+
+    threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    variants = [v.strip() for v in args.runtimes.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in runtimes if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown runtimes {unknown}; valid: {', '.join(VARIANTS)}")
     bf16 = cpu_has_bf16()
-    skipped = [v for v in variants if VARIANTS[v][1] == "bf16" and not bf16]
-    variants = [v for v in variants if v not in skipped]
-    batches = [int(b) for b in args.batches.split(",")]
-    peak, peak_detail = measure_peaks(args.peak_size, bf16)
+    skipped = [v for v in runtimes if VARIANTS[v][1] == "bf16" and not bf16]
+    variants = [v for v in runtimes if v not in skipped]
+    int8 = any(VARIANTS[v][1] == "int8" for v in variants)
+    peak, peak_detail = measure_peaks(peak_size, bf16, int8, threads)
+    models = _bench_models(configs, overrides, checkpoint)
     cells: list[Cell] = []
     rng = np.random.default_rng(0)
-    for path in args.configs:
-        cfg = apply_overrides(load_config(shipped_path(path)), ["model.pretrained=false", *args.set])
-        torch.manual_seed(0)
-        model = PoseModel.from_config(cfg, pretrained=False).eval()
+    for cfg, model in models:
         w, h = cfg.data.input_size
         gmacs = true_gmacs(model, (h, w))
         onnx_model = functools.cache(functools.partial(onnx_bytes, model, cfg.data.input_size))
@@ -196,41 +304,22 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             runner = make_runner(variant, model, cfg, onnx_model, threads)
             for b in batches:
                 images = rng.standard_normal((b, 3, h, w)).astype(np.float32)
-                for _ in range(args.warmup):
+                for _ in range(warmup):
                     runner(images)
                 cells.append(Cell(cfg.name, variant, b, runner, images, gmacs, []))
             print(f"prepared {cfg.name} {variant} in {time.perf_counter() - t0:.1f} s", flush=True)
-    for r in range(args.runs):
+    for r in range(runs):
         for i in range(len(cells)):
             cell = cells[(i + r) % len(cells)]
             t0 = time.perf_counter()
             cell.runner(cell.images)
             cell.times.append(time.perf_counter() - t0)
-    rows = []
-    for cell in cells:
-        precision = VARIANTS[cell.variant][1]
-        ms = np.asarray(cell.times) * 1e3
-        peak_key = precision if precision in peak else "fp32"  # int8 rows: against the fp32 peak
-        floor = 2.0 * cell.gmacs * cell.batch / peak[peak_key] * 1e3
-        rows.append(
-            {
-                "config": cell.config,
-                "runtime": cell.variant,
-                "precision": precision,
-                "batch": cell.batch,
-                "ms_median": round(float(np.median(ms)), 2),
-                "ms_min": round(float(ms.min()), 2),
-                "ms_max": round(float(ms.max()), 2),
-                "floor_ms": round(floor, 2),
-                "ratio": round(float(np.median(ms)) / floor, 3),
-                "peak_gflops": round(peak[peak_key], 1),
-                "gmacs": round(cell.gmacs, 3),
-            }
-        )
+    rows = [_row(cell, peak) for cell in cells]
     return {
         "cpu": cpu_name(),
         "threads": threads,
-        "runs": args.runs,
+        "runs": runs,
+        "weights": f"trained ({checkpoint})" if checkpoint else "random",
         "peak_gflops": peak,
         "peak_detail": peak_detail,
         "skipped": skipped,
@@ -264,12 +353,12 @@ def fastest_exact(rows: list[dict[str, Any]]) -> str | None:
 
 def format_latency_report(report: dict[str, Any]) -> str:
     peak = ", ".join(
-        f"{k} {v:.0f} GFLOP/s (torch.mm {report['peak_detail'][k]['torch.mm']:.0f}, "
-        f"1x1 conv {report['peak_detail'][k]['conv1x1']:.0f})"
+        f"{k} {v:.0f} GFLOP/s ({', '.join(f'{e} {g:.0f}' for e, g in report['peak_detail'][k].items())})"
         for k, v in report["peak_gflops"].items()
     )
     lines = [
-        f"{report['cpu']}, {report['threads']} threads, {report['runs']} runs; matmul peak {peak}",
+        f"{report['cpu']}, {report['threads']} threads, {report['runs']} runs, {report['weights']} weights; "
+        f"peak {peak}",
         f"{'config':34s} {'runtime':17s} {'batch':>5s} {'median':>9s} {'min':>9s} {'max':>9s} "
         f"{'floor':>9s} {'ratio':>6s}",
     ]
@@ -284,17 +373,3 @@ def format_latency_report(report: dict[str, Any]) -> str:
         lines.append(f"skipped (no bf16 on this CPU): {', '.join(report['skipped'])}")
     lines.append(f"fastest exact (fp32) runtime, by summed measured/floor: {report['fastest_fp32']}")
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    saved = torch.get_num_threads()
-    try:
-        report = run_benchmark(args)
-    finally:
-        torch.set_num_threads(saved)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    print(text if args.json else format_latency_report(report))
-    return 0

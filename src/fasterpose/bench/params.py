@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from fasterpose.bench.flops import measure_complexity
-from fasterpose.config import load_config, shipped_path
+from fasterpose.config import load_config
 
 # The paper's printed (params in millions, GFLOPs) per config stem: Tables 2, 3, 4 (GFLOPs only) and 5.
 # Table 6 rows share FasterPose R50's architecture (Table 2 values).
@@ -73,39 +71,26 @@ def bench_params(config_dir: Path, pattern: str = "*.yaml") -> list[dict[str, An
     return rows
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--configs", type=Path, default=None, help="folder of YAML configs (default: configs/)")
-    p.add_argument("--pattern", default="*.yaml", help="glob inside the folder")
-    p.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
-
-
-def run(args: argparse.Namespace) -> int:
-    folder = args.configs or shipped_path("configs")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"config folder not found: {folder}")
-    rows = bench_params(folder, args.pattern)
-    if args.json:
-        print(json.dumps(rows))
-        return 0
+def format_params_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of :func:`bench_params` as a text table with the counters explained."""
     head = (
         f"{'config':36s} {'input':8s} {'params':>12s} {'paper M':>8s} {'GFLOPs*':>8s} {'paper':>6s} "
         f"{'GMACs':>7s} {'tstat M**':>9s}"
     )
-    print(head)
-    print("-" * len(head))
+    lines = [head, "-" * len(head)]
     for r in rows:
         pp = f"{r['paper_params']:.2f}" if r["paper_params"] is not None else "-"
         pg = f"{r['paper_gflops']:.2f}" if r["paper_gflops"] is not None else "-"
-        print(
+        lines.append(
             f"{r['config']:36s} {r['input']:8s} {r['params']:>12,d} {pp:>8s} {r['gflops_paper']:>8.2f} "
             f"{pg:>6s} {r['gmacs']:>7.2f} {r['mflops_torchstat']:>9.1f}"
         )
-    print(
+    lines.append(
         "* paper GFLOPs: the SimpleBaseline/HRNet counter (weight.numel() x output H x W / 2^30); "
         "GMACs: true multiply-adds / 1e9."
     )
-    print(
+    lines.append(
         "** torchstat MFLOPs (2^20): the counter behind Lite-HRNet's published 205.2M, which the paper prints "
         "as 0.21 GFLOPs; it adds bias, BatchNorm, ReLU and upsampling operations."
     )
-    return 0
+    return "\n".join(lines)

@@ -1,10 +1,14 @@
-"""``fasterpose eval CONFIG (--checkpoint P | --oracle) [key=value ...] [--json]``.
+"""``fasterpose eval CONFIG (--model FILE | --oracle) [key=value ...] [--json]``.
 
-With ``--checkpoint`` the network (architecture and loss, hence sigmoid or not) comes from the
-checkpoint; data and evaluation settings come from CONFIG and the overrides. Results and metrics
-are written beside the checkpoint (``<stem>_results_<split>.json``, ``<stem>_metrics_<split>.json``)
-unless ``--out`` says otherwise. ``--oracle`` scores the ground truth pushed through
-encode -> decode -> back-projection: the ceiling a codec and heatmap size allow.
+``--model`` takes a training checkpoint, a bare weights file, an exported ``.onnx`` or an OpenVINO
+``.xml`` (``--checkpoint`` is the same option) and scores it with the pipeline that serves users.
+A checkpoint or an exported file brings its own network and loss; data and evaluation settings come
+from CONFIG and the overrides. Results and metrics (with runtime and precision) are written beside
+the model (``<stem>_results_<split>.json``, ``<stem>_metrics_<split>.json``) unless ``--out`` says
+otherwise. Under ``torchrun`` every rank predicts a shard and rank 0 scores. ``--oracle`` scores the
+ground truth pushed through encode -> decode -> back-projection: the ceiling a codec allows.
+``--split test-dev`` runs the same pipeline on ``data.test_det_file``'s boxes and writes the COCO
+server's results file (:mod:`fasterpose.pipeline.testdev`) instead of scoring.
 """
 
 from __future__ import annotations
@@ -13,18 +17,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from fasterpose.config import Config, apply_overrides, load_config
-from fasterpose.engine.distributed import resolve_device
-from fasterpose.engine.inference import build_eval_dataset, predict_dataset, predict_oracle, score_predictions
-from fasterpose.engine.model_file import load_model_file
 from fasterpose.evaluation.report import format_table
-
-if TYPE_CHECKING:
-    import torch
+from fasterpose.pipeline.runner import RUNTIMES
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML (data and eval settings)")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--checkpoint", help="checkpoint or weights file (.safetensors) to evaluate")
+    what.add_argument(
+        "--model", "--checkpoint", dest="model", help="checkpoint, weights file (.safetensors), .onnx or .xml"
+    )
     what.add_argument(
         "--oracle",
         action="store_true",
@@ -45,59 +47,90 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("val", "train", "test-dev"),
         help="test-dev: detections on data.test_ann's images -> the COCO server's results file, not scored",
     )
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--runtime", choices=("auto", *RUNTIMES), help="default: torch for torch files, else auto")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), help="default: fp32, or the exported file's own")
+    parser.add_argument("--device", default="auto", help="torch runtime: auto | cpu | cuda | cuda:N")
     parser.add_argument("--det", action="store_true", help="use data.det_file boxes (eval.use_gt_boxes=false)")
-    parser.add_argument("--out", help="folder for results/metrics files (default: beside the checkpoint)")
-    parser.add_argument("--workers", type=int, help="DataLoader workers (default: data.num_workers)")
+    parser.add_argument("--out", help="folder for results/metrics files (default: beside the model)")
+    parser.add_argument("--workers", type=int, help="image-reading threads (default: data.num_workers)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
 
 
-def _with_checkpoint_model(cfg: Config, ckpt_cfg: Config) -> Config:
-    """CONFIG's data/eval settings with the checkpoint's network and loss; warn on codec changes."""
+def with_model_of(cfg: Config, model_cfg: Config) -> Config:
+    """CONFIG's data/eval settings with the model file's network and loss; warn on codec changes."""
     for key in ("input_size", "heatmap_size", "encoding", "sigma", "keypoints"):
-        mine, theirs = getattr(cfg.data, key), getattr(ckpt_cfg.data, key)
+        mine, theirs = getattr(cfg.data, key), getattr(model_cfg.data, key)
         if mine != theirs:
-            log.warning("data.%s is %s here but %s in the checkpoint's config", key, mine, theirs)
-    return dataclasses.replace(cfg, model=ckpt_cfg.model, loss=ckpt_cfg.loss)
+            log.warning("data.%s is %s here but %s in the model's config", key, mine, theirs)
+    return dataclasses.replace(cfg, model=model_cfg.model, loss=model_cfg.loss)
+
+
+def _device(name: str) -> str:
+    """``--device`` for one process: auto -> CUDA when available; a clear error for missing CUDA."""
+    try:
+        from fasterpose.engine.distributed import resolve_device
+    except ImportError:  # the torch-free runtime install: exported files run on the CPU
+        return "cpu" if name == "auto" else name
+    return str(resolve_device(name, key="--device"))
+
+
+def open_model(args: argparse.Namespace, cfg: Config, device: str) -> tuple[Any, Config]:
+    """(pipeline runner, config to evaluate with) for ``--model``."""
+    from fasterpose.deploy.metadata import read_metadata
+    from fasterpose.deploy.models import is_exported, load_torch_model, open_runner
+
+    path = Path(args.model)
+    if is_exported(path):
+        file_cfg, _ = read_metadata(path)
+        eval_cfg = with_model_of(cfg, file_cfg) if file_cfg is not None else cfg
+        runner, _ = open_runner(path, eval_cfg, args.runtime or "auto", "cpu", args.precision)
+        return runner, eval_cfg
+    model, model_cfg = load_torch_model(path, cfg, device)
+    eval_cfg = with_model_of(cfg, model_cfg)
+    runner, _ = open_runner(model, eval_cfg, args.runtime or "torch", device, args.precision)
+    return runner, eval_cfg
 
 
 def run(args: argparse.Namespace) -> int:
+    from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, score_predictions
+
     overrides = list(args.overrides)
     if args.det:
         overrides.append("eval.use_gt_boxes=false")
     cfg = load_config(args.config, overrides)
     progress = not args.no_progress
     start = time.perf_counter()
+    info: dict[str, Any] = {}
     if args.oracle:
         if args.split == "test-dev":
             raise ValueError("--oracle needs ground truth; test-dev has none")
         if args.det:
             raise ValueError("--oracle scores ground-truth keypoints in ground-truth boxes; it cannot use --det")
         cfg = apply_overrides(cfg, ["eval.use_gt_boxes=true"])  # the oracle always crops GT boxes
-        dataset = build_eval_dataset(cfg, args.split, use_gt_boxes=True)
-        preds = predict_oracle(cfg, args.split, progress, dataset, args.workers)
+        eval_set = build_eval_set(cfg, args.split, use_gt_boxes=True)
+        preds = oracle_predictions(cfg, eval_set)
         out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
         title = (
             f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
             f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split} (GT boxes)"
         )
     else:
-        device = resolve_device(args.device, key="--device")
-        model, ckpt_cfg = load_model_file(args.checkpoint, map_location=device)
-        cfg = _with_checkpoint_model(cfg, ckpt_cfg)
+        predicted = _predict(args, cfg, progress)
+        if predicted is None:
+            return 0  # a rank other than 0: rank 0 scores
+        preds, cfg, eval_set, runner, world = predicted
+        model = Path(args.model)
+        out_dir = Path(args.out) if args.out else model.parent
         if args.split == "test-dev":
-            return _test_dev(model, cfg, device, args, progress)
-        dataset = build_eval_dataset(cfg, args.split)
-        preds = predict_dataset(
-            model, cfg, device, args.split, progress=progress, dataset=dataset, num_workers=args.workers
-        )
-        ckpt = Path(args.checkpoint)
-        out_dir, prefix = (Path(args.out) if args.out else ckpt.parent), f"{ckpt.stem}_"
-        title = f"{ckpt} on {cfg.data.dataset} {args.split} ({'GT' if cfg.eval.use_gt_boxes else 'detector'} boxes)"
-    metrics, info = score_predictions(preds, cfg, dataset, args.split, out_dir, prefix)
+            return _test_dev(preds, cfg, out_dir, args.json)
+        info = {"model": str(model), "runtime": runner.runtime, "precision": runner.precision, "processes": world}
+        prefix = f"{model.stem}_"
+        boxes = "GT" if cfg.eval.use_gt_boxes else "detector"
+        title = f"{model} ({runner.runtime} {runner.precision}) on {cfg.data.dataset} {args.split} ({boxes} boxes)"
+    metrics, info = score_predictions(preds, cfg, eval_set, out_dir, prefix, info)
     shown: dict[str, object] = dict(metrics)
-    for key in ("head_size_source", "mean_oks_to_gt"):
+    for key in ("head_size_source", "mean_oks_to_gt", "runtime", "precision"):
         if key in info:
             shown[key] = info[key]
     print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))
@@ -108,18 +141,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _test_dev(
-    model: torch.nn.Module, cfg: Config, device: torch.device, args: argparse.Namespace, progress: bool
-) -> int:
-    """Write the test-dev results file (beside the checkpoint unless --out) and say what it holds."""
-    from fasterpose.engine.testdev import predict_testdev
+def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[list[Any], Config, Any, Any, int] | None:
+    """``--model``'s predictions on ``--split`` (this rank's shard, gathered on rank 0 under ``torchrun``):
+    (predictions, config, eval set, runner, processes); None on the other ranks."""
+    from fasterpose.pipeline.evaluate import build_eval_set, predict_eval_set
+    from fasterpose.pipeline.topdown import TopDownPipeline
 
-    out_dir = Path(args.out) if args.out else Path(args.checkpoint).parent
-    info = predict_testdev(model, cfg, out_dir, device, progress=progress, num_workers=args.workers)
+    rank, world = 0, 1
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from fasterpose.engine.distributed import init_distributed
+
+        dist = init_distributed(args.device)
+        rank, world, device = dist.rank, dist.world_size, str(dist.device)
+    else:
+        device = _device(args.device)
+    runner, cfg = open_model(args, cfg, device)
+    if args.split == "test-dev":
+        from fasterpose.pipeline.testdev import testdev_image_ids
+
+        testdev_image_ids(cfg)  # a missing image-info file is named before any image is read
+    pipeline = TopDownPipeline.from_config(cfg, runner)
+    eval_set = build_eval_set(cfg, args.split)
+    workers = cfg.data.num_workers if args.workers is None else args.workers
+    preds = predict_eval_set(pipeline, eval_set, workers, progress and rank == 0, rank, world)
+    if world > 1:
+        from fasterpose.engine.distributed import cleanup_distributed, gather_to_main
+
+        gathered = gather_to_main(preds)
+        cleanup_distributed()
+        if rank != 0:
+            return None
+        preds = sorted(gathered, key=lambda p: p.index)
+    return preds, cfg, eval_set, runner, world
+
+
+def _test_dev(preds: list[Any], cfg: Config, out_dir: Path, as_json: bool) -> int:
+    """Write the test-dev results file (beside the model unless --out) and say what it holds."""
+    from fasterpose.pipeline.testdev import write_testdev
+
+    info = write_testdev(preds, cfg, out_dir)
     print(
         f"wrote {info['results_file']}: {info['people_after_nms']} people (of {info['people']} boxes) on "
         f"{info['images_with_people']} of {info['images']} images; not scored (zip it and submit it to the COCO server)"
     )
-    if args.json:
+    if as_json:
         print(json.dumps(info))
     return 0

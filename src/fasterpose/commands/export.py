@@ -1,8 +1,13 @@
-"""``fasterpose export --checkpoint P --format onnx|openvino [--precision fp32|bf16|int8] [--calib DIR]``.
+"""``fasterpose export --checkpoint P --format onnx|openvino|weights [--precision P] [--val CONFIG]``.
 
-Writes one self-contained ONNX file or an OpenVINO IR (``.xml`` + ``.bin``) carrying the model's
-config, then prints its parity against the torch model: max |difference| of the raw heatmaps and
-the mean distance between decoded keypoints (network-input pixels), per runtime that can run it.
+``P`` is a training checkpoint or a weights file. ``--format weights`` writes the model's tensors and
+config only (``.safetensors``, optionally float16). ``onnx`` / ``openvino`` write one self-contained
+ONNX file or an OpenVINO IR (``.xml`` + ``.bin``) carrying the model's config, then print its parity
+against the torch model (max |difference| of the raw heatmaps and the mean distance between decoded
+keypoints, per runtime that can run it) and, with ``--val``, the exported model's AP beside the torch
+model's on that config's validation set. INT8 calibrates on person crops of a dataset's boxes
+(``--calib-config``, default the ``--val`` config, else the checkpoint's own) or on the whole images
+of a folder (``--calib DIR``). No output may replace the input file.
 """
 
 from __future__ import annotations
@@ -15,14 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from fasterpose.engine.model_file import load_model_file
-from fasterpose.export import (
-    CALIBRATION_METHODS,
-    calibration_crops,
-    default_output,
-    export_model,
-    parity_report,
-)
+from fasterpose.config import load_config
+from fasterpose.deploy.quantize import CALIBRATION_METHODS
 
 log = logging.getLogger(__name__)
 
@@ -40,73 +39,85 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precision",
         default="fp32",
         choices=("fp32", "bf16", "int8"),
-        help="fp32; bf16 (OpenVINO, run-time hint); int8 (static quantisation, needs --calib)",
+        help="fp32; bf16 (OpenVINO, run-time hint); int8 (static quantisation, calibrated)",
     )
-    parser.add_argument("--calib", help="folder of typical images for INT8 calibration (whole-image crops)")
-    parser.add_argument("--calib-limit", type=int, default=64, help="calibration images used at most (64)")
-    parser.add_argument(
-        "--calib-method",
-        default="minmax",
-        choices=CALIBRATION_METHODS,
-        help="int8 activation range calibration (minmax)",
-    )
-    parser.add_argument(
-        "--quantize-head",
-        action="store_true",
-        help="int8: quantise the final heatmap conv too (default: it stays fp32)",
-    )
-    parser.add_argument("--out", help="output file (default: next to the checkpoint, .onnx or .xml)")
-    parser.add_argument(
-        "--parity-images",
-        help="folder of images for the parity check (default: --calib, else 8 random-noise crops)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the parity report as JSON")
+    parser.add_argument("--calib", help="int8: calibrate on whole images of this folder instead of person crops")
+    parser.add_argument("--calib-config", help="int8: dataset config whose boxes calibrate (default: --val, else own)")
+    parser.add_argument("--calib-split", default="train", choices=("train", "val"), help="boxes to calibrate on")
+    parser.add_argument("--calib-limit", type=int, default=64, help="calibration crops (or images) at most (64)")
+    parser.add_argument("--calib-method", default="minmax", choices=CALIBRATION_METHODS, help="int8 range (minmax)")
+    parser.add_argument("--quantize-head", action="store_true", help="int8: quantise the final heatmap conv too")
+    parser.add_argument("--out", help="output file (default: next to the checkpoint, .onnx, .xml or .safetensors)")
+    parser.add_argument("--parity-images", help="folder of images for the parity check (default: the calibration)")
+    parser.add_argument("--val", metavar="CONFIG", help="also report AP of torch vs exported on CONFIG's val set")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for --val/--calib-config")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from fasterpose.deploy.export import calibration_crops, default_output, export_model, validate_export
+    from fasterpose.deploy.parity import parity_report
+    from fasterpose.deploy.quantize import folder_calibration_crops
+    from fasterpose.engine.model_file import load_model_file
+
     model, cfg = load_model_file(args.checkpoint)
     if args.format == "weights":
         return _export_weights(model, cfg, args)
-    calib = calibration_crops(args.calib, cfg, args.calib_limit) if args.calib else None
-    if args.precision == "int8" and calib is None:
-        raise ValueError("--precision int8 needs --calib DIR: a folder of images like the ones you will run on")
+    val_cfg = load_config(args.val, list(args.set)) if args.val else None
+    calib: np.ndarray | None = None
+    source = "random noise"
+    if args.precision == "int8" or args.calib:
+        calib_cfg = load_config(args.calib_config, list(args.set)) if args.calib_config else (val_cfg or cfg)
+        calib, source = calibration_crops(calib_cfg, args.calib, args.calib_split, args.calib_limit)
     out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.precision)
+    _refuse_overwriting_input(out, args.checkpoint, args.format)
     export_model(model, cfg, out, args.format, args.precision, calib, args.calib_method, not args.quantize_head)
     if args.parity_images:
-        probe = calibration_crops(args.parity_images, cfg, 16)
-        source = args.parity_images
+        probe, source = folder_calibration_crops(args.parity_images, cfg, 16), args.parity_images
     elif calib is not None:
-        probe, source = calib[:16], args.calib
+        probe = calib[:16]
     else:
         w, h = cfg.data.input_size
-        probe, source = (
-            np.random.default_rng(0).standard_normal((8, 3, h, w)).astype(np.float32),
-            "random noise",
-        )
-    report = parity_report(model, cfg, out, args.precision, probe)
+        probe = np.random.default_rng(0).standard_normal((8, 3, h, w)).astype(np.float32)
+    report: dict[str, Any] = {
+        "output": str(out),
+        "format": args.format,
+        "precision": args.precision,
+        "crops": len(probe),
+        "source": source,
+        "parity": parity_report(model, cfg, out, args.precision, probe),
+    }
+    if val_cfg is not None:
+        report["val"] = {"config": args.val, **validate_export(model, val_cfg, out)}
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "output": str(out),
-                    "format": args.format,
-                    "precision": args.precision,
-                    "crops": len(probe),
-                    "source": source,
-                    "parity": report,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(report, indent=2))
         return 0
     print(f"wrote {out} ({args.format}, {args.precision})")
     print(f"parity vs torch fp32 on {len(probe)} crops ({source}):")
-    for runtime, r in report.items():
+    for runtime, r in report["parity"].items():
+        if "skipped" in r:
+            print(f"  {runtime:12s} skipped: {r['skipped']}")
+            continue
         print(
             f"  {runtime:12s} heatmaps max|d| {r['max_abs']:.3g} mean|d| {r['mean_abs']:.3g}; "
             f"keypoints mean {r['kpt_px_mean']:.3g} px, max {r['kpt_px_max']:.3g} px (input pixels)"
         )
+    if val_cfg is not None:
+        t, e = report["val"]["torch"], report["val"]["exported"]
+        key = next(k for k in t if k not in ("runtime", "precision"))
+        print(
+            f"{key} on {args.val} val: torch fp32 {t[key]:.4f}, exported ({e['runtime']} {e['precision']}) "
+            f"{e[key]:.4f}, difference {e[key] - t[key]:+.4f}"
+        )
     return 0
+
+
+def _refuse_overwriting_input(out: Path, source: str | Path, fmt: str) -> None:
+    """An export never replaces the file it reads (an IR's ``.bin`` included)."""
+    src = Path(source).resolve()
+    written = [out, out.with_suffix(".bin")] if fmt == "openvino" else [out]
+    if any(p.resolve() == src for p in written):
+        raise ValueError(f"{out}: the output would overwrite the input {source}; pass another --out")
 
 
 def _export_weights(model: Any, cfg: Any, args: argparse.Namespace) -> int:
@@ -115,8 +126,7 @@ def _export_weights(model: Any, cfg: Any, args: argparse.Namespace) -> int:
 
     src = Path(args.checkpoint)
     out = Path(args.out) if args.out else src.with_name(src.stem + ("_fp16" if args.half else "") + SUFFIX)
-    if out.resolve() == src.resolve():
-        raise ValueError(f"{out}: the output would overwrite the input; pass another --out")
+    _refuse_overwriting_input(out, src, "weights")
     save_weights(model, cfg, out, half=args.half)
     size, source_size = out.stat().st_size, src.stat().st_size
     if args.json:

@@ -25,10 +25,9 @@ import torch
 from torch.utils.data import Dataset
 
 from fasterpose.codec import HeatmapCodec
-from fasterpose.config import AugmentConfig, Config, DataConfig
-from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
+from fasterpose.config import AugmentConfig, Config
+from fasterpose.data.build import build_records, initial_crop
 from fasterpose.data.image_io import ImageReadError, read_image_bgr
-from fasterpose.data.mpii import parse_mpii
 from fasterpose.data.records import PersonRecord, SampleMeta
 from fasterpose.data.transforms import (
     CropParams,
@@ -38,7 +37,6 @@ from fasterpose.data.transforms import (
     transform_keypoints,
     warp_image,
 )
-from fasterpose.geometry import box_to_center_scale
 from fasterpose.keypoints import KeypointSpec
 from fasterpose.layouts import check_annotation_layout, resolve_layout
 
@@ -48,66 +46,6 @@ MAX_REPLACEMENTS = 50  # consecutive bad images tolerated with skip_bad_images b
 
 class SampleError(RuntimeError):
     """A sample that failed for a reason other than an unreadable image; names record and file."""
-
-
-def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -> list[PersonRecord]:
-    """Parse the annotations of ``split`` ("train" | "val" | "test-dev") named by ``data_cfg`` into records.
-
-    Paths are ``data_cfg.root / train_ann`` etc. ``split="val"`` with ``use_gt_boxes=False`` reads
-    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``). The files are
-    validated as they are parsed (the val annotations also as COCO evaluation ground truth), so
-    calling this before training finds a malformed validation file before epoch 1. ``"test-dev"``
-    reads the boxes in ``test_det_file`` for the images of the image-info file ``test_ann``.
-    """
-    if split not in ("train", "val", "test-dev"):
-        raise ValueError(f"split must be 'train', 'val' or 'test-dev', got {split!r}")
-    root = Path(data_cfg.root)
-    if split == "test-dev":
-        return _testdev_records(data_cfg, root)
-    ann = root / (data_cfg.train_ann if split == "train" else data_cfg.val_ann)
-    images = root / (data_cfg.train_images if split == "train" else data_cfg.val_images)
-    num_keypoints = resolve_layout(data_cfg).num_keypoints
-    if data_cfg.dataset in ("coco", "synthpose"):
-        if split == "val" and not use_gt_boxes:
-            if not data_cfg.det_file:
-                raise ValueError("evaluation with detector boxes needs data.det_file (COCO results format)")
-            records = parse_coco_detections(
-                root / data_cfg.det_file, ann, images, num_keypoints, data_cfg.det_score_threshold
-            )
-            source = root / data_cfg.det_file
-        else:
-            records = parse_coco_keypoints(ann, images, num_keypoints, for_eval=split == "val")
-            source = ann
-    elif data_cfg.dataset == "mpii":
-        if not use_gt_boxes:
-            raise ValueError("MPII has no person detections: evaluate it with use_gt_boxes=True")
-        head_boxes = ann.parent / "gt_valid.mat" if split == "val" else None
-        records = parse_mpii(ann, images, head_boxes if head_boxes and head_boxes.is_file() else None)
-        source = ann
-    else:
-        raise ValueError(f"unknown dataset {data_cfg.dataset!r}; valid: coco, mpii, synthpose")
-    if not records:
-        raise ValueError(f"{source}: no usable person annotations for split {split!r}")
-    return records
-
-
-def _testdev_records(data_cfg: DataConfig, root: Path) -> list[PersonRecord]:
-    """Detector boxes on the images of an image-info file (no ground truth): COCO test-dev."""
-    if data_cfg.dataset not in ("coco", "synthpose") or not data_cfg.test_ann or not data_cfg.test_det_file:
-        raise ValueError(
-            "split test-dev needs a COCO-format dataset with data.test_ann (an image-info file such as "
-            "annotations/image_info_test-dev2017.json) and data.test_det_file (person detections, COCO results format)"
-        )
-    records = parse_coco_detections(
-        root / data_cfg.test_det_file,
-        root / data_cfg.test_ann,
-        root / data_cfg.test_images,
-        resolve_layout(data_cfg).num_keypoints,
-        data_cfg.det_score_threshold,
-    )
-    if not records:
-        raise ValueError(f"{root / data_cfg.test_det_file}: no person detections for the images of {data_cfg.test_ann}")
-    return records
 
 
 @dataclass
@@ -167,7 +105,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
     def from_config(cls, cfg: Config, split: str, train: bool, use_gt_boxes: bool = True) -> TopDownDataset:
         """Records of ``split`` with the config's codec; augmentation only when ``train``."""
         d = cfg.data
-        codec = HeatmapCodec(d.input_size, d.heatmap_size, d.sigma, d.encoding, dark=cfg.eval.dark)  # type: ignore[arg-type]
+        codec = HeatmapCodec.from_config(cfg)
         spec = resolve_layout(d)
         if d.dataset in ("coco", "synthpose"):
             ann = {"train": d.train_ann, "val": d.val_ann}.get(split, d.test_ann)
@@ -189,18 +127,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         )
 
     def _initial_crop(self, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
-        k = self.spec.num_keypoints
-        if record.keypoints.shape != (k, 3):
-            raise ValueError(
-                f"{record.image_path} (annotation {record.annotation_id}): keypoints have shape "
-                f"{record.keypoints.shape}, layout {self.spec.name} needs ({k}, 3)"
-            )
-        if record.center is not None and record.scale is not None:
-            return np.asarray(record.center, np.float32), np.asarray(record.scale, np.float32)
-        try:
-            return box_to_center_scale(record.box, self.aspect_ratio, self.padding)
-        except ValueError as exc:
-            raise ValueError(f"{record.image_path} (annotation {record.annotation_id}): {exc}") from None
+        return initial_crop(record, self.spec.num_keypoints, self.aspect_ratio, self.padding, self.spec.name)
 
     def reseed(self, seed: int) -> None:
         """Restart the augmentation generator from ``(self.seed, seed)``."""

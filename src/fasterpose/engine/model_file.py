@@ -13,7 +13,8 @@ from torch import nn
 
 from fasterpose.config import Config
 from fasterpose.engine.checkpoint import load_model_from_checkpoint
-from fasterpose.models.weights_file import is_weights_file, load_weights_model
+from fasterpose.models.pose_model import PoseModel
+from fasterpose.models.weights_file import is_weights_file, load_into, read_weights
 
 
 def load_model_file(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> tuple[nn.Module, Config]:
@@ -21,3 +22,17 @@ def load_model_file(path: str | os.PathLike[str], map_location: str | torch.devi
     if is_weights_file(path):
         return load_weights_model(path, map_location=map_location)
     return load_model_from_checkpoint(path, map_location=map_location)
+
+
+def load_weights_model(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, Config]:
+    """Rebuild the model from a weights file's config and load its tensors (eval mode, float32).
+
+    Here rather than in :mod:`fasterpose.models.weights_file`, which ``PoseModel`` itself imports
+    (``model.weights=FILE``): no import cycle.
+    """
+    state, cfg = read_weights(path)
+    model = PoseModel.from_config(cfg, pretrained=False)
+    load_into(model, state, str(path))
+    return model.float().to(map_location).eval(), cfg

@@ -121,7 +121,7 @@ class CocoEvaluator:
                 number of keypoints, or an image or category the ground truth lacks; the message
                 names ``source`` and the entry.
         """
-        entries = [p.to_coco(self.person_id) if isinstance(p, PosePrediction) else p for p in predictions]
+        entries = [p.to_coco(category_id=self.person_id) if isinstance(p, PosePrediction) else p for p in predictions]
         kept, other = check_results(entries, self.target, source, start=self._seen)
         self._seen += len(entries)
         self._other += other

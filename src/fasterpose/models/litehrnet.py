@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fasterpose.models.weights import init_scratch_backbone
+
 
 def conv_bn(
     cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, relu: bool = False
@@ -233,6 +235,4 @@ def init_litehrnet_weights(module: nn.Module) -> None:
 
 def build_litehrnet_backbone(pretrained: bool = False, weights: str | None = None) -> LiteHRNet:
     """Lite-HRNet-18 (40 channels at stride 4); ``weights``: a local state dict to load strictly."""
-    from fasterpose.models.backbones import init_scratch_backbone
-
     return init_scratch_backbone(LiteHRNet(), "litehrnet18", pretrained, weights)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from fasterpose.models.heads import prior_bias
+from fasterpose.models.weights import init_scratch_backbone
 
 BN_MOMENTUM = 0.1
 
@@ -176,8 +177,6 @@ def init_lpn_weights(module: nn.Module) -> None:
 
 def build_lpn_backbone(pretrained: bool = False, weights: str | None = None) -> LPNBackbone:
     """lpn-50 backbone (512 channels, stride 16); ``weights``: a local state dict to load strictly."""
-    from fasterpose.models.backbones import init_scratch_backbone
-
     return init_scratch_backbone(LPNBackbone(), "lpn50", pretrained, weights)
 
 

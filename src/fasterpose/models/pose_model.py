@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from fasterpose.activation import loss_outputs_logits
 from fasterpose.layouts import check_num_keypoints
 from fasterpose.models.backbones import build_backbone
 from fasterpose.models.heads import DeconvHead, LowToHighRegressor
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from fasterpose.config import Config
 
 log = logging.getLogger(__name__)
-SIGMOID_LOSSES = ("rce", "ce_onehot", "ce_mask")
 
 
 class PoseModel(nn.Module):
@@ -58,7 +58,7 @@ class PoseModel(nn.Module):
             pretrained=use and init is None,
             weights=None if init is not None else weights,
         )
-        prior = m.prior if cfg.loss.name in SIGMOID_LOSSES else None
+        prior = m.prior if loss_outputs_logits(cfg.loss.name) else None
         head = build_head(
             kind=m.head,
             in_channels=int(getattr(backbone, "out_channels")),  # noqa: B009 - published by every backbone
@@ -76,15 +76,6 @@ class PoseModel(nn.Module):
             state, _ = read_weights(init)
             load_into(model, state, init, allow_new_head=True)
             log.info("initialised the model from the weights file %s", init)
-        return model
-
-    @classmethod
-    def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> PoseModel:
-        """Rebuild a model from a training checkpoint (config + weights), loaded weights-only."""
-        from fasterpose.engine.checkpoint import load_model_from_checkpoint
-
-        model, _ = load_model_from_checkpoint(path, map_location=map_location)
-        assert isinstance(model, PoseModel)
         return model
 
 
@@ -109,8 +100,10 @@ def build_head(
     if kind == "deconv":
         up = 2**num_deconv
         if total % up:
-            raise ValueError(f"{num_deconv} deconvs upscale {up}x, more than the {total}x from stride "
-                             f"{backbone_stride} to heatmap stride {heatmap_stride}")
+            raise ValueError(
+                f"{num_deconv} deconvs upscale {up}x, more than the {total}x from stride "
+                f"{backbone_stride} to heatmap stride {heatmap_stride}"
+            )
         rest = total // up
         if final_layer == "conv" and rest != 1:
             raise ValueError(f"final_layer=conv needs {total}x from deconvs, got {up}x; use final_layer=lhr")
@@ -119,7 +112,11 @@ def build_head(
         return DeconvHead(in_channels, num_keypoints, num_deconv, filters, kernel, rest, bias_prior)
     if kind == "lpn":
         lpn = importlib.import_module("fasterpose.models.lpn")
-        return lpn.build_lpn_head(in_channels=in_channels, backbone_stride=backbone_stride,
-                                  num_keypoints=num_keypoints, heatmap_stride=heatmap_stride,
-                                  bias_prior=bias_prior)
+        return lpn.build_lpn_head(
+            in_channels=in_channels,
+            backbone_stride=backbone_stride,
+            num_keypoints=num_keypoints,
+            heatmap_stride=heatmap_stride,
+            bias_prior=bias_prior,
+        )
     raise ValueError(f"unknown head {kind!r}; valid: lhr, deconv, lpn")

@@ -123,15 +123,3 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, all
             raise WeightsFileError(f"{source}: weights lack {missing[:5]} of the model in the config")
         log.warning("%s: %d head tensors have another shape (another keypoint count) and start from scratch: %s",
                     source, len(skipped), skipped)  # fmt: skip
-
-
-def load_weights_model(
-    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> tuple[nn.Module, Config]:
-    """Rebuild the model from a weights file's config and load its tensors (eval mode, float32)."""
-    from fasterpose.models.pose_model import PoseModel
-
-    state, cfg = read_weights(path)
-    model = PoseModel.from_config(cfg, pretrained=False)
-    load_into(model, state, str(path))
-    return model.float().to(map_location).eval(), cfg

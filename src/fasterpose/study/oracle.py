@@ -12,8 +12,7 @@ from fasterpose.config import Config
 def oracle_ap(cfg: Config) -> float:
     """COCO AP on ``cfg``'s val split of the ground truth passed through the heatmap codec (encode ->
     decode): the ceiling any arm can reach at this heatmap size, encoding and decoder."""
-    from fasterpose.engine.inference import build_eval_dataset, predict_oracle, score_predictions
+    from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, score_predictions
 
-    dataset = build_eval_dataset(cfg, "val", use_gt_boxes=True)
-    preds = predict_oracle(cfg, "val", progress=False, dataset=dataset, num_workers=0)
-    return float(score_predictions(preds, cfg, dataset, "val")[0]["AP"])
+    eval_set = build_eval_set(cfg, "val", use_gt_boxes=True)
+    return float(score_predictions(oracle_predictions(cfg, eval_set), cfg, eval_set)[0]["AP"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from fasterpose.engine.predict import PersonPose
+from fasterpose.evaluation.predictions import PosePrediction
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray:
@@ -87,9 +87,11 @@ class PoseSmoother:
         self.max_age = max_age
         self.tracks: list[_Track] = []
 
-    def __call__(self, predictions: list[PersonPose], t: float) -> list[PersonPose]:
+    def __call__(self, predictions: list[PosePrediction], t: float) -> list[PosePrediction]:
         """Smoothed copies of ``predictions`` (same order) for the frame at time ``t`` (seconds)."""
         self.tracks = [tr for tr in self.tracks if t - tr.last_seen <= self.max_age]
+        if any(p.box is None for p in predictions):
+            raise ValueError("smoothing matches people by box: every prediction needs its box")
         boxes = np.array([p.box for p in predictions], dtype=np.float64).reshape(-1, 4)
         iou = box_iou(boxes, np.array([tr.box for tr in self.tracks]).reshape(-1, 4))
         assigned: dict[int, int] = {}
@@ -104,8 +106,9 @@ class PoseSmoother:
             if i in assigned:
                 track = self.tracks[assigned[i]]
             else:
-                track = _Track(pred.box, OneEuroFilter(self.min_cutoff, self.beta), t)
+                track = _Track(np.asarray(pred.box), OneEuroFilter(self.min_cutoff, self.beta), t)
                 self.tracks.append(track)
-            track.box, track.last_seen = pred.box, t
-            out.append(replace(pred, keypoints=track.filter(pred.keypoints, t)))
+            track.box, track.last_seen = np.asarray(pred.box), t
+            xy = track.filter(pred.xy, t)
+            out.append(replace(pred, keypoints=np.concatenate([xy, pred.scores[:, None]], axis=1).astype(np.float32)))
         return out

@@ -1,10 +1,10 @@
-"""Inference runtimes behind one call: ``heatmaps = runner(images)``.
+"""CPU deployment runtimes behind the :class:`~fasterpose.pipeline.runner.Runner` interface.
 
 Every runner takes normalised crops ``(B, 3, H, W)`` float32 (numpy) and returns the model's raw
 outputs ``(B, K, h, w)`` float32 (logits for sigmoid-trained models). The sigmoid, flip test and
-decoding live in :mod:`fasterpose.engine.predict`, identical for every runtime.
+decoding live in :mod:`fasterpose.pipeline.topdown`, identical for every runtime. No torch here.
 
-* ``torch``: the ``nn.Module`` itself (eager, or ``torch.compile`` with freezing).
+* ``torch``: :class:`fasterpose.pipeline.torch_runner.TorchRunner` (eager, or ``torch.compile``).
 * ``onnxruntime``: an ONNX file or bytes on the CPU execution provider, intra-op spinning off.
 * ``openvino``: an OpenVINO IR (``.xml``), an ONNX file, or an ``ov.Model`` on the CPU plugin, with
   the inference precision set explicitly (``INFERENCE_PRECISION_HINT`` = ``f32`` or ``bf16``).
@@ -18,22 +18,45 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-PRECISIONS = ("fp32", "bf16", "int8")
-# Fastest exact (f32) runtime on the CPUs we measured; see docs/deployment.md. bf16 has only one
+from fasterpose.pipeline.runner import PRECISIONS, RUNTIMES, check_images, default_num_threads
+
+__all__ = [
+    "DEFAULT_CPU_RUNTIME",
+    "PRECISIONS",
+    "RUNTIMES",
+    "OnnxRuntimeRunner",
+    "OpenVinoRunner",
+    "auto_cpu_runtime",
+    "default_num_threads",
+    "openvino_core",
+]
+# Fastest exact (f32) runtime on the CPUs we measured, decided by scripts/bench_runtime_choice.py on
+# a trained checkpoint (fasterpose.bench.runtime_choice; see docs/deployment.md). bf16 has only one
 # CPU runtime here, so ``auto`` at bf16 means OpenVINO (:func:`auto_cpu_runtime`).
 DEFAULT_CPU_RUNTIME = "onnxruntime"
 
 
+def installed(runtime: str) -> bool:
+    """The runtime's Python package is importable (the runtime install may carry only one of them)."""
+    import importlib.util
+
+    return importlib.util.find_spec(runtime) is not None
+
+
 def auto_cpu_runtime(precision: str | None) -> str:
-    """What ``runtime="auto"`` runs on the CPU at this precision."""
-    return "openvino" if precision == "bf16" else DEFAULT_CPU_RUNTIME
+    """What ``runtime="auto"`` runs on the CPU at this precision: OpenVINO for bf16 (the only runtime
+    here with bf16 convolutions), else :data:`DEFAULT_CPU_RUNTIME`, or the other one when only it is
+    installed."""
+    if precision == "bf16":
+        return "openvino"
+    other = "openvino" if DEFAULT_CPU_RUNTIME == "onnxruntime" else "onnxruntime"
+    if installed(DEFAULT_CPU_RUNTIME) or not installed(other):
+        return DEFAULT_CPU_RUNTIME
+    return other
 
 
 _OV_PRECISION = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 IRs carry their own int8 ops
@@ -65,70 +88,9 @@ def openvino_core() -> Any:
         return _OV_CORE
 
 
-class Runner(Protocol):
-    """``(B, 3, H, W) float32 -> (B, K, h, w) float32`` raw model outputs."""
-
-    runtime: str
-    precision: str
-
-    def __call__(self, images: np.ndarray) -> np.ndarray: ...
-
-
-def default_num_threads() -> int:
-    """Threads for CPU runtimes: torch's setting (which honours ``OMP_NUM_THREADS``)."""
-    return max(1, torch.get_num_threads())
-
-
-def _check_images(images: np.ndarray) -> np.ndarray:
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must have shape (B, 3, H, W), got {images.shape}")
-    return np.ascontiguousarray(images, dtype=np.float32)
-
-
-class TorchRunner:
-    """Run an ``nn.Module`` under ``inference_mode``.
-
-    Args:
-        model: the pose network (put in eval mode here).
-        device: torch device.
-        compile: wrap with ``torch.compile`` (inductor, ``freezing=True``: weights folded as
-            constants, conv weights pre-packed). The first call per batch size compiles.
-        channels_last: run in NHWC memory format (faster oneDNN convolutions on CPU).
-        precision: ``fp32`` or ``bf16`` (autocast).
-    """
-
-    runtime = "torch"
-
-    def __init__(
-        self,
-        model: nn.Module,
-        device: str | torch.device = "cpu",
-        compile: bool = False,
-        channels_last: bool = True,
-        precision: str = "fp32",
-    ) -> None:
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"torch runtime supports precision fp32 or bf16, got {precision!r}")
-        self.device = torch.device(device)
-        self.precision = precision
-        self.channels_last = channels_last
-        model = model.eval().to(self.device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        self.forward: Any = torch.compile(model, dynamic=False, options={"freezing": True}) if compile else model
-        self.compiled = compile
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(_check_images(images)).to(self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with (
-            torch.inference_mode(),
-            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"),
-        ):
-            out = self.forward(x)
-        return out.float().cpu().numpy()
+def cpu_has_bf16() -> bool:
+    """OpenVINO's CPU plugin reports bf16 support (AVX512-BF16 or AMX)."""
+    return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 class OnnxRuntimeRunner:
@@ -167,7 +129,7 @@ class OnnxRuntimeRunner:
         self.precision = precision
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: _check_images(images)})[0]
+        out = self.session.run(None, {self.input_name: check_images(images)})[0]
         return np.asarray(out, dtype=np.float32)
 
 
@@ -200,7 +162,7 @@ class OpenVinoRunner:
         if precision not in _OV_PRECISION:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.core = openvino_core()  # shared: see openvino_core() for why not ov.Core() here
-        if precision == "bf16" and "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        if precision == "bf16" and not cpu_has_bf16():
             raise RuntimeError("this CPU has no bf16 support (OpenVINO reports no BF16 capability); use fp32")
         if isinstance(model, str | os.PathLike):
             path = Path(model)
@@ -236,7 +198,7 @@ class OpenVinoRunner:
         return req
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        x = _check_images(images)
+        x = check_images(images)
         req = self._get(x.shape[0])
         req.infer({0: x})
         return np.array(req.get_output_tensor(0).data, dtype=np.float32)

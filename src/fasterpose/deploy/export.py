@@ -1,0 +1,105 @@
+"""Export a torch model to ONNX or OpenVINO at fp32, bf16 (OpenVINO hint) or int8 (QDQ)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from fasterpose.config import Config
+from fasterpose.deploy.onnx_export import export_onnx
+from fasterpose.deploy.openvino_export import export_openvino
+from fasterpose.deploy.quantize import quantize_int8
+
+
+def default_output(checkpoint: str | Path, fmt: str, precision: str) -> Path:
+    """``run/best.pt`` -> ``run/best.onnx`` / ``run/best_int8.onnx`` / ``run/best_bf16.xml``."""
+    p = Path(checkpoint)
+    suffix = "" if precision == "fp32" else f"_{precision}"
+    return p.with_name(p.stem + suffix + (".onnx" if fmt == "onnx" else ".xml"))
+
+
+def export_model(
+    model: nn.Module,
+    cfg: Config,
+    out: str | Path,
+    fmt: str,
+    precision: str = "fp32",
+    calib: np.ndarray | None = None,
+    calib_method: str = "minmax",
+    keep_head_fp32: bool = True,
+) -> Path:
+    """Export ``model`` to ``out`` in format ``onnx`` or ``openvino`` at ``precision``.
+
+    ``calib`` (N, 3, H, W) crops, ``calib_method`` and ``keep_head_fp32`` are for int8 (see
+    :func:`quantize_int8`).
+    """
+    if fmt not in ("onnx", "openvino"):
+        raise ValueError(f"format must be onnx or openvino, got {fmt!r}")
+    if precision not in ("fp32", "bf16", "int8"):
+        raise ValueError(f"precision must be fp32, bf16 or int8, got {precision!r}")
+    if fmt == "onnx" and precision == "bf16":
+        raise ValueError(
+            "bf16 is not an ONNX deployment option (ONNX Runtime's CPU provider has no bf16 "
+            "convolutions); use --format openvino --precision bf16"
+        )
+    if precision == "int8" and calib is None:
+        raise ValueError("int8 needs calibration images: pass --calib DIR (a folder of typical photos)")
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = out if fmt == "onnx" and precision == "fp32" else Path(tmp) / "fp32.onnx"
+        export_onnx(model, fp32, cfg.data.input_size, cfg)
+        src = fp32
+        if precision == "int8":
+            assert calib is not None
+            dest = out if fmt == "onnx" else Path(tmp) / "int8.onnx"
+            src = quantize_int8(fp32, dest, calib, cfg, calib_method, keep_head_fp32)
+        if fmt == "openvino":
+            export_openvino(src, out, cfg, precision)
+    return out
+
+
+def calibration_crops(
+    cfg: Config, folder: str | Path | None = None, split: str = "train", limit: int = 64
+) -> tuple[np.ndarray, str]:
+    """INT8 calibration crops and where they came from: person crops of ``cfg``'s ``split`` boxes
+    (the default; as evaluation crops them), or whole-image crops of ``folder`` when given."""
+    from fasterpose.deploy.quantize import dataset_calibration_crops, folder_calibration_crops
+
+    if folder is not None:
+        return folder_calibration_crops(folder, cfg, limit), f"whole images of {folder}"
+    try:
+        crops = dataset_calibration_crops(cfg, split, limit)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"int8 calibration on the config's {split} person boxes failed ({exc}); give a dataset config "
+            "(--calib-config CONFIG data.root=...) or a folder of typical images (--calib DIR)"
+        ) from exc
+    return crops, f"{len(crops)} person crops of {cfg.data.dataset} {split} ({cfg.data.root})"
+
+
+def validate_export(
+    model: nn.Module, val_cfg: Config, exported: str | Path, progress: bool = False, num_workers: int = 0
+) -> dict[str, dict[str, float | str]]:
+    """The primary metric (COCO AP / MPII PCKh mean) of the torch model and of the exported file on
+    ``val_cfg``'s validation set, through the same pipeline: ``{"torch": {...}, "exported": {...}}``."""
+    import dataclasses
+
+    from fasterpose.deploy.models import open_runner
+    from fasterpose.pipeline.evaluate import build_eval_set, evaluate
+    from fasterpose.pipeline.topdown import TopDownPipeline
+    from fasterpose.pipeline.torch_runner import TorchRunner
+
+    eval_set = build_eval_set(val_cfg, "val")
+    key = "Mean" if val_cfg.data.dataset == "mpii" else "AP"
+    out: dict[str, dict[str, float | str]] = {}
+    torch_pipe = TopDownPipeline.from_config(val_cfg, TorchRunner(model, channels_last=False))
+    runner, file_cfg = open_runner(exported)
+    exported_cfg = dataclasses.replace(val_cfg, model=file_cfg.model, loss=file_cfg.loss)
+    exported_pipe = TopDownPipeline.from_config(exported_cfg, runner)
+    for name, pipe, cfg in (("torch", torch_pipe, val_cfg), ("exported", exported_pipe, exported_cfg)):
+        metrics, info = evaluate(pipe, cfg, eval_set, None, "", num_workers, progress)
+        out[name] = {key: metrics[key], "runtime": info["runtime"], "precision": info["precision"]}
+    return out

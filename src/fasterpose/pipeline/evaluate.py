@@ -1,0 +1,281 @@
+"""A dataset's person boxes through the top-down pipeline, scored by COCOeval (10 stats) or PCKh.
+
+    records (GT or detector boxes) -> crops (threads read and warp images, in record order)
+      -> TopDownPipeline.predict_crops in batches of ``eval.batch_size`` -> PosePrediction per box
+      -> COCO / SynthPose: rescore + OKS-NMS + COCOeval; MPII: PCKh per record (no NMS)
+
+Torch-free: the runtime install scores exported models with this module. Under ``torchrun`` each
+rank predicts one shard of the images (:func:`shard_images`) and rank 0 scores the gathered
+predictions (the gathering is the caller's, see ``fasterpose.engine.distributed``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm import tqdm
+
+from fasterpose.codec import HeatmapCodec
+from fasterpose.data.build import build_records, initial_crop
+from fasterpose.data.records import PersonRecord
+from fasterpose.data.transforms import transform_keypoints
+from fasterpose.evaluation.coco import CocoEvaluator, oks_to_ground_truth
+from fasterpose.evaluation.pckh import PckhEvaluator
+from fasterpose.evaluation.predictions import PosePrediction
+from fasterpose.geometry import get_affine_transform
+from fasterpose.layouts import check_annotation_layout, resolve_layout
+from fasterpose.pipeline.crops import read_image, warp_crops
+from fasterpose.pipeline.topdown import TopDownPipeline, crop_padding, decode_to_image, postprocess, rescore
+
+if TYPE_CHECKING:
+    from fasterpose.config import Config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSet:
+    """The people to evaluate: records with their un-augmented crops.
+
+    Attributes:
+        records: the evaluated records (all, or those of the first ``eval.max_images`` images);
+            a prediction's ``index`` is a position in this list.
+        centers, scales: (N, 2) crop centre and size per record, image pixels.
+        split: ``val``, ``train`` or ``test-dev``.
+        ann_file: the ground-truth annotation file of the split (test-dev: its image-info file).
+        image_ids: the images scored when limited by ``eval.max_images`` (None: every image).
+    """
+
+    records: list[PersonRecord]
+    centers: np.ndarray
+    scales: np.ndarray
+    split: str
+    ann_file: Path
+    image_ids: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def split_annotations(cfg: Config, split: str) -> Path:
+    """The annotation file of ``split``: train / val ground truth, or test-dev's image-info file."""
+    d = cfg.data
+    return Path(d.root) / {"train": d.train_ann, "val": d.val_ann}.get(split, d.test_ann or "")
+
+
+def build_eval_set(cfg: Config, split: str = "val", use_gt_boxes: bool | None = None) -> EvalSet:
+    """The records of ``split`` (GT boxes or ``data.det_file``), limited to ``eval.max_images`` images.
+
+    ``split="test-dev"`` takes the detector boxes of ``data.test_det_file`` (there is no ground truth).
+    A layout given as data must match the joints the annotation file's category lists.
+    """
+    gt_boxes = cfg.eval.use_gt_boxes if use_gt_boxes is None else use_gt_boxes
+    spec = resolve_layout(cfg.data)
+    ann = split_annotations(cfg, split)
+    if cfg.data.dataset in ("coco", "synthpose") and ann.is_file():
+        check_annotation_layout(spec, ann)
+    records = build_records(cfg.data, split, gt_boxes and split != "test-dev")
+    image_ids = None
+    if cfg.eval.max_images is not None:
+        chosen = list(dict.fromkeys(r.image_id for r in records))[: cfg.eval.max_images]  # first-seen order
+        keep = set(chosen)
+        records = [r for r in records if r.image_id in keep]
+        image_ids = sorted(int(i) for i in keep)
+    w, h = cfg.data.input_size
+    crops = [initial_crop(r, spec.num_keypoints, w / h, crop_padding(cfg), spec.name) for r in records]
+    centers = np.array([c for c, _ in crops], np.float32).reshape(-1, 2)
+    scales = np.array([s for _, s in crops], np.float32).reshape(-1, 2)
+    return EvalSet(records, centers, scales, split, ann, image_ids)
+
+
+def shard_images(eval_set: EvalSet, rank: int, world_size: int) -> list[list[int]]:
+    """Record positions grouped by image (first-seen order); rank ``r`` of ``w`` gets groups r, r+w, ..."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(eval_set.records):
+        groups.setdefault(r.image_path, []).append(i)
+    return list(groups.values())[rank::world_size]
+
+
+def _load(eval_set: EvalSet, group: list[int], input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    image = read_image(eval_set.records[group[0]].image_path)
+    idx = np.asarray(group)
+    return warp_crops(image, eval_set.centers[idx], eval_set.scales[idx], input_size), idx
+
+
+def crop_batches(
+    eval_set: EvalSet, groups: Sequence[list[int]], input_size: tuple[int, int], batch_size: int, num_workers: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches (crops (B, 3, H, W), record positions (B,)) over ``groups`` in order, ``batch_size`` each
+    (the last one shorter); ``num_workers`` threads read and warp ahead (bounded)."""
+    buf_crops: list[np.ndarray] = []
+    buf_idx: list[np.ndarray] = []
+    buffered = 0
+
+    def loaded() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if num_workers <= 0:
+            for g in groups:
+                yield _load(eval_set, g, input_size)
+            return
+        with ThreadPoolExecutor(num_workers) as pool:
+            pending: deque[Future[tuple[np.ndarray, np.ndarray]]] = deque()
+            it = iter(groups)
+            for g in it:
+                pending.append(pool.submit(_load, eval_set, g, input_size))
+                if len(pending) >= 2 * num_workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    for crops, idx in loaded():
+        buf_crops.append(crops)
+        buf_idx.append(idx)
+        buffered += len(idx)
+        while buffered >= batch_size:
+            all_crops, all_idx = np.concatenate(buf_crops), np.concatenate(buf_idx)
+            yield all_crops[:batch_size], all_idx[:batch_size]
+            buf_crops, buf_idx = [all_crops[batch_size:]], [all_idx[batch_size:]]
+            buffered -= batch_size
+    if buffered:
+        yield np.concatenate(buf_crops), np.concatenate(buf_idx)
+
+
+def predict_eval_set(
+    pipeline: TopDownPipeline,
+    eval_set: EvalSet,
+    num_workers: int = 0,
+    progress: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+) -> list[PosePrediction]:
+    """One rescored prediction per record of this rank's shard, ordered by record position."""
+    groups = shard_images(eval_set, rank, world_size)
+    total = sum(len(g) for g in groups)
+    preds: list[PosePrediction] = []
+    bar = tqdm(total=total, desc="eval", unit="crop", disable=not progress, leave=False)
+    for crops, idx in crop_batches(eval_set, groups, pipeline.input_size, pipeline.batch_size, num_workers):
+        recs = [eval_set.records[i] for i in idx]
+        preds += pipeline.predict_crops(
+            crops,
+            eval_set.centers[idx],
+            eval_set.scales[idx],
+            np.array([r.box_score for r in recs], np.float64),
+            np.array([r.image_id for r in recs]),
+            idx,
+        )
+        bar.update(len(idx))
+    bar.close()
+    return sorted(preds, key=lambda p: p.index)
+
+
+def oracle_predictions(cfg: Config, eval_set: EvalSet, in_vis_threshold: float | None = None) -> list[PosePrediction]:
+    """Ground truth through encode -> decode -> back-projection: the codec's accuracy ceiling."""
+    codec = HeatmapCodec.from_config(cfg)
+    thr = cfg.eval.in_vis_threshold if in_vis_threshold is None else in_vis_threshold
+    preds = []
+    for i, r in enumerate(eval_set.records):
+        c, s = eval_set.centers[i], eval_set.scales[i]
+        kpts_in = transform_keypoints(r.keypoints, get_affine_transform(c, s, 0.0, codec.input_size))
+        heatmaps, _ = codec.encode(kpts_in)
+        kpts = decode_to_image(codec, heatmaps[None], c[None], s[None])[0]
+        c64, s64 = c.astype(np.float64), s.astype(np.float64)
+        score = rescore(kpts[:, 2], r.box_score, thr)
+        preds.append(PosePrediction(r.image_id, kpts, score, r.box_score, c64, s64, float(s64[0] * s64[1]), i))
+    return preds
+
+
+def score_predictions(
+    predictions: list[PosePrediction],
+    cfg: Config,
+    eval_set: EvalSet,
+    out_dir: str | Path | None = None,
+    file_prefix: str = "",
+    extra_info: dict[str, Any] | None = None,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """COCO/SynthPose: rescoring + OKS-NMS + COCOeval (10 stats); MPII: PCKh.
+
+    Returns ``(metrics, info)``; ``info`` holds non-numeric facts (MPII ``head_size_source``,
+    people counts, file paths, and ``extra_info``, e.g. runtime and precision). With ``out_dir``
+    writes ``<prefix>results_<split>.json`` (COCO results format; MPII: per-record joints in
+    MATLAB 1-based coordinates) and ``<prefix>metrics_<split>.json``.
+    """
+    spec = resolve_layout(cfg.data)
+    split = eval_set.split
+    out = Path(out_dir) if out_dir is not None else None
+    extra: dict[str, Any] = {**(extra_info or {}), "people": len(predictions)}
+    results_file = out / f"{file_prefix}results_{split}.json" if out is not None else None
+    records = eval_set.records
+    if cfg.data.dataset == "mpii":
+        pckh = PckhEvaluator(records, spec)
+        pckh.process(predictions)
+        metrics = pckh.evaluate()
+        extra["head_size_source"] = pckh.head_size_source
+        if results_file is not None:
+            _write_json(results_file, [_mpii_entry(p, records[p.index]) for p in predictions])
+    else:
+        kept = postprocess(predictions, spec, cfg.eval.in_vis_threshold, cfg.eval.oks_nms_threshold)
+        coco = CocoEvaluator(eval_set.ann_file, spec, image_ids=eval_set.image_ids)
+        coco.process(kept)
+        if results_file is not None:
+            coco.write_results(results_file)
+        metrics = coco.evaluate()
+        extra["people_after_nms"] = len(kept)
+        recs = [records[p.index] for p in predictions]
+        if recs and all("area" in r.extra and r.keypoints[:, 2].max() > 0 for r in recs):
+            oks = oks_to_ground_truth(
+                np.stack([p.keypoints for p in predictions]),
+                np.stack([r.keypoints for r in recs]),
+                np.array([float(r.extra["area"]) for r in recs]),  # type: ignore[arg-type]
+                spec.sigmas,
+            )
+            extra["mean_oks_to_gt"] = float(np.nanmean(oks))  # every person vs its own annotation, pre-NMS
+    if out is not None:
+        extra["results_file"] = str(results_file)
+        extra["metrics_file"] = str(out / f"{file_prefix}metrics_{split}.json")
+        _write_json(Path(extra["metrics_file"]), {"metrics": metrics, **extra})
+    return metrics, extra
+
+
+def evaluate(
+    pipeline: TopDownPipeline,
+    cfg: Config,
+    eval_set: EvalSet,
+    out_dir: str | Path | None = None,
+    file_prefix: str = "",
+    num_workers: int = 0,
+    progress: bool = True,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Predict every record of ``eval_set`` in one process and score it (runtime, precision in info)."""
+    preds = predict_eval_set(pipeline, eval_set, num_workers, progress)
+    return score_predictions(preds, cfg, eval_set, out_dir, file_prefix, runner_info(pipeline))
+
+
+def runner_info(pipeline: TopDownPipeline) -> dict[str, Any]:
+    """What ran the model, for the metrics file: runtime, precision, flip test."""
+    return {
+        "runtime": getattr(pipeline.runner, "runtime", "?"),
+        "precision": getattr(pipeline.runner, "precision", "?"),
+        "flip_test": pipeline.flip_test,
+    }
+
+
+def _mpii_entry(p: PosePrediction, record: PersonRecord) -> dict[str, Any]:
+    """MPII prediction row; ``joints_matlab`` are 1-based like the .mat ground truth (x + 1)."""
+    return {
+        "index": p.index,
+        "image": Path(record.image_path).name,
+        "joints_matlab": (np.asarray(p.keypoints[:, :2], np.float64) + 1.0).tolist(),
+        "scores": np.asarray(p.keypoints[:, 2], np.float64).tolist(),
+    }
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1 if isinstance(data, dict) else None))
