@@ -154,11 +154,11 @@ def save_backbone(model: Any, path: Path) -> None:
 
 def export_backbone(checkpoint: Path, path: Path) -> None:
     """The backbone of a training checkpoint (``last.pth``) as a weights-only file for ``model.weights``."""
-    from fasterpose.models.pose_model import PoseModel
+    from fasterpose.engine.checkpoint import load_model_from_checkpoint
 
     if not checkpoint.is_file():
         raise StudyError(f"{checkpoint}: no checkpoint to export the pretrained backbone from")
-    save_backbone(PoseModel.from_checkpoint(str(checkpoint)), path)
+    save_backbone(load_model_from_checkpoint(checkpoint)[0], path)
 
 
 def train_runner(cfg: Config, threads: int) -> None:
