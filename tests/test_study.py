@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fasterpose.config import Config, dump_config
+from fasterpose.config import Config, dump_config, load_config
 from fasterpose.study import (
+    ArmResult,
+    Claim,
+    DatasetInfo,
+    DatasetSpec,
+    Invocation,
+    RegimeResult,
+    RunResult,
     StudyError,
+    StudyResults,
+    backbone_file,
     collect_results,
+    compare_results,
     ensure_dataset,
     evaluate_claim,
+    identical_runs,
     load_study,
     plan_runs,
     run_finished,
     run_study,
+    save_backbone,
     summarize,
+    update_readme,
+    write_report,
 )
-from fasterpose.study_report import compare_results, identical_runs, write_report
+from fasterpose.study.collect import summarize_arm
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = REPO / "configs" / "study"
@@ -53,6 +69,7 @@ def small_study(tmp_path: Path, arms: tuple[str, ...] = ("lr_mse", "lr_rce", "hr
     root.mkdir()
     manifest = yaml.safe_load((STUDY / "study.yaml").read_text())
     manifest["arms"] = {a: manifest["arms"][a] for a in arms}
+    manifest["regimes"] = {"scratch": manifest["regimes"]["scratch"]}
     manifest["groups"] = [
         {"key": "fig5", "kind": "convergence", "title": "fig5", "arms": list(arms)},
         {"key": "t", "title": "table", "arms": list(arms), "paper_ap": {arms[0]: 70.3}},
@@ -69,22 +86,86 @@ def small_study(tmp_path: Path, arms: tuple[str, ...] = ("lr_mse", "lr_rce", "hr
 
 def test_shipped_study_loads_and_plans_every_arm(tmp_path: Path) -> None:
     study = load_study(STUDY)
+    assert list(study.regimes) == ["scratch", "pretrained"]
     plan = plan_runs(study, 3, tmp_path / "runs", tmp_path / "data")
     capped = [a for a in study.arms.values() if a.max_seeds]
-    assert len(plan) == 3 * len(study.arms) - sum(3 - min(3, a.max_seeds or 3) for a in capped)
+    per_regime = 3 * len(study.arms) - sum(3 - min(3, a.max_seeds or 3) for a in capped)
+    pretrains = [r for r in plan if r.arm is None]
+    assert len(plan) == 2 * per_regime + 3 and [(r.regime, r.seed) for r in pretrains] == [
+        ("pretrained", s) for s in range(3)
+    ]
     # seed-major order, capped (grid) arms last; the run's seed, folder and data root come from the study
-    main = [s for a, s, _ in plan if not study.arms[a].max_seeds]
-    assert main == sorted(main) and len(main) == 3 * len([a for a in study.arms.values() if not a.max_seeds])
-    assert all(study.arms[a].max_seeds for a, _, _ in plan[len(main) :])
-    arm, seed, cfg = plan[-1]
-    assert cfg.train.seed == seed and Path(cfg.train.out_dir) == tmp_path / "runs" / arm / f"seed{seed}"
-    assert cfg.data.root == str(tmp_path / "data")
+    main = [r.seed for r in plan if r.arm and not study.arms[r.arm].max_seeds]
+    assert main == sorted(main) and len(main) == 2 * 3 * len([a for a in study.arms.values() if not a.max_seeds])
+    assert all(r.arm and study.arms[r.arm].max_seeds for r in plan[len(main) + 3 :])
+    last = plan[-1]
+    assert last.cfg.train.seed == last.seed
+    assert Path(last.cfg.train.out_dir) == tmp_path / "runs" / last.regime / str(last.arm) / f"seed{last.seed}"
+    assert last.cfg.data.root == str(tmp_path / "data")
+    # a seed's pretraining comes before its fine-tuning runs, which start from its backbone with a fresh head
+    for r in plan:
+        if r.regime == "pretrained" and r.arm:
+            assert r.needs == backbone_file(tmp_path / "runs", "pretrained", r.seed) == Path(str(r.cfg.model.weights))
+            assert plan.index(next(p for p in pretrains if p.seed == r.seed)) < plan.index(r)
+        elif r.arm:
+            assert r.needs is None and r.cfg.model.weights is None
+    pre = pretrains[0].cfg
+    assert pre.data.root == study.regimes["pretrained"].pretrain.dataset.dir != study.dataset.dir
 
-    # every arm shares everything but the head and the loss
+    def head(c: Config) -> tuple[object, ...]:
+        return (c.model.head, c.model.num_deconv, c.model.final_layer, c.model.heatmap_stride)
+
+    assert head(pre) not in {head(r.cfg) for r in plan if r.arm}  # pretrained with a head no arm uses
+    assert (
+        pre.model.backbone == plan[0].cfg.model.backbone and pre.model.feature_index == plan[0].cfg.model.feature_index
+    )
+
+    # within a regime every arm shares everything but the head and the loss
     def shared(c: Config) -> tuple[object, ...]:
-        return (c.model.backbone, c.data, c.train.epochs, c.train.lr, c.train.lr_steps, c.train.batch_size, c.eval)
+        return (
+            c.model.backbone,
+            c.model.feature_index,
+            c.data,
+            c.train.epochs,
+            c.train.lr,
+            c.train.lr_steps,
+            c.train.batch_size,
+            c.eval,
+        )
 
-    assert len({shared(c) for _, _, c in plan}) == 1
+    for regime in study.regimes:
+        assert len({shared(r.cfg) for r in plan if r.regime == regime and r.arm}) == 1
+    # the CE comparators are plain CE (Eq. 1)
+    assert all(not r.cfg.loss.ce_weighted for r in plan if r.cfg.loss.name.startswith("ce_"))
+
+
+def test_pretrained_backbone_loads_into_a_fresh_head(tmp_path: Path) -> None:
+    """save_backbone writes what model.weights loads: the backbone is the pretrained one, the head is new."""
+    import torch
+
+    from fasterpose.models.pose_model import PoseModel
+
+    pre_cfg = load_config(STUDY / "pretrain.yaml")
+    torch.manual_seed(1)
+    pretrained = PoseModel.from_config(pre_cfg)
+    with torch.no_grad():
+        for p in pretrained.backbone.parameters():
+            p.add_(torch.randn_like(p))
+    save_backbone(pretrained, tmp_path / "backbone.pth")
+    arm = load_config(STUDY / "lr_rce.yaml", [f"model.weights={tmp_path / 'backbone.pth'}"])
+    model = PoseModel.from_config(arm)
+    for (name, a), b in zip(
+        pretrained.backbone.state_dict().items(), model.backbone.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    # the head is the arm's own, at its initialisation (LHR: weights N(0, 0.001), bias logit(0.01))
+    assert type(model.head).__name__ == "LowToHighRegressor" != type(pretrained.head).__name__
+    assert float(model.head.conv.weight.detach().std()) < 0.002
+    assert torch.allclose(model.head.conv.bias, torch.full_like(model.head.conv.bias, math.log(0.01 / 0.99)))
+    # a file that is not a backbone of this architecture is refused with the file named
+    torch.save({"conv1.weight": torch.zeros(3)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="bad.pth"):
+        PoseModel.from_config(load_config(STUDY / "lr_rce.yaml", [f"model.weights={tmp_path / 'bad.pth'}"]))
 
 
 def test_bad_manifest_names_the_problem(tmp_path: Path) -> None:
@@ -93,124 +174,203 @@ def test_bad_manifest_names_the_problem(tmp_path: Path) -> None:
     (tmp_path / "study.yaml").write_text("arms: {a: {config: missing.yaml}}\n")
     with pytest.raises(StudyError, match="missing.yaml"):
         load_study(tmp_path)
+    # a pretraining on the study's own SynthPose seed is not disjoint
+    (tmp_path / "s").mkdir()
+    root = small_study(tmp_path / "s")
+    manifest = yaml.safe_load((STUDY / "study.yaml").read_text())
+    manifest["arms"] = {"lr_mse": manifest["arms"]["lr_mse"]}
+    manifest["groups"], manifest["claims"] = [], []
+    manifest["regimes"]["pretrained"]["pretrain"]["dataset"]["seed"] = manifest["dataset"]["seed"]
+    shutil.copy(STUDY / "pretrain.yaml", root)
+    (root / "study.yaml").write_text(yaml.safe_dump(manifest))
+    with pytest.raises(StudyError, match="disjoint"):
+        load_study(root)
+    manifest["claims"] = [{"text": "x", "kind": "bigger", "arms": ["lr_mse"]}]
+    (root / "study.yaml").write_text(yaml.safe_dump(manifest))
+    with pytest.raises(StudyError, match="kind: must be one of better, not_worse, equal"):
+        load_study(root)
 
 
 def test_fake_study_end_to_end_resumes_and_reports(tmp_path: Path) -> None:
     study = load_study(small_study(tmp_path))
     work, data = tmp_path / "runs", tmp_path / "data"
+
+    def failing_for_hr(cfg: Config, threads: int) -> None:
+        if "hr_mse" in cfg.train.out_dir:
+            raise RuntimeError("boom")
+        fake_runner(cfg, threads)
+
+    # one failing run is counted and the others still train
+    counts = run_study(study, 2, work, data, ["train.epochs=4"], runner=failing_for_hr)
+    assert counts == {"planned": 6, "skipped": 0, "trained": 4, "failed": 2}
     counts = run_study(study, 2, work, data, ["train.epochs=4"], runner=fake_runner)
-    assert counts == {"planned": 6, "skipped": 0, "trained": 6}
+    assert counts == {"planned": 6, "skipped": 4, "trained": 2, "failed": 0}
 
     def must_not_run(cfg: Config, threads: int) -> None:
         raise AssertionError(f"finished run {cfg.train.out_dir} was trained again")
 
     assert run_study(study, 2, work, data, ["train.epochs=4"], runner=must_not_run)["skipped"] == 6
+    assert json.loads((work / "scratch" / "lr_rce" / "seed0" / "study_run.json").read_text())["cpu_seconds"] >= 0
     # a changed config is a different run: nothing finished for it
-    cfg = plan_runs(study, 1, work, data, ["train.epochs=5"])[0][2]
+    cfg = plan_runs(study, 1, work, data, ["train.epochs=5"])[0].cfg
     assert not run_finished(cfg)
     # a config field added after the run (absent from its config.yaml) counts as its default
-    cfg = plan_runs(study, 1, work, data, ["train.epochs=4"])[0][2]
+    cfg = plan_runs(study, 1, work, data, ["train.epochs=4"])[0].cfg
     saved = Path(cfg.train.out_dir) / "config.yaml"
     text = saved.read_text()
     saved.write_text(text.replace("  log_every:", "  no_such_field: 1\n  log_every:"))
     assert not run_finished(cfg)  # a key the config classes do not know: a different config
     data_ = yaml.safe_load(text)
-    assert cfg.train.warmup_iters == Config().train.warmup_iters
-    del data_["train"]["warmup_iters"]
+    assert cfg.train.weight_decay == Config().train.weight_decay
+    del data_["train"]["weight_decay"]
     saved.write_text(yaml.safe_dump(data_))
     assert run_finished(cfg)
     saved.write_text(text)
 
     results = collect_results(study, 2, work, data, ["train.epochs=4"])
-    rce = results["arms"]["lr_rce"]
-    assert [r["seed"] for r in rce["runs"]] == [0, 1]
-    assert rce["summary"]["final"]["mean"] == pytest.approx(0.505)
-    assert rce["summary"]["final"]["std"] == pytest.approx(0.01 / 2**0.5)
-    assert rce["summary"]["early"]["mean"] == pytest.approx(0.505 * 2 / 4)  # early_epoch 2 of 4
-    assert rce["summary"]["curve_mean"] == pytest.approx([0.505 * e / 4 for e in (1, 2, 3, 4)])
-    assert rce["params_m"] > 0 and rce["paper_gflops"] > 0
-    verdicts = {c["text"]: c["verdict"] for c in results["claims"]}
+    rce = results.regimes["scratch"].arms["lr_rce"]
+    assert [r.seed for r in rce.runs] == [0, 1]
+    assert rce.summary is not None and rce.complete
+    assert rce.summary.final.mean == pytest.approx(0.505)
+    assert rce.summary.final.std == pytest.approx(0.01 / 2**0.5)
+    assert rce.summary.early.mean == pytest.approx(0.505 * 2 / 4)  # early_epoch 2 of 4
+    assert rce.summary.curve_mean == pytest.approx([0.505 * e / 4 for e in (1, 2, 3, 4)])
+    # the gain over the last third: AP(4) - AP(8/3), interpolated on the linear fake curve
+    assert rce.summary.late_gain.mean == pytest.approx(0.505 * (1 - 2 / 3))
+    assert rce.params_m > 0 and rce.paper_gflops > 0
+    verdicts = {c.text: c.verdict for c in results.regimes["scratch"].claims}
     assert verdicts["rce > mse"] == "holds"
     assert verdicts["equal"] == "does not hold"
 
-    results["dataset"] = {"dir": str(data), "seed": 0, "train": 1, "val": 1, "knobs": {}}
-    results["invocation"] = {"seconds": 1.0, "jobs": 1, "threads": 1}
+    results.dataset = DatasetInfo(str(data), 0, 1, 1, {}, oracle_ap=0.9)
+    results.invocation = Invocation(seconds=1.0, jobs=1, threads=1)
     (study.root / "discussion.md").write_text("## Reading\n\nHand-written reading.\n")
     md = write_report(results, study, tmp_path / "docs", study.root, "fasterpose study x --seeds 2")
     text = md.read_text()
     assert "Hand-written reading." in text and "SynthPose" in text and "**holds**" in text
     assert "50.5 ± 0.7 (50.0–51.0)" in text  # lr_rce final AP, percent
-    for name in ("study_convergence.png", "study_t.png", "study_t_final.png"):
+    assert "Codec ceiling" in text and "90.0 AP" in text and "Status**: complete" in text
+    for name in ("study_scratch_fig5.png", "study_scratch_t.png", "study_scratch_t_final.png"):
         assert (tmp_path / "docs" / "images" / name).stat().st_size > 1000
-    saved = json.loads((tmp_path / "docs" / "study_results.json").read_text())
+    saved = StudyResults.load(tmp_path / "docs" / "study_results.json")
+    assert saved.regimes["scratch"].arms["lr_rce"].runs[1] == rce.runs[1]
     assert compare_results(saved, results) == []
     assert identical_runs(saved, results) == (6, 6)
+    # a partial study (3 seeds planned, 2 finished) is reported as such, arm by arm
+    partial = collect_results(study, 3, work, data, ["train.epochs=4"])
+    partial.dataset, partial.invocation = results.dataset, results.invocation
+    text = write_report(partial, study, tmp_path / "partial", study.root, "x").read_text()
+    assert "partial: 6 of 9 arm runs finished" in text and "2/3 **incomplete**" in text
+    # the README block is replaced between its markers, and only there
+    readme = tmp_path / "README.md"
+    from fasterpose.study.report import README_BEGIN, README_END
+
+    readme.write_text(f"# top\n{README_BEGIN}\nstale block\n{README_END}\nbottom\n")
+    update_readme(readme, results)
+    body = readme.read_text()
+    assert body.startswith("# top\n") and body.endswith("\nbottom\n") and "stale block" not in body
+    assert "| rce > mse | holds (p " in body and "best arm `lr_rce`" in body
+    with pytest.raises(StudyError, match="study-summary"):
+        update_readme(tmp_path / "docs" / "results.md", results)
 
 
-def run_summary(values: list[float]) -> dict[str, object]:
-    return {
-        "runs": [{"seed": i, "ap": [v], "final": v} for i, v in enumerate(values)],
-        "summary": {"final": summarize(values)},
-    }
+def run_results(values: list[float], metric: str = "final") -> list[RunResult]:
+    return [
+        RunResult(seed=i, eval_epochs=[1], ap=[v], final=v, best=v, auc=v, early=v, late_gain=0.0)
+        for i, v in enumerate(values)
+    ]
+
+
+def arm(name: str, values: list[float]) -> ArmResult:
+    runs = run_results(values)
+    return ArmResult(name, name, "", "mse", 0.7, 1.0, 1.0, 1.0, 1.0, len(values), runs, summarize_arm(runs))
+
+
+def study_results(**arms: list[float]) -> StudyResults:
+    regime = RegimeResult("scratch", "scratch", 1, {n: arm(n, v) for n, v in arms.items()}, [])
+    return StudyResults("t", 3, [], [], {"scratch": regime})
 
 
 def test_compare_results_spread_logic() -> None:
-    ref = {"arms": {"a": run_summary([0.50, 0.52, 0.54]), "b": run_summary([0.30])}}
+    ref = study_results(a=[0.50, 0.52, 0.54], b=[0.30])
     # within mean ± std (std 0.02) and within the 0.005 floor for the single-seed arm
-    ok = {"arms": {"a": run_summary([0.51, 0.53, 0.55]), "b": run_summary([0.304])}}
+    ok = study_results(a=[0.51, 0.53, 0.55], b=[0.304])
     assert compare_results(ref, ok) == []
     assert identical_runs(ref, ok) == (0, 4)
-    bad = {"arms": {"a": run_summary([0.55, 0.56, 0.57]), "b": run_summary([0.31])}}
+    bad = study_results(a=[0.55, 0.56, 0.57], b=[0.31])
     problems = compare_results(ref, bad)
     assert len(problems) == 2 and problems[0].startswith("a: final AP 56.00 is outside the reference 52.00 ± 2.00")
-    missing = {"arms": {"a": run_summary([0.52])}}
+    missing = study_results(a=[0.52])
     assert compare_results(ref, missing) == [
         "a: 1 seed(s) in the rerun, 3 in the reference",
         "b: no finished runs in the rerun",
     ]
+    assert summarize([0.5]).std == 0.0 and summarize([0.4, 0.6]).mean == pytest.approx(0.5)
 
 
 def test_evaluate_claim_directions() -> None:
     arms = {
-        "hi": {"runs": [{"final": v} for v in (0.60, 0.61, 0.62)]},
-        "lo": {"runs": [{"final": v} for v in (0.40, 0.41, 0.42)]},
-        "lo2": {"runs": [{"final": v} for v in (0.405, 0.41, 0.415)]},
-        "one": {"runs": [{"final": 0.5}]},
+        n: arm(n, v)
+        for n, v in {
+            "hi": [0.60, 0.61, 0.62],
+            "lo": [0.40, 0.41, 0.42],
+            "lo2": [0.405, 0.41, 0.415],
+            "one": [0.5],
+        }.items()
     }
-    assert evaluate_claim({"text": "t", "arms": ["hi", "lo"]}, arms)["verdict"] == "holds"
-    assert evaluate_claim({"text": "t", "arms": ["lo", "hi"]}, arms)["verdict"] == "reversed"
-    assert evaluate_claim({"text": "t", "arms": ["lo", "lo2"]}, arms)["verdict"] == "not resolved"
-    assert evaluate_claim({"text": "t", "kind": "equal", "arms": ["lo", "lo2"]}, arms)["verdict"] == "holds"
-    assert evaluate_claim({"text": "t", "kind": "equal", "arms": ["lo", "hi"]}, arms)["verdict"] == "does not hold"
-    assert evaluate_claim({"text": "t", "arms": ["hi", "one"]}, arms)["verdict"] == "not enough seeds"
-    assert evaluate_claim({"text": "t", "kind": "not_worse", "arms": ["lo", "lo2"]}, arms)["verdict"] == "holds"
-    assert evaluate_claim({"text": "t", "kind": "not_worse", "arms": ["hi", "lo"]}, arms)["verdict"] == "holds"
-    verdict = evaluate_claim({"text": "t", "kind": "not_worse", "arms": ["lo", "hi"]}, arms)["verdict"]
-    assert verdict == "does not hold"
+
+    def verdict(names: list[str], kind: str = "better") -> str:
+        return evaluate_claim(Claim("t", tuple(names), kind), arms).verdict
+
+    assert verdict(["hi", "lo"]) == "holds"
+    assert verdict(["lo", "hi"]) == "reversed"
+    assert verdict(["lo", "lo2"]) == "not resolved"
+    assert verdict(["lo", "lo2"], "equal") == "holds"
+    assert verdict(["lo", "hi"], "equal") == "does not hold"
+    assert verdict(["hi", "one"]) == "not enough seeds"
+    assert verdict(["lo", "lo2"], "not_worse") == "holds"
+    assert verdict(["hi", "lo"], "not_worse") == "holds"
+    assert verdict(["lo", "hi"], "not_worse") == "does not hold"
+    result = evaluate_claim(Claim("t", ("hi", "lo")), arms)
+    assert result.diff == pytest.approx(0.2) and result.p is not None and result.p < 0.001
 
 
 def test_ensure_dataset_generates_once_and_refuses_another(tmp_path: Path) -> None:
-    spec = {"seed": 3, "num_train": 2, "num_val": 1, "knobs": {"image_size": [64, 96], "max_people": 1}}
-    first = ensure_dataset(spec, tmp_path / "sp")
-    assert first["generated"] and (tmp_path / "sp" / "annotations" / "person_keypoints_val.json").is_file()
-    assert not ensure_dataset(spec, tmp_path / "sp")["generated"]
+    spec = DatasetSpec(str(tmp_path / "sp"), 3, 2, 1, {"image_size": [64, 96], "max_people": 1})
+    first = ensure_dataset(spec)
+    assert first.generated and (tmp_path / "sp" / "annotations" / "person_keypoints_val.json").is_file()
+    assert not ensure_dataset(spec, tmp_path / "sp").generated
     # a copy made before the generator gained a knob (recorded without it) still matches at its default
     ann = tmp_path / "sp" / "annotations" / "person_keypoints_train.json"
     coco = json.loads(ann.read_text())
     coco["info"]["synthpose"]["knobs"].pop("jpeg_quality")
     ann.write_text(json.dumps(coco))
-    assert not ensure_dataset(spec, tmp_path / "sp")["generated"]
+    assert not ensure_dataset(spec, tmp_path / "sp").generated
     with pytest.raises(StudyError, match="different SynthPose"):
-        ensure_dataset({**spec, "seed": 4}, tmp_path / "sp")
+        ensure_dataset(dataclasses.replace(spec, seed=4), tmp_path / "sp")
 
 
 def test_real_micro_study_reruns_and_checks(tmp_path: Path) -> None:
-    """Two real (tiny) trainings through the CLI, a resumed rerun, and --check against itself."""
+    """Real (tiny) trainings through the CLI in both regimes (a pretraining, then fine-tuning from its
+    backbone), a rerun that reproduces them exactly, and --check against itself."""
     from fasterpose.cli import main
 
     root = small_study(tmp_path, ("lr_mse", "lr_rce"))
     manifest = yaml.safe_load((root / "study.yaml").read_text())
-    manifest["dataset"] = {"seed": 1, "num_train": 4, "num_val": 2, "knobs": {"image_size": [96, 128], "max_people": 1}}
+    shipped = yaml.safe_load((STUDY / "study.yaml").read_text())
+    knobs = {"image_size": [96, 128], "max_people": 1}
+    manifest["dataset"] = {"seed": 1, "num_train": 4, "num_val": 2, "knobs": knobs}
+    pretrained = shipped["regimes"]["pretrained"]
+    pretrained["overrides"] = ["train.epochs=1"]
+    pretrained["pretrain"]["dataset"] = {
+        "dir": str(tmp_path / "sp_pre"),
+        "seed": 2,
+        "num_train": 4,
+        "num_val": 2,
+        "knobs": knobs,
+    }
+    manifest["regimes"]["pretrained"] = pretrained
+    shutil.copy(STUDY / "pretrain.yaml", root)
     (root / "study.yaml").write_text(yaml.safe_dump(manifest))
     args = [
         "study",
@@ -226,17 +386,26 @@ def test_real_micro_study_reruns_and_checks(tmp_path: Path) -> None:
         "eval.batch_size=8",
     ]
     assert main([*args, "--out", str(tmp_path / "docs")]) == 0
-    saved = json.loads((tmp_path / "docs" / "study_results.json").read_text())
-    assert [len(saved["arms"][a]["runs"][0]["ap"]) for a in ("lr_mse", "lr_rce")] == [2, 2]
-    assert not list((tmp_path / "runs").rglob("*.pth"))  # checkpoints dropped by default
+    saved = StudyResults.load(tmp_path / "docs" / "study_results.json")
+    assert [len(saved.regimes["scratch"].arms[a].runs[0].ap) for a in ("lr_mse", "lr_rce")] == [2, 2]
+    # user overrides come last: train.epochs=2 wins over the regime's train.epochs=1 as well
+    assert [len(saved.regimes["pretrained"].arms[a].runs[0].ap) for a in ("lr_mse", "lr_rce")] == [2, 2]
+    assert len(saved.regimes["pretrained"].pretrain) == 1
+    assert all(r.cpu_seconds and r.cpu_seconds > 0 for a in saved.regimes["scratch"].arms.values() for r in a.runs)
+    assert saved.regimes["pretrained"].pretrain_dataset is not None
+    assert saved.regimes["pretrained"].pretrain_dataset.seed == 2
+    # checkpoints dropped by default; the pretraining keeps its exported backbone
+    assert [p.name for p in (tmp_path / "runs").rglob("*.pth")] == ["backbone.pth"]
     # a rerun into a fresh work dir reproduces the per-epoch APs exactly (deterministic per seed)
     rerun = [*args, "--out", str(tmp_path / "rerun"), "--check", str(tmp_path / "docs" / "study_results.json")]
     rerun[rerun.index("--work-dir") + 1] = str(tmp_path / "runs2")
     assert main(rerun) == 0
-    again = json.loads((tmp_path / "rerun" / "study_results.json").read_text())
-    assert identical_runs(saved, again) == (2, 2)
+    again = StudyResults.load(tmp_path / "rerun" / "study_results.json")
+    assert identical_runs(saved, again) == (4, 4)
     # a reference that the rerun does not match fails the check
-    saved["arms"]["lr_mse"]["summary"]["final"]["mean"] += 0.5
-    (tmp_path / "bad.json").write_text(json.dumps(saved))
+    arm = saved.regimes["scratch"].arms["lr_mse"]
+    assert arm.summary is not None
+    arm.summary.final = dataclasses.replace(arm.summary.final, mean=arm.summary.final.mean + 0.5)
+    (tmp_path / "bad.json").write_text(json.dumps(saved.to_dict()))
     rerun[-1] = str(tmp_path / "bad.json")
     assert main(rerun) == 1

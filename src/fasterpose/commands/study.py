@@ -1,18 +1,17 @@
 """``fasterpose study CONFIG_DIR --seeds 3 [--out docs] [key=value ...]``: the multi-seed study.
 
-Generates the study's SynthPose (if absent), trains every (arm, seed) not already finished into
-``--work-dir``, then writes ``<out>/results.md``, ``<out>/study_results.json`` and
-``<out>/images/study_*.png``. ``--check REFERENCE.json`` compares the (re)run with a committed
-results file and exits 1 when an arm's mean AP leaves the reference mean ± its spread.
+Generates the study's SynthPose copies (if absent), trains every (regime, arm, seed) not already
+finished into ``--work-dir`` (pretraining first where a regime asks for it), then writes
+``<out>/results.md``, ``<out>/study_results.json`` and ``<out>/images/study_*.png``; ``--readme``
+also rewrites the README's study-summary block. ``--report-only`` trains nothing and reports the
+finished runs (partial studies included). ``--check REFERENCE.json`` compares the (re)run with a
+committed results file and exits 1 when an arm's mean AP leaves the reference mean ± its spread.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -20,15 +19,17 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config_dir", help="study folder with study.yaml and one YAML per arm, e.g. configs/study")
-    parser.add_argument("overrides", nargs="*", help="config overrides applied to every arm, e.g. train.device=cuda")
+    parser.add_argument("overrides", nargs="*", help="config overrides applied to every run, e.g. train.device=cuda")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (arms may cap it with max_seeds)")
     parser.add_argument("--out", default="docs", help="where results.md, study_results.json and images/ go")
-    parser.add_argument("--work-dir", default="runs/study", help="run folders (<arm>/seed<k>)")
+    parser.add_argument("--work-dir", default="runs/study", help="run folders (<regime>/<arm>/seed<k>)")
     parser.add_argument("--dataset-dir", default=None, help="SynthPose folder (default: the manifest's dataset.dir)")
+    parser.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs")
     parser.add_argument("--report-only", action="store_true", help="train nothing; report the finished runs")
+    parser.add_argument("--readme", default=None, help="also rewrite the study-summary block of this README")
     parser.add_argument(
         "--check",
         default=None,
@@ -38,53 +39,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fasterpose.engine.checkpoint import git_commit
-    from fasterpose.study import collect_results, ensure_dataset, load_study, oracle_ap, run_study
-    from fasterpose.study_report import compare_results, identical_runs, write_report
+    from fasterpose.study import Options, StudyResults, compare_results, execute, identical_runs, load_study
 
     study = load_study(args.config_dir)
-    overrides = list(args.overrides)
-    dataset_dir = Path(args.dataset_dir or study.dataset.get("dir", "data/synthpose_study"))
-    started, load_start = time.monotonic(), _load()
-    dataset = ensure_dataset(study.dataset, dataset_dir, workers=max(1, args.jobs))
-    counts = {"planned": 0, "skipped": 0, "trained": 0}
-    if not args.report_only:
-        counts = run_study(
-            study,
-            args.seeds,
-            Path(args.work_dir),
-            dataset_dir,
-            overrides,
-            jobs=args.jobs,
-            threads=args.threads,
-            keep_checkpoints=args.keep_checkpoints,
-        )
-    results = collect_results(study, args.seeds, Path(args.work_dir), dataset_dir, overrides)
-    results["dataset"] = {**dataset, "dir": str(dataset_dir), "oracle_ap": oracle_ap(study, dataset_dir, overrides)}
-    results["invocation"] = {
-        "seconds": time.monotonic() - started,
-        **counts,
-        "jobs": args.jobs,
-        "threads": args.threads,
-        "load_average": [load_start, _load()],
-        "command": _command_line(args),
-        "git_commit": git_commit(),
-    }
-    out = Path(args.out)
-    previous = out / "study_results.json"
-    if args.report_only and previous.is_file():  # keep the facts of the invocation that trained the runs
-        old = json.loads(previous.read_text())
-        kept = old.get("invocation", {})
-        kept.setdefault("command", _command_line(args))
-        kept.setdefault("git_commit", old.get("git_commit"))
-        results["invocation"] = {**kept, "report_only": True}
-    md = write_report(results, study, out, config_dir=Path(args.config_dir), command=results["invocation"]["command"])
-    print(
-        f"wrote {md}, {out / 'study_results.json'} and {out / 'images'}/study_*.png "
-        f"({counts['trained']} runs trained, {counts['skipped']} already finished)"
+    opts = Options(
+        seeds=args.seeds,
+        work_dir=Path(args.work_dir),
+        dataset_dir=Path(args.dataset_dir) if args.dataset_dir else None,
+        overrides=tuple(args.overrides),
+        regimes=tuple(args.regimes or ()),
+        jobs=args.jobs,
+        threads=args.threads,
+        keep_checkpoints=args.keep_checkpoints,
+        report_only=args.report_only,
+        out=Path(args.out),
+        readme=Path(args.readme) if args.readme else None,
+        command=_command_line(args),
     )
+    results, md = execute(study, opts, Path(args.config_dir))
+    inv = results.invocation
+    trained = 0 if inv is None or args.report_only else inv.trained
+    print(
+        f"wrote {md}, {opts.out / 'study_results.json'} and {opts.out / 'images'}/study_*.png "
+        f"({trained} runs trained this time)"
+    )
+    if inv is not None and inv.failed and not args.report_only:
+        print(f"  {inv.failed} run(s) FAILED (see the log); their arms are reported with fewer seeds")
     if args.check:
-        reference = json.loads(Path(args.check).read_text())
+        reference = StudyResults.load(Path(args.check))
         problems = compare_results(reference, results)
         same, total = identical_runs(reference, results)
         print(f"check against {args.check}: {same}/{total} runs identical epoch by epoch")
@@ -100,13 +82,7 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["fasterpose study", args.config_dir, f"--seeds {args.seeds}"]
     if args.jobs != 1:
         parts.append(f"--jobs {args.jobs}")
+    if args.regimes:
+        parts.append("--regimes " + " ".join(args.regimes))
     parts += list(args.overrides)
     return " ".join(parts)
-
-
-def _load() -> float | None:
-    """1-minute load average (other jobs sharing the CPU slow every run down), None where unknown."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None

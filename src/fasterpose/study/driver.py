@@ -1,0 +1,104 @@
+"""One study invocation: datasets, training (unless report-only), results, codec ceiling, report, README block."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+
+from .collect import collect_results
+from .dataset import ensure_dataset
+from .manifest import Study, StudyError
+from .oracle import oracle_ap
+from .report import update_readme, write_report
+from .results import Invocation, StudyResults
+from .runs import run_config, run_study
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What the command line chooses; everything else comes from the manifest."""
+
+    seeds: int = 3
+    work_dir: Path = Path("runs/study")
+    dataset_dir: Path | None = None
+    overrides: tuple[str, ...] = ()
+    regimes: tuple[str, ...] = ()
+    jobs: int = 1
+    threads: int = 1
+    keep_checkpoints: bool = False
+    report_only: bool = False
+    out: Path = Path("docs")
+    readme: Path | None = None
+    command: str = "fasterpose study"
+
+
+def load_average() -> float | None:
+    """1-minute load average (other jobs sharing the CPU slow every run down), None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def execute(study: Study, opts: Options, config_dir: Path) -> tuple[StudyResults, Path]:
+    """Run (or only report) the study; returns the results and the written ``results.md``."""
+    from fasterpose.engine.checkpoint import git_commit
+
+    dataset_dir = Path(opts.dataset_dir or study.dataset.dir)
+    regimes = list(opts.regimes) or None
+    started, load_start = time.monotonic(), load_average()
+    workers = max(1, opts.jobs)
+    dataset = ensure_dataset(study.dataset, dataset_dir, workers=workers)
+    pretrain_data = {
+        name: ensure_dataset(r.pretrain.dataset, workers=workers)
+        for name, r in study.regimes.items()
+        if r.pretrain is not None and name in (regimes or study.regimes)
+    }
+    counts = {"planned": 0, "skipped": 0, "trained": 0, "failed": 0}
+    if not opts.report_only:
+        counts = run_study(
+            study,
+            opts.seeds,
+            opts.work_dir,
+            dataset_dir,
+            opts.overrides,
+            jobs=opts.jobs,
+            threads=opts.threads,
+            keep_checkpoints=opts.keep_checkpoints,
+            regimes=regimes,
+        )
+    results = collect_results(study, opts.seeds, opts.work_dir, dataset_dir, opts.overrides, regimes)
+    for name, info in pretrain_data.items():
+        results.regimes[name].pretrain_dataset = info
+    first_regime = next(iter(results.regimes))
+    cfg = run_config(study, first_regime, next(iter(study.arms)), 0, opts.work_dir, dataset_dir, opts.overrides)
+    dataset.oracle_ap = oracle_ap(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=None)))
+    results.dataset = dataset
+    results.invocation = Invocation(
+        seconds=time.monotonic() - started,
+        **counts,
+        jobs=opts.jobs,
+        threads=opts.threads,
+        load_average=[load_start, load_average()],
+        command=opts.command,
+        git_commit=git_commit(),
+        report_only=opts.report_only,
+    )
+    previous = opts.out / "study_results.json"
+    if opts.report_only and previous.is_file():  # keep the facts of the invocation that trained the runs
+        try:
+            old = StudyResults.load(previous).invocation
+        except StudyError as exc:  # a results file of an earlier format: nothing to keep
+            log.warning("%s", exc)
+            old = None
+        if old is not None and not old.report_only:
+            results.invocation = dataclasses.replace(old, report_only=True)
+    md = write_report(results, study, opts.out, config_dir=config_dir, command=opts.command)
+    if opts.readme is not None:
+        update_readme(opts.readme, results)
+    return results, md
