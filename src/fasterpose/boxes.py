@@ -1,0 +1,265 @@
+"""Person boxes in the forms people hand over, and the detector files that carry them.
+
+Everything here is numpy only (no torch), so the torch-free runtime can read boxes too.
+
+Box formats (``box_format``):
+
+* ``"xywh"``: x, y of the top-left corner, width, height (COCO, this project's default);
+* ``"xyxy"``: x1, y1, x2, y2 (torchvision, ultralytics, MMDetection, rtmlib);
+
+each optionally followed by a score (P, 5). Internally every box becomes xywh + score.
+
+Box files (:meth:`BoxTable.load`), recognised by their shape:
+
+* COCO detection results: ``[{"image_id", "category_id", "bbox": xywh, "score"}, ...]``; only
+  ``category_id == person_category`` (1) is kept;
+* a mapping ``{file_name: [[x, y, w, h(, score)], ...]}`` (boxes read in ``box_format``);
+* ultralytics ``Results.to_json()`` / ``summary()``: ``[{"name", "class", "confidence",
+  "box": {"x1", "y1", "x2", "y2"}}, ...]`` for one image, or ``{file_name: [...]}`` for several;
+  only ``name == "person"`` (or ``class == person_label`` when there is no name) is kept;
+* MMDetection ``DetInferencer`` predictions: ``{"labels", "scores", "bboxes": xyxy}`` for one image,
+  ``{file_name: {...}}`` for several, or a folder of ``<image stem>.json`` files (its ``preds/``);
+  only ``labels == person_label`` (0, COCO's person in MMDetection's 0-based class list) is kept.
+
+A file for one image (ultralytics or MMDetection) applies to a single-image source only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BOX_FORMATS = ("xywh", "xyxy")
+SINGLE_IMAGE = "<single image>"
+
+
+class BoxFileError(ValueError):
+    """A boxes file that cannot be read as any supported format (message names file and entry)."""
+
+
+def as_xywh(boxes: Any, box_format: str = "xywh") -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (P, 4) or (P, 5) with scores, in ``box_format`` -> (P, 4) xywh float32, (P,) scores."""
+    if box_format not in BOX_FORMATS:
+        raise ValueError(f"box_format must be one of {BOX_FORMATS}, got {box_format!r}")
+    arr = np.asarray(boxes, dtype=np.float32)
+    if arr.size == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] not in (4, 5):
+        raise ValueError(f"boxes must have shape (P, 4) or (P, 5) ({box_format}[, score]), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("boxes contain NaN or infinite values")
+    scores = arr[:, 4].copy() if arr.shape[1] == 5 else np.ones(len(arr), np.float32)
+    xywh = arr[:, :4].copy()
+    if box_format == "xyxy":
+        xywh[:, 2:] -= xywh[:, :2]
+    return xywh, scores
+
+
+def _fits(xyxy: np.ndarray, width: float, height: float, slack: float) -> np.ndarray:
+    """Per box: positive size and inside the image grown by ``slack`` of its size on each side."""
+    x1, y1, x2, y2 = xyxy.T
+    mx, my = slack * width, slack * height
+    return (x2 > x1) & (y2 > y1) & (x1 >= -mx) & (y1 >= -my) & (x2 <= width + mx) & (y2 <= height + my)
+
+
+def format_warning(boxes: Any, image_wh: tuple[int, int], box_format: str, slack: float = 0.1) -> str | None:
+    """A warning when the boxes look like the other format than ``box_format``; None when they fit.
+
+    An xywh box whose right/bottom edge falls far outside the image while its xyxy reading fits (or
+    an xyxy box with x2 <= x1 or y2 <= y1 while its xywh reading fits) is counted; the warning comes
+    when at least half of the boxes are such.
+    """
+    arr = np.asarray(boxes, dtype=np.float64).reshape(-1, np.shape(boxes)[-1] if np.size(boxes) else 4)[:, :4]
+    if len(arr) == 0:
+        return None
+    w, h = float(image_wh[0]), float(image_wh[1])
+    as_given = arr.copy()
+    other = arr.copy()
+    if box_format == "xywh":
+        as_given[:, 2:] += as_given[:, :2]  # xyxy view of the boxes read as xywh
+    else:
+        other[:, 2:] += other[:, :2]  # xyxy view of the boxes read as xywh
+    bad = ~_fits(as_given, w, h, slack) & _fits(other, w, h, slack)
+    if bad.sum() * 2 < len(arr):
+        return None
+    other_name = "xyxy" if box_format == "xywh" else "xywh"
+    return (
+        f"{int(bad.sum())} of {len(arr)} boxes do not fit a {w:.0f}x{h:.0f} image as {box_format} but do as "
+        f"{other_name}: pass box_format='{other_name}' (CLI: --box-format {other_name}) if they are {other_name}"
+    )
+
+
+def _number(value: Any, where: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise BoxFileError(f"{where}: {value!r} is not a number") from None
+    if not math.isfinite(out):
+        raise BoxFileError(f"{where}: {value!r} is not finite")
+    return out
+
+
+def _rows(rows: Any, where: str, box_format: str) -> list[list[float]]:
+    """A list of [4 or 5 numbers] boxes in ``box_format`` -> xywh+score rows."""
+    if not isinstance(rows, list):
+        raise BoxFileError(f"{where}: expected a list of boxes, got {type(rows).__name__}")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or len(row) not in (4, 5):
+            raise BoxFileError(f"{where}[{i}]: a box is [x, y, w, h(, score)] ({box_format}), got {row!r}")
+        vals = [_number(v, f"{where}[{i}]") for v in row]
+        xywh, score = as_xywh([vals], box_format)
+        out.append([*xywh[0].tolist(), float(score[0])])
+    return out
+
+
+def _is_ultralytics(entries: Any) -> bool:
+    return isinstance(entries, list) and all(isinstance(e, dict) and "box" in e for e in entries) and bool(entries)
+
+
+def _is_mmdet(entry: Any) -> bool:
+    return isinstance(entry, dict) and "bboxes" in entry and ("scores" in entry or "labels" in entry)
+
+
+def _ultralytics_rows(entries: list[dict[str, Any]], where: str, person_label: int) -> list[list[float]]:
+    out = []
+    for i, e in enumerate(entries):
+        is_person = e.get("name") == "person" if "name" in e else int(e.get("class", -1)) == person_label
+        if not is_person:
+            continue
+        box = e["box"]
+        if not isinstance(box, dict) or not {"x1", "y1", "x2", "y2"} <= box.keys():
+            raise BoxFileError(f"{where}[{i}]: ultralytics box must have x1, y1, x2, y2, got {box!r}")
+        x1, y1, x2, y2 = (_number(box[k], f"{where}[{i}].box.{k}") for k in ("x1", "y1", "x2", "y2"))
+        out.append([x1, y1, x2 - x1, y2 - y1, _number(e.get("confidence", 1.0), f"{where}[{i}].confidence")])
+    return out
+
+
+def _mmdet_rows(entry: dict[str, Any], where: str, person_label: int) -> list[list[float]]:
+    bboxes = entry["bboxes"]
+    n = len(bboxes) if isinstance(bboxes, list) else -1
+    labels = entry.get("labels", [person_label] * max(n, 0))
+    scores = entry.get("scores", [1.0] * max(n, 0))
+    if n < 0 or not isinstance(labels, list) or not isinstance(scores, list) or not len(labels) == len(scores) == n:
+        raise BoxFileError(f"{where}: MMDetection 'bboxes', 'labels' and 'scores' must be lists of one length")
+    out = []
+    for i, (box, label, score) in enumerate(zip(bboxes, labels, scores, strict=True)):
+        if int(_number(label, f"{where}.labels[{i}]")) != person_label:
+            continue
+        (row,) = _rows([[*box, score]] if isinstance(box, list) else [box], f"{where}.bboxes[{i}]", "xyxy")
+        out.append(row)
+    return out
+
+
+@dataclass
+class BoxTable:
+    """Person boxes (P, 5) xywh+score per image, looked up by file name, stem or numeric image id."""
+
+    path: Path
+    boxes: dict[Any, np.ndarray]
+    matched: set[Any] = field(default_factory=set)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        threshold: float = 0.0,
+        box_format: str = "xywh",
+        person_category: int = 1,
+        person_label: int = 0,
+    ) -> BoxTable:
+        """Read any supported boxes file (or a folder of MMDetection per-image JSONs); keep score >= threshold."""
+        p = Path(path)
+        if p.is_dir():
+            files = sorted(p.glob("*.json"))
+            if not files:
+                raise BoxFileError(f"{p}: a boxes folder must hold MMDetection per-image <stem>.json files; none found")
+            data: Any = {f.stem: _read_json(f) for f in files}
+        elif p.is_file():
+            data = _read_json(p)
+        else:
+            raise FileNotFoundError(f"boxes file not found: {p}")
+        table = _parse(data, str(p), box_format, person_category, person_label)
+        out = {}
+        for key, rows in table.items():
+            arr = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
+            out[key] = arr[(arr[:, 4] >= threshold) & (arr[:, 2] > 1) & (arr[:, 3] > 1)]
+        return cls(p, out)
+
+    def lookup(self, name: str, image_id: int | None = None) -> np.ndarray | None:
+        """Boxes for one image by file name, then stem, then image id; None when the file has none for it."""
+        keys: Iterable[Any] = (name, Path(name).stem, image_id, SINGLE_IMAGE)
+        for key in keys:
+            if key is not None and key in self.boxes:
+                self.matched.add(key)
+                return self.boxes[key]
+        return None
+
+    def check_single_image(self, num_images: int) -> None:
+        if SINGLE_IMAGE in self.boxes and num_images != 1:
+            raise BoxFileError(
+                f"{self.path}: holds the boxes of one image (ultralytics/MMDetection single-image output) but the "
+                f"source has {num_images} images; use a {{file_name: ...}} mapping or a folder of <stem>.json files"
+            )
+
+    def unmatched_warning(self) -> str | None:
+        """A warning when no key of the file matched any input image name or id."""
+        if self.matched or not self.boxes:
+            return None
+        sample = ", ".join(repr(k) for k in list(self.boxes)[:3])
+        return (
+            f"{self.path}: none of its {len(self.boxes)} image keys (e.g. {sample}) matched an input file name, "
+            "stem or numeric image id: every image was processed without boxes"
+        )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BoxFileError(f"{path}: not a readable JSON boxes file ({exc})") from exc
+
+
+def _parse(data: Any, where: str, box_format: str, person_category: int, person_label: int) -> dict[Any, list]:
+    if _is_ultralytics(data):
+        return {SINGLE_IMAGE: _ultralytics_rows(data, where, person_label)}
+    if _is_mmdet(data):
+        return {SINGLE_IMAGE: _mmdet_rows(data, where, person_label)}
+    if isinstance(data, list):
+        return _coco_detections(data, where, person_category)
+    if not isinstance(data, dict):
+        raise BoxFileError(f"{where}: expected COCO detections, a {{file_name: boxes}} mapping, or detector output")
+    table: dict[Any, list] = {}
+    for key, value in data.items():
+        at = f"{where}: {key!r}"
+        if _is_mmdet(value):
+            table[key] = _mmdet_rows(value, at, person_label)
+        elif _is_ultralytics(value):
+            table[key] = _ultralytics_rows(value, at, person_label)
+        else:
+            table[key] = _rows(value, at, box_format)
+    return table
+
+
+def _coco_detections(data: list[Any], where: str, person_category: int) -> dict[Any, list]:
+    table: dict[Any, list] = {}
+    for i, det in enumerate(data):
+        if not isinstance(det, dict) or "bbox" not in det or "image_id" not in det:
+            raise BoxFileError(f"{where}: entry {i} is not a COCO detection ({{image_id, bbox, score}})")
+        if int(_number(det.get("category_id", person_category), f"{where}: entry {i} category_id")) != person_category:
+            continue
+        bbox = det["bbox"]
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise BoxFileError(f"{where}: entry {i} bbox must be [x, y, w, h], got {bbox!r}")
+        row = [_number(v, f"{where}: entry {i} bbox") for v in bbox]
+        row.append(_number(det.get("score", 1.0), f"{where}: entry {i} score"))
+        table.setdefault(int(_number(det["image_id"], f"{where}: entry {i} image_id")), []).append(row)
+    return table
