@@ -11,6 +11,7 @@ than guess that every image holds one person.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ def box_provider(
 ) -> BoxSource:
     """The box source of ``predict``; see the module docstring for the order of precedence."""
     if boxes_file:
-        return BoxSource("file", BoxTable.load(boxes_file, 0.0, box_format), threshold=threshold)
+        return BoxSource("file", BoxTable.load(Path(boxes_file), 0.0, box_format), threshold=threshold)
     if whole_image:
         return BoxSource("whole-image", threshold=threshold)
     try:

@@ -14,7 +14,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -131,6 +131,10 @@ class Predictor:
         path = None if isinstance(image, np.ndarray) else str(image)
         return Results(self.pipeline(img, xywh, image_id), img, self.spec, path)
 
+    @overload
+    def suppress(self, people: Results) -> Results: ...
+    @overload
+    def suppress(self, people: list[PosePrediction]) -> list[PosePrediction]: ...
     def suppress(self, people: Results | list[PosePrediction]) -> Results | list[PosePrediction]:
         """OKS-NMS over one image's people (``eval.oks_nms_threshold``), survivors in input order."""
         kept = self.pipeline.suppress(list(people))
