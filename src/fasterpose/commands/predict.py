@@ -41,27 +41,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description, parser.epilog, parser.formatter_class = DESCRIPTION, EPILOG, _Formatter
     a = parser.add_argument
     a("source", help="an image, a folder of images, a video file, or a webcam index (0, 1, ...)")
-    a("--checkpoint", required=True, help="the model: a training checkpoint (.pth) or an exported .onnx / .xml")
-    a("--boxes", help="person boxes: COCO detections, {file_name: [[...]]}, ultralytics or MMDetection JSON, "
+    a(
+        "--checkpoint",
+        metavar="MODEL",
+        required=True,
+        help="the model: a training checkpoint (.pth) or an exported .onnx / .xml",
+    )
+    a("--boxes", metavar="FILE",
+      help="person boxes: COCO detections, {file_name: [[...]]}, ultralytics or MMDetection JSON, "
       "or a folder of MMDetection <stem>.json files (default: none)")  # fmt: skip
     a("--box-format", choices=("xywh", "xyxy"), default="xywh",
       help="how the numbers of a {file_name: boxes} map are read (default: xywh; detector files: theirs)")  # fmt: skip
     a("--whole-image", action="store_true", help="one person filling each image, no boxes needed (default: off)")
-    a("--detector-weights", help=f"local weights of torchvision's {DETECTOR} (default: the torch hub cache)")
-    a("--det-threshold", type=float,
+    a(
+        "--detector-weights",
+        metavar="FILE",
+        help=f"local weights of torchvision's {DETECTOR} (default: the torch hub cache)",
+    )
+    a("--det-threshold", metavar="SCORE", type=float,
       help="drop person boxes scoring below this (default: the model config's data.det_score_threshold, "
       "the value eval uses)")  # fmt: skip
-    a("--out", help="folder for the drawings and results.json, or FILE.jpg for one image / FILE.mp4 for a video "
+    a("--out", metavar="PATH",
+      help="folder for the drawings and results.json, or FILE.jpg for one image / FILE.mp4 for a video "
       "(default: a new runs/predict, runs/predict2, ...)")  # fmt: skip
-    a("--json", help="write the COCO keypoint results here instead (default: results.json in the output folder)")
+    a(
+        "--json",
+        metavar="FILE",
+        help="write the COCO keypoint results here instead (default: results.json in the output folder)",
+    )
     a("--no-save", action="store_true", help="keep nothing but an explicit --json (default: off)")
     a("--overwrite", action="store_true", help="allow replacing existing files at --out / --json (default: off)")
     a("--runtime", default="auto", choices=("auto", *RUNTIMES),
       help="inference engine (default: auto = ONNX Runtime on the CPU, torch on a GPU)")  # fmt: skip
     a("--precision", choices=("fp32", "bf16"), help="numeric precision (default: the model file's own, else fp32)")
-    a("--device", default="auto", help="torch device, e.g. cpu, cuda:0 (default: auto = a GPU when there is one)")
+    a(
+        "--device",
+        metavar="DEVICE",
+        default="auto",
+        help="torch device, e.g. cpu, cuda:0 (default: auto = a GPU when there is one)",
+    )
     a("--flip-test", action="store_true", help="also run the mirrored crops and average (default: off)")
-    a("--threshold", type=float, default=0.3, help="joints scoring at or below this are not drawn (default: 0.3)")
+    a(
+        "--threshold",
+        metavar="SCORE",
+        type=float,
+        default=0.3,
+        help="joints scoring at or below this are not drawn (default: 0.3)",
+    )
     a("--no-nms", action="store_true", help="keep duplicate poses of one person (default: OKS-NMS on)")
     a("--smooth", action="store_true", help="One-Euro smoothing of the joints over time, video/webcam (default: off)")
     a(
@@ -71,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="One-Euro minimum cutoff in Hz, with --smooth (default: 1.0)",
     )
     a("--smooth-beta", type=float, default=0.05, help="One-Euro speed coefficient, with --smooth (default: 0.05)")
-    a("--max-frames", type=int, help="stop after this many video / webcam frames (default: all)")
+    a("--max-frames", metavar="N", type=int, help="stop after this many video / webcam frames (default: all)")
 
 
 def _ignored_options(args: argparse.Namespace, kind: str) -> list[str]:
