@@ -129,12 +129,14 @@ def test_help_is_for_users() -> None:
             assert action.help and "default" in action.help, action.dest
 
 
-def test_device_auto() -> None:
+def test_device_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     from fasterpose.deploy.predictor import resolve_device
 
-    assert resolve_device("auto", "model.onnx") == "cpu"
-    assert resolve_device("auto", "best.pth", runtime="onnxruntime") == "cpu"
-    assert resolve_device("auto", "best.pth") == ("cuda" if torch.cuda.is_available() else "cpu")
+    for gpu in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
+        assert resolve_device("auto", "model.onnx") == "cpu"  # exported files run on the CPU runtimes
+        assert resolve_device("auto", "best.pth", runtime="onnxruntime") == "cpu"
+        assert resolve_device("auto", "best.pth") == ("cuda" if gpu else "cpu")
     assert resolve_device("cuda:1", "best.pth") == "cuda:1"
 
 
@@ -157,7 +159,8 @@ def test_existing_files_are_never_replaced_unasked(ckpt: Path, tmp_path: Path, c
     out.mkdir()
     (out / "a.jpg").write_bytes(b"mine")
     assert predict(ckpt, str(src), "--whole-image", "--out", str(out)) == 1
-    assert "a.jpg" in capsys.readouterr().err and (out / "a.jpg").read_bytes() == b"mine"
+    err = capsys.readouterr().err
+    assert "a.jpg already exist" in err and (out / "a.jpg").read_bytes() == b"mine"
     assert not (out / "results.json").exists()  # refused before any work
     assert predict(ckpt, str(src), "--whole-image", "--out", str(out), "--overwrite") == 0
     assert cv2.imread(str(out / "a.jpg")) is not None
