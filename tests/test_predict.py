@@ -125,7 +125,7 @@ def test_whole_image_and_no_boxes(checkpoint: Path) -> None:
     img = np.zeros((90, 50, 3), np.uint8)
     (whole,) = predictor(img)
     np.testing.assert_allclose(whole.box, [0, 0, 50, 90])
-    assert predictor(img, np.zeros((0, 4))) == []
+    assert len(predictor(img, np.zeros((0, 4)))) == 0
     with pytest.raises(ValueError, match="boxes must have shape"):
         predictor(img, [[1, 2, 3]])
     crops, *_ = crop_people(img, None, (64, 96))
@@ -272,7 +272,8 @@ def test_detector_from_local_weights(tmp_path: Path) -> None:
 
 
 def test_box_files(tmp_path: Path) -> None:
-    from fasterpose.deploy.boxes import load_box_file
+    """predict reads box files through fasterpose.boxes.BoxTable; the score threshold applies per lookup."""
+    from fasterpose.deploy.boxes import box_provider
 
     coco = tmp_path / "dets.json"
     coco.write_text(
@@ -284,14 +285,16 @@ def test_box_files(tmp_path: Path) -> None:
             ]
         )
     )
-    table = load_box_file(coco, threshold=0.5)
-    np.testing.assert_allclose(table[7], [[1, 2, 30, 40, 0.9]])
+    img = np.zeros((50, 50, 3), np.uint8)
+    source = box_provider(coco, threshold=0.5)
+    np.testing.assert_allclose(source("000000000007.jpg", 7, img), [[1, 2, 30, 40, 0.9]])
+    assert source("b.jpg", None, img).shape == (0, 5)  # a non-numeric name never takes an id's boxes
     named = tmp_path / "named.json"
-    named.write_text(json.dumps({"a.jpg": [[5, 5, 20, 30]]}))
-    np.testing.assert_allclose(load_box_file(named, 0.5)["a.jpg"], [[5, 5, 20, 30, 1.0]])
+    named.write_text(json.dumps({"a.jpg": [[5, 5, 25, 35]]}))
+    np.testing.assert_allclose(box_provider(named, box_format="xyxy")("a.jpg", None, img), [[5, 5, 20, 30, 1.0]])
     named.write_text(json.dumps({"a.jpg": [[5, 5]]}))
     with pytest.raises(ValueError, match="a.jpg"):
-        load_box_file(named, 0.5)
+        box_provider(named)
 
 
 def test_one_euro_smooths_jitter_and_follows_motion() -> None:

@@ -1,111 +1,158 @@
-"""``fasterpose predict --checkpoint P SOURCE``: poses on an image, a folder, a video or a webcam.
-
-Person boxes, in order of precedence (see :mod:`fasterpose.deploy.boxes`): ``--boxes FILE`` (COCO
-detections, ``image_id`` matched to the numeric file stem or the frame index, or a
-``{file_name: [[x, y, w, h(, score)], ...]}`` mapping); ``--whole-image``; a torchvision person
-detector from ``--detector-weights FILE`` or the torch hub cache. Nothing is ever downloaded; with
-none of these the command stops and says how to pass boxes.
-"""
+"""``fasterpose predict``: poses on an image, a folder of images, a video or a webcam."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-from pathlib import Path
-from typing import Any
-
-import cv2
-import numpy as np
+import sys
 
 from fasterpose.pipeline.runner import RUNTIMES
 
 log = logging.getLogger(__name__)
 DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"
 
+DESCRIPTION = """\
+Find the pose of every person in an image, a folder of images, a video file or a webcam.
+
+Person boxes come from --boxes FILE, else --whole-image, else a local torchvision person detector
+(--detector-weights or the torch hub cache); nothing is downloaded. By default the drawn images (or
+<video>_pose.mp4) and results.json (COCO keypoint results) go to a new folder runs/predict,
+runs/predict2, ... and the folder is printed. predict never writes into or over its source and never
+replaces a file it did not write in this run (unless --overwrite).
+
+image_id in the results: a file named by a number keeps it (000000000785.jpg -> 785); other files
+are numbered after the largest such number, in name order (from 0 when none is numeric); video
+frames are numbered from 0."""
+
+EPILOG = """\
+examples:
+  fasterpose predict --checkpoint best.pth photo.jpg --boxes dets.json        # -> runs/predict/
+  fasterpose predict --checkpoint model.onnx photos/ --boxes yolo.json --box-format xyxy
+  fasterpose predict --checkpoint best.pth crop.jpg --whole-image --out crop_pose.jpg
+  fasterpose predict --checkpoint best.pth clip.mp4 --whole-image --smooth --out out/
+  fasterpose predict --checkpoint best.pth photos/ --boxes dets.json --no-save --json people.json"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="an image, a folder of images, a video file, or a webcam index (0, 1, ...)")
-    parser.add_argument("--checkpoint", required=True, help="training checkpoint, or an exported .onnx / .xml model")
-    parser.add_argument("--boxes", help="person boxes: COCO detections JSON, or {file_name: [[x, y, w, h, score]]}")
-    parser.add_argument("--whole-image", action="store_true", help="one person filling each image")
-    parser.add_argument("--detector-weights", help=f"local state dict of torchvision's {DETECTOR} (COCO)")
-    parser.add_argument("--det-threshold", type=float, default=0.5, help="minimum person box score (0.5)")
-    parser.add_argument("--out", help="folder for the drawn images (or <name>_pose.mp4 for video)")
-    parser.add_argument("--json", help="write COCO keypoint results to this file")
-    parser.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES))
-    parser.add_argument("--precision", choices=("fp32", "bf16"), help="default: the model file's own")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--flip-test", action="store_true", help="average with the mirrored crop")
-    parser.add_argument("--threshold", type=float, default=0.3, help="joint score below which nothing is drawn")
-    parser.add_argument("--no-nms", action="store_true", help="keep duplicate poses (no OKS-NMS)")
-    parser.add_argument("--smooth", action="store_true", help="One-Euro temporal smoothing (video, webcam)")
-    parser.add_argument("--smooth-min-cutoff", type=float, default=1.0, help="One-Euro min cutoff, Hz (1.0)")
-    parser.add_argument("--smooth-beta", type=float, default=0.05, help="One-Euro speed coefficient (0.05)")
-    parser.add_argument("--max-frames", type=int, help="stop after this many video / webcam frames")
+    parser.description, parser.epilog, parser.formatter_class = DESCRIPTION, EPILOG, _Formatter
+    a = parser.add_argument
+    a("source", help="an image, a folder of images, a video file, or a webcam index (0, 1, ...)")
+    a(
+        "--checkpoint",
+        metavar="MODEL",
+        required=True,
+        help="the model: a training checkpoint (.pth) or an exported .onnx / .xml",
+    )
+    a("--boxes", metavar="FILE",
+      help="person boxes: COCO detections, {file_name: [[...]]}, ultralytics or MMDetection JSON, "
+      "or a folder of MMDetection <stem>.json files (default: none)")  # fmt: skip
+    a("--box-format", choices=("xywh", "xyxy"), default="xywh",
+      help="how the numbers of a {file_name: boxes} map are read (default: xywh; detector files: theirs)")  # fmt: skip
+    a("--whole-image", action="store_true", help="one person filling each image, no boxes needed (default: off)")
+    a(
+        "--detector-weights",
+        metavar="FILE",
+        help=f"local weights of torchvision's {DETECTOR} (default: the torch hub cache)",
+    )
+    a("--det-threshold", metavar="SCORE", type=float,
+      help="drop person boxes scoring below this (default: the model config's data.det_score_threshold, "
+      "the value eval uses)")  # fmt: skip
+    a("--out", metavar="PATH",
+      help="folder for the drawings and results.json, or FILE.jpg for one image / FILE.mp4 for a video "
+      "(default: a new runs/predict, runs/predict2, ...)")  # fmt: skip
+    a(
+        "--json",
+        metavar="FILE",
+        help="write the COCO keypoint results here instead (default: results.json in the output folder)",
+    )
+    a("--no-save", action="store_true", help="keep nothing but an explicit --json (default: off)")
+    a("--overwrite", action="store_true", help="allow replacing existing files at --out / --json (default: off)")
+    a("--runtime", default="auto", choices=("auto", *RUNTIMES),
+      help="inference engine (default: auto = ONNX Runtime on the CPU, torch on a GPU)")  # fmt: skip
+    a("--precision", choices=("fp32", "bf16"), help="numeric precision (default: the model file's own, else fp32)")
+    a(
+        "--device",
+        metavar="DEVICE",
+        default="auto",
+        help="torch device, e.g. cpu, cuda:0 (default: auto = a GPU when there is one)",
+    )
+    a("--flip-test", action="store_true", help="also run the mirrored crops and average (default: off)")
+    a(
+        "--threshold",
+        metavar="SCORE",
+        type=float,
+        default=0.3,
+        help="joints scoring at or below this are not drawn (default: 0.3)",
+    )
+    a("--no-nms", action="store_true", help="keep duplicate poses of one person (default: OKS-NMS on)")
+    a("--smooth", action="store_true", help="One-Euro smoothing of the joints over time, video/webcam (default: off)")
+    a(
+        "--smooth-min-cutoff",
+        type=float,
+        default=1.0,
+        help="One-Euro minimum cutoff in Hz, with --smooth (default: 1.0)",
+    )
+    a("--smooth-beta", type=float, default=0.05, help="One-Euro speed coefficient, with --smooth (default: 0.05)")
+    a("--max-frames", metavar="N", type=int, help="stop after this many video / webcam frames (default: all)")
+
+
+def _ignored_options(args: argparse.Namespace, kind: str) -> list[str]:
+    """Options given that do nothing for this source and box choice."""
+    notes = []
+    if kind == "images":
+        notes += [f"{opt} applies to a video or webcam only" for opt, on in
+                  (("--smooth", args.smooth), ("--max-frames", args.max_frames is not None)) if on]  # fmt: skip
+    if args.boxes and (args.whole_image or args.detector_weights):
+        notes.append("--boxes is used; --whole-image / --detector-weights are ignored")
+    if args.box_format != "xywh" and not args.boxes:
+        notes.append("--box-format applies to a --boxes file only")
+    if args.whole_image and args.det_threshold is not None:
+        notes.append("--det-threshold does nothing with --whole-image")
+    return notes
 
 
 def run(args: argparse.Namespace) -> int:
     from fasterpose.deploy.boxes import box_provider
+    from fasterpose.deploy.outputs import plan_outputs
+    from fasterpose.deploy.predict_run import predict_source
     from fasterpose.deploy.predictor import Predictor
     from fasterpose.deploy.smoothing import PoseSmoother
     from fasterpose.deploy.sources import open_source
-    from fasterpose.visualize import draw_poses
 
-    # first: a missing box source fails before any model work
-    boxes_for = box_provider(args.boxes, args.whole_image, args.detector_weights, args.det_threshold)
+    # first what can fail without a model: the source, the outputs, the boxes
+    source = open_source(args.source, args.max_frames)
+    for note in _ignored_options(args, source.kind):
+        log.warning("%s", note)
+    plan = plan_outputs(source, args.source, args.out, args.json, not args.no_save, args.overwrite)
+    boxes = box_provider(args.boxes, args.whole_image, args.detector_weights, box_format=args.box_format)
+    if boxes.table is not None:
+        boxes.table.check_single_image(len(source.paths) if source.kind == "images" else 0)
     predictor = Predictor(
         args.checkpoint, runtime=args.runtime, flip_test=args.flip_test, device=args.device, precision=args.precision
     )
-    kind, frames, fps = open_source(args.source, args.max_frames)
-    out_dir = Path(args.out) if args.out else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth and kind == "video" else None
-    writer: cv2.VideoWriter | None = None
-    results: list[dict[str, Any]] = []
-    n_frames = n_people = 0
-    for name, image_id, image, t in frames:
-        preds = predictor(image, boxes_for(name, image_id, image), image_id)
-        if not args.no_nms:
-            preds = predictor.suppress(preds)
-        if smoother is not None:
-            preds = smoother(preds, t)
-        n_frames += 1
-        n_people += len(preds)
-        for p in preds:
-            entry = p.to_coco()
-            entry["file_name" if kind == "images" else "frame"] = name if kind == "images" else image_id
-            results.append(entry)
-        if out_dir is None:
-            continue
-        drawn = image
-        if preds:
-            xy, scores = np.stack([p.xy for p in preds]), np.stack([p.scores for p in preds])
-            boxes = np.stack([np.asarray(p.box) for p in preds])
-            drawn = draw_poses(image, xy, scores, predictor.spec, args.threshold, boxes)
-        bgr = cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)
-        if kind == "images":
-            cv2.imwrite(str(out_dir / name), bgr)
-            continue
-        if writer is None:
-            path = out_dir / f"{name}_pose.mp4"
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (bgr.shape[1], bgr.shape[0]))
-            if not writer.isOpened():
-                raise RuntimeError(f"cannot write video {path} (OpenCV has no mp4v encoder?)")
-        writer.write(bgr)
-    if writer is not None:
-        writer.release()
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results))
-    log.info(
-        "%d %s, %d people, runtime %s%s%s",
-        n_frames,
-        "frames" if kind == "video" else "images",
-        n_people,
-        predictor.runtime,
-        f"; drawn into {out_dir}" if out_dir else "",
-        f"; results in {args.json}" if args.json else "",
+    cfg_threshold = float(predictor.cfg.data.det_score_threshold)
+    boxes.threshold = cfg_threshold if args.det_threshold is None else args.det_threshold
+    smoother = (
+        PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth and source.kind == "video" else None
     )
+    _, summary = predict_source(predictor, source, boxes, plan, not args.no_nms, smoother, args.threshold)
+    log.info("%d %s, %d people, runtime %s, box score >= %g (%s)", summary.items, summary.unit, summary.people,
+             predictor.runtime, boxes.threshold, boxes.kind)  # fmt: skip
+    for line in summary.lines():
+        log.warning("%s", line)
+    unmatched = boxes.unmatched_warning()
+    if unmatched and summary.items:
+        log.warning("%s", unmatched)
+    where = plan.folder or plan.single_file
+    if where is not None:
+        print(f"results saved to {where}" + (f" (results {plan.json_path})" if plan.json_path else ""))
+    elif plan.json_path is not None:
+        print(f"results saved to {plan.json_path}")
+    if summary.interrupted:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -1,8 +1,8 @@
 """``Predictor``: pose estimation for the people in an image, on any runtime.
 
-    image (H, W, 3) RGB uint8 or a path, boxes (P, 4|5) xywh [score]
+    image (H, W, 3) RGB uint8 or a path, boxes (P, 4|5) xywh or xyxy [score]
       -> the top-down pipeline (:class:`~fasterpose.pipeline.topdown.TopDownPipeline`)
-      -> list[PosePrediction], in box order
+      -> Results: the people (PosePrediction), in box order, with numpy access and drawing
 
 The same pipeline scores datasets (``fasterpose eval``), so a model's AP and its served
 keypoints come from one code path. No torch is imported for ``.onnx`` / ``.xml`` files.
@@ -11,18 +11,42 @@ keypoints come from one code path. No torch is imported for ``.onnx`` / ``.xml``
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
+from fasterpose.boxes import as_xywh, format_warning
 from fasterpose.config import Config
 from fasterpose.deploy.models import open_runner
+from fasterpose.deploy.results import Results
 from fasterpose.evaluation.predictions import PosePrediction
+from fasterpose.pipeline.crops import read_image
 from fasterpose.pipeline.topdown import TopDownPipeline
 
 if TYPE_CHECKING:
     from torch import nn
+
+EXPORTED_SUFFIXES = (".onnx", ".xml")
+
+
+def resolve_device(device: str, model_or_path: object, runtime: str = "auto") -> str:
+    """``auto``: a CUDA GPU when torch sees one and the model runs on torch, else the CPU.
+
+    Exported files and the CPU runtimes never import torch for this.
+    """
+    if device != "auto":
+        return device
+    exported = isinstance(model_or_path, str | os.PathLike) and Path(model_or_path).suffix.lower() in EXPORTED_SUFFIXES
+    if exported or runtime not in ("auto", "torch"):
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Predictor:
@@ -36,7 +60,8 @@ class Predictor:
         runtime: ``auto`` (the CPU runtime measured fastest, see docs/deployment.md; torch on a
             GPU), ``torch``, ``onnxruntime`` or ``openvino``.
         flip_test: also run the mirrored crops and average the flipped-back heatmaps.
-        device: torch device (other runtimes are CPU only).
+        device: torch device (other runtimes are CPU only); ``auto``: CUDA when available for a
+            torch model, else the CPU.
         precision: ``fp32`` / ``bf16`` (torch autocast or OpenVINO hint); exported files default to
             the precision they were exported at.
         batch_size: crops per runtime call.
@@ -48,11 +73,12 @@ class Predictor:
         cfg: Config | None = None,
         runtime: str = "auto",
         flip_test: bool = False,
-        device: str = "cpu",
+        device: str = "auto",
         precision: str | None = None,
         batch_size: int = 32,
     ) -> None:
-        runner, self.cfg = open_runner(model_or_path, cfg, runtime, device, precision)
+        self.device = resolve_device(device, model_or_path, runtime)
+        runner, self.cfg = open_runner(model_or_path, cfg, runtime, self.device, precision)
         self.pipeline = TopDownPipeline.from_config(self.cfg, runner, flip_test=flip_test, batch_size=batch_size)
         self.runner = runner
         self.spec = self.pipeline.spec
@@ -74,22 +100,42 @@ class Predictor:
         image: np.ndarray | str | os.PathLike[str],
         boxes: Sequence[Sequence[float]] | np.ndarray | None = None,
         image_id: int = 0,
-    ) -> list[PosePrediction]:
+        box_format: str = "xywh",
+    ) -> Results:
         """Predict every person.
 
         Args:
             image: RGB uint8 (H, W, 3) array or an image path.
-            boxes: person boxes (P, 4) xywh or (P, 5) xywh+score in image pixels; None = one
-                person filling the whole image.
+            boxes: person boxes (P, 4) or (P, 5) with scores, in image pixels; None = one person
+                filling the whole image.
             image_id: recorded in each prediction (and its ``to_coco`` entry).
+            box_format: ``xywh`` (x, y, width, height: COCO) or ``xyxy`` (x1, y1, x2, y2: torchvision,
+                ultralytics, MMDetection). Boxes that fit the image only when read in the other format
+                give a warning naming the fix.
 
         Returns:
-            one :class:`PosePrediction` per box, in box order: ``keypoints`` (K, 3) x, y, score in
-            image pixels (``xy``, ``scores``), ``box``, and ``score`` = box score x mean of the joint
-            scores above ``eval.in_vis_threshold``. No OKS-NMS (see :meth:`suppress`).
+            :class:`Results`: one :class:`PosePrediction` per box, in box order (``keypoints`` (K, 3)
+            x, y, score in image pixels, ``xy`` (K, 2), ``scores`` (K,), ``box`` xywh, ``score`` = box
+            score x mean of the joint scores above ``eval.in_vis_threshold``), with batch arrays,
+            ``plot()``, ``save()``, ``to_coco()``. No OKS-NMS (see :meth:`suppress`).
         """
-        return self.pipeline(image, boxes, image_id)
+        img = read_image(image)
+        xywh = None
+        if boxes is not None:
+            xy, scores = as_xywh(boxes, box_format)  # validates the shape and values first
+            h, w = img.shape[:2]
+            warning = format_warning(boxes, (w, h), box_format) if len(xy) else None
+            if warning:
+                warnings.warn(warning, UserWarning, stacklevel=2)
+            xywh = np.concatenate([xy, scores[:, None]], axis=1)
+        path = None if isinstance(image, np.ndarray) else str(image)
+        return Results(self.pipeline(img, xywh, image_id), img, self.spec, path)
 
-    def suppress(self, people: list[PosePrediction]) -> list[PosePrediction]:
+    @overload
+    def suppress(self, people: Results) -> Results: ...
+    @overload
+    def suppress(self, people: list[PosePrediction]) -> list[PosePrediction]: ...
+    def suppress(self, people: Results | list[PosePrediction]) -> Results | list[PosePrediction]:
         """OKS-NMS over one image's people (``eval.oks_nms_threshold``), survivors in input order."""
-        return self.pipeline.suppress(people)
+        kept = self.pipeline.suppress(list(people))
+        return people.with_people(kept) if isinstance(people, Results) else kept
