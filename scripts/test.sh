@@ -18,6 +18,9 @@ PY=${PYTHON:-.venv/bin/python}
 passed=0; failed=0; skipped=0; bad_files=()
 # No function in src/fasterpose longer than 100 lines.
 if ! "$PY" scripts/check_function_length.py; then failed=$((failed + 1)); bad_files+=("scripts/check_function_length.py"); fi
+# lint and types beside the tests (pinned versions in the dev extra)
+if ! "$PY" -m ruff check src tests scripts; then failed=$((failed + 1)); bad_files+=("ruff check"); fi
+if ! "$PY" -m mypy src/fasterpose; then failed=$((failed + 1)); bad_files+=("mypy"); fi
 for f in tests/test_*.py; do
   out=$("$PY" -m pytest -q -p no:cacheprovider "$f" "$@" 2>&1); rc=$?
   last=$(printf '%s\n' "$out" | grep -E '(passed|failed|skipped|error|no tests ran)' | tail -n 1)
