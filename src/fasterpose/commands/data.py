@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..data.validate import check_annotations
+    from fasterpose.data.validate import check_annotations
 
     problems, counts = check_annotations(args.ann, args.images)
     for line in problems[: args.max_print]:
@@ -84,9 +84,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..data import TopDownDataset
-    from ..visualize import draw_heatmaps, draw_poses, make_grid, save_image
+    from fasterpose.config import load_config
+    from fasterpose.data import TopDownDataset
+    from fasterpose.visualize import draw_heatmaps, draw_poses, make_grid, save_image
 
     cfg = load_config(args.config, args.overrides)
     train = not args.no_augment
@@ -175,7 +175,7 @@ def check_knob_values(options: dict[str, Any], defaults: dict[str, Any]) -> None
 
 def run_synthpose(args: argparse.Namespace) -> int:
     try:
-        from ..data import synthpose
+        from fasterpose.data import synthpose
     except ModuleNotFoundError as exc:
         raise RuntimeError(f"the SynthPose generator is not available in this build ({exc})") from None
     options = _parse_options(args.options)
@@ -190,7 +190,7 @@ def run_synthpose(args: argparse.Namespace) -> int:
         options["workers"] = args.workers
     result = synthpose.generate(Path(args.out), args.train, args.val, args.seed, **options)
     if args.layout != "coco17":
-        from ..data.relabel import relabel_synthpose
+        from fasterpose.data.relabel import relabel_synthpose
 
         relabel_synthpose(args.out, args.layout)
     people = ""

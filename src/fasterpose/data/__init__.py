@@ -42,13 +42,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .build import build_records
-    from .coco import parse_coco_detections, parse_coco_keypoints
-    from .dataset import SampleError, TopDownDataset, seed_worker
-    from .errors import AnnotationError, DataError
-    from .image_io import ImageReadError, read_image
-    from .mpii import parse_mpii
-    from .records import PersonRecord, SampleMeta
+    from fasterpose.data.build import build_records
+    from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
+    from fasterpose.data.dataset import SampleError, TopDownDataset, seed_worker
+    from fasterpose.data.errors import AnnotationError, DataError
+    from fasterpose.data.image_io import ImageReadError, read_image
+    from fasterpose.data.mpii import parse_mpii
+    from fasterpose.data.records import PersonRecord, SampleMeta
 
 
 def __getattr__(name: str) -> Any:

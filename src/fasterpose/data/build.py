@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DataConfig
-from ..geometry import box_to_center_scale
-from ..layouts import resolve_layout
-from .coco import parse_coco_detections, parse_coco_keypoints
-from .mpii import parse_mpii
-from .records import PersonRecord
+from fasterpose.config import DataConfig
+from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
+from fasterpose.data.mpii import parse_mpii
+from fasterpose.data.records import PersonRecord
+from fasterpose.geometry import box_to_center_scale
+from fasterpose.layouts import resolve_layout
 
 
 def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -> list[PersonRecord]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .coco_schema import (
+from fasterpose.data.coco_schema import (
     is_int,
     is_number,
     number_list,
@@ -26,8 +26,8 @@ from .coco_schema import (
     person_category,
     require_coco,
 )
-from .errors import AnnotationError
-from .records import PersonRecord
+from fasterpose.data.errors import AnnotationError
+from fasterpose.data.records import PersonRecord
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from .errors import AnnotationError, summarize
+from fasterpose.data.errors import AnnotationError, summarize
 
 PathLike = str | os.PathLike[str]
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .coco import load_json
-from .coco_schema import is_number, number_list
-from .errors import AnnotationError
-from .records import PersonRecord
+from fasterpose.data.coco import load_json
+from fasterpose.data.coco_schema import is_number, number_list
+from fasterpose.data.errors import AnnotationError
+from fasterpose.data.records import PersonRecord
 
 NUM_JOINTS = 16
 PIXEL_STD = 200.0  # MPII's scale unit: scale * 200 px is the person's height

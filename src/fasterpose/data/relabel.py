@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .coco import AnnotationError, load_json
+from fasterpose.data.coco import AnnotationError, load_json
 
 # CrowdPose's joint order; "head" is SynthPose's nose point, "neck" the midpoint of the shoulders.
 CROWDPOSE14_FROM_COCO17: dict[str, tuple[str, ...]] = {

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..config import AugmentConfig
-from ..geometry import affine_points, get_affine_transform
+from fasterpose.config import AugmentConfig
+from fasterpose.geometry import affine_points, get_affine_transform
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # RGB
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

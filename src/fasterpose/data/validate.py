@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .coco import load_json
-from .coco_schema import coco_problems, is_int, is_number, number_list, number_problem, person_category
-from .errors import AnnotationError
-from .image_io import ImageReadError, decode_warnings, read_image_bytes
+from fasterpose.data.coco import load_json
+from fasterpose.data.coco_schema import coco_problems, is_int, is_number, number_list, number_problem, person_category
+from fasterpose.data.errors import AnnotationError
+from fasterpose.data.image_io import ImageReadError, decode_warnings, read_image_bytes
 
 
 def _is_box(value: Any) -> bool:

@@ -9,15 +9,15 @@ tests the claims (:mod:`.claims`); :func:`write_report` writes ``results.md``, t
 :func:`execute` does all of it for the ``fasterpose study`` command (:mod:`.driver`).
 """
 
-from .check import compare_results, identical_runs
-from .claims import evaluate_claim
-from .collect import collect_results
-from .dataset import DatasetInfo, ensure_dataset
-from .driver import Options, execute
-from .manifest import Arm, Claim, DatasetSpec, Group, Pretrain, Regime, Study, StudyError, load_study
-from .oracle import oracle_ap
-from .report import readme_summary, update_readme, write_report
-from .results import (
+from fasterpose.study.check import compare_results, identical_runs
+from fasterpose.study.claims import evaluate_claim
+from fasterpose.study.collect import collect_results
+from fasterpose.study.dataset import DatasetInfo, ensure_dataset
+from fasterpose.study.driver import Options, execute
+from fasterpose.study.manifest import Arm, Claim, DatasetSpec, Group, Pretrain, Regime, Study, StudyError, load_study
+from fasterpose.study.oracle import oracle_ap
+from fasterpose.study.report import readme_summary, update_readme, write_report
+from fasterpose.study.results import (
     ArmResult,
     ArmSummary,
     ClaimResult,
@@ -28,7 +28,7 @@ from .results import (
     StudyResults,
     summarize,
 )
-from .runs import (
+from fasterpose.study.runs import (
     PlannedRun,
     backbone_file,
     export_backbone,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .results import StudyResults
+from fasterpose.study.results import StudyResults
 
 PCT = 100.0
 

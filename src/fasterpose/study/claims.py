@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .manifest import Claim
-from .results import ArmResult, ClaimResult
+from fasterpose.study.manifest import Claim
+from fasterpose.study.results import ArmResult, ClaimResult
 
 
 def evaluate_claim(claim: Claim, arms: dict[str, ArmResult], alpha: float = 0.05) -> ClaimResult:

@@ -10,11 +10,10 @@ from typing import Any
 import numpy as np
 
 from fasterpose.config import Config, config_to_dict
-
-from .claims import evaluate_claim
-from .manifest import Study, StudyError
-from .results import LATE_FRACTION, ArmResult, ArmSummary, RegimeResult, RunResult, Stat, StudyResults
-from .runs import RUN_RECORD, pretrain_config, read_metrics, run_config, run_finished
+from fasterpose.study.claims import evaluate_claim
+from fasterpose.study.manifest import Study, StudyError
+from fasterpose.study.results import LATE_FRACTION, ArmResult, ArmSummary, RegimeResult, RunResult, Stat, StudyResults
+from fasterpose.study.runs import RUN_RECORD, pretrain_config, read_metrics, run_config, run_finished
 
 
 def parse_run(cfg: Config, early_epoch: int) -> RunResult:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .manifest import DatasetSpec, StudyError
+from fasterpose.study.manifest import DatasetSpec, StudyError
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ import os
 import time
 from pathlib import Path
 
-from .collect import collect_results
-from .dataset import ensure_dataset
-from .manifest import Study, StudyError
-from .oracle import oracle_ap
-from .report import update_readme, write_report
-from .results import Invocation, StudyResults
-from .runs import run_config, run_study
+from fasterpose.study.collect import collect_results
+from fasterpose.study.dataset import ensure_dataset
+from fasterpose.study.manifest import Study, StudyError
+from fasterpose.study.oracle import oracle_ap
+from fasterpose.study.report import update_readme, write_report
+from fasterpose.study.results import Invocation, StudyResults
+from fasterpose.study.runs import run_config, run_study
 
 log = logging.getLogger(__name__)
 

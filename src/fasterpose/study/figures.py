@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .manifest import Group
-from .results import RegimeResult
+from fasterpose.study.manifest import Group
+from fasterpose.study.results import RegimeResult
 
 PCT = 100.0
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .dataset import DatasetInfo
-from .manifest import Group, StudyError
+from fasterpose.study.dataset import DatasetInfo
+from fasterpose.study.manifest import Group, StudyError
 
 LATE_FRACTION = 2 / 3  # "flattened": the gain after this fraction of the schedule, relative to the final AP
 

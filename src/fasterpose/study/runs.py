@@ -26,8 +26,7 @@ from typing import Any
 import yaml
 
 from fasterpose.config import Config, load_config
-
-from .manifest import Study, StudyError
+from fasterpose.study.manifest import Study, StudyError
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .manifest import Group, Study
-from .results import LATE_FRACTION, ArmResult, ClaimResult, RegimeResult, Stat, StudyResults
-from .runs import run_config
+from fasterpose.study.manifest import Group, Study
+from fasterpose.study.results import LATE_FRACTION, ArmResult, ClaimResult, RegimeResult, Stat, StudyResults
+from fasterpose.study.runs import run_config
 
 PCT = 100.0
 
