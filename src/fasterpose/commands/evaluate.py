@@ -28,33 +28,64 @@ from fasterpose.pipeline.runner import RUNTIMES
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """\
+Evaluate a model on a dataset: COCO OKS AP (pycocotools) or MPII PCKh. --model takes a training
+checkpoint (.pth), a weights file (.safetensors), an exported .onnx or an OpenVINO .xml; CONFIG
+gives the dataset and evaluation settings. People are cropped from the ground-truth boxes, or from
+data.det_file's detections with --det. Results and metrics go beside the model (or into --out),
+named by split and box source so a --det run keeps the ground-truth-box files:
+  <model>_results_<split>_gt.json, <model>_metrics_<split>_gt.json   (--det: ..._det.json)
+with _<runtime>_<precision> after <model> unless it ran in torch at fp32.
+--oracle scores the ground truth itself through encode -> decode (the ceiling of the heatmap codec).
+--split test-dev writes the results file the COCO server expects instead of scoring."""
+EXAMPLES = """\
+examples:
+  fasterpose eval configs/quickstart.yaml --model runs/quickstart/last.pth
+  fasterpose eval configs/quickstart.yaml --model runs/quickstart/last.onnx --json
+  fasterpose eval configs/fasterpose_r50_256x192.yaml --model best.pth --det data.root=/data/coco
+  fasterpose eval configs/quickstart.yaml --oracle --out runs/oracle
+  torchrun --nproc_per_node 2 -m fasterpose eval configs/fasterpose_r50_256x192.yaml --model best.pth"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="experiment YAML (data and eval settings)")
+    parser.add_argument("config", help="experiment YAML whose data and evaluation settings are used")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument(
-        "--model", "--checkpoint", dest="model", help="checkpoint, weights file (.safetensors), .onnx or .xml"
+        "--model",
+        "--checkpoint",
+        dest="model",
+        help="the model to score: checkpoint (.pth), weights file (.safetensors), .onnx or OpenVINO .xml",
     )
     what.add_argument(
         "--oracle",
         action="store_true",
-        help="score ground truth through encode -> decode -> back-projection (no model)",
+        help="score the ground truth pushed through encode -> decode -> back-projection (no model)",
     )
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.flip_test=false")
+    parser.add_argument("overrides", nargs="*", help="config changes as key=value, e.g. eval.flip_test=false")
     parser.add_argument(
         "--split",
         default="val",
         choices=("val", "train", "test-dev"),
-        help="test-dev: detections on data.test_ann's images -> the COCO server's results file, not scored",
+        help="which images to score; test-dev writes the COCO server's results file and scores nothing",
     )
-    parser.add_argument("--runtime", choices=("auto", *RUNTIMES), help="default: torch for torch files, else auto")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), help="default: fp32, or the exported file's own")
-    parser.add_argument("--device", default="auto", help="torch runtime: auto | cpu | cuda | cuda:N")
-    parser.add_argument("--det", action="store_true", help="use data.det_file boxes (eval.use_gt_boxes=false)")
-    parser.add_argument("--out", help="folder for results/metrics files (default: beside the model)")
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", *RUNTIMES),
+        help="what runs the network (default: torch for .pth/.safetensors, else auto: the file's own runtime)",
+    )
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), help="number format (default: fp32, or the exported file's own)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="torch device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+    )
+    parser.add_argument(
+        "--det", action="store_true", help="crop people from data.det_file's detections instead of ground-truth boxes"
+    )
+    parser.add_argument("--out", help="folder for the results and metrics files (default: the model's folder)")
     parser.add_argument("--workers", type=int, help="image-reading threads (default: data.num_workers)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
+    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    parser.add_argument("--json", action="store_true", help="also print the metrics as one JSON object (last line)")
 
 
 def with_model_of(cfg: Config, model_cfg: Config) -> Config:

@@ -25,33 +25,74 @@ from fasterpose.deploy.quantize import CALIBRATION_METHODS
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """\
+Export a trained model for deployment: one self-contained ONNX file, an OpenVINO IR (.xml + .bin),
+or a weights file (.safetensors: the model's tensors and config, no optimizer state). The model's
+config travels inside the file, so predict and eval need nothing else. After an ONNX/OpenVINO
+export the command prints how close the exported model's heatmaps and keypoints are to the torch
+model's, and with --val the AP of both on a validation set. INT8 is calibrated on person crops of a
+dataset (--calib-config) or on the images of a folder (--calib). The output never replaces the
+model it reads, and an existing file is kept unless you pass --overwrite."""
+EXAMPLES = """\
+examples:
+  fasterpose export --checkpoint runs/quickstart/last.pth --format onnx      # -> runs/quickstart/last.onnx
+  fasterpose export --checkpoint best.pth --format openvino --precision int8 --calib-config configs/quickstart.yaml
+  fasterpose export --checkpoint best.pth --format onnx --val configs/quickstart.yaml --json
+  fasterpose export --checkpoint best.pth --format weights --half          # -> best_fp16.safetensors"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="training checkpoint (.pth) or weights file")
+    parser.add_argument("--checkpoint", required=True, help="the model to export: training checkpoint or weights file")
     parser.add_argument(
         "--format",
         required=True,
         choices=("onnx", "openvino", "weights"),
-        help="onnx, openvino, or weights: model tensors + config only (.safetensors; no optimizer state)",
+        help="onnx (.onnx), openvino (.xml + .bin) or weights (.safetensors: tensors + config, no optimizer state)",
     )
-    parser.add_argument("--half", action="store_true", help="weights: store float16 tensors (half the size)")
+    parser.add_argument("--half", action="store_true", help="weights format: store float16 tensors (half the size)")
     parser.add_argument(
         "--precision",
         default="fp32",
         choices=("fp32", "bf16", "int8"),
-        help="fp32; bf16 (OpenVINO, run-time hint); int8 (static quantisation, calibrated)",
+        help="fp32; bf16 (OpenVINO only, needs a CPU with bf16); int8 (static quantisation, calibrated)",
     )
-    parser.add_argument("--calib", help="int8: calibrate on whole images of this folder instead of person crops")
-    parser.add_argument("--calib-config", help="int8: dataset config whose boxes calibrate (default: --val, else own)")
-    parser.add_argument("--calib-split", default="train", choices=("train", "val"), help="boxes to calibrate on")
-    parser.add_argument("--calib-limit", type=int, default=64, help="calibration crops (or images) at most (64)")
-    parser.add_argument("--calib-method", default="minmax", choices=CALIBRATION_METHODS, help="int8 range (minmax)")
-    parser.add_argument("--quantize-head", action="store_true", help="int8: quantise the final heatmap conv too")
-    parser.add_argument("--out", help="output file (default: next to the checkpoint, .onnx, .xml or .safetensors)")
-    parser.add_argument("--parity-images", help="folder of images for the parity check (default: the calibration)")
-    parser.add_argument("--val", metavar="CONFIG", help="also report AP of torch vs exported on CONFIG's val set")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for --val/--calib-config")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--calib", help="int8: calibrate on the whole images of this folder (default: person crops, see --calib-config)"
+    )
+    parser.add_argument(
+        "--calib-config",
+        help="int8: dataset config whose person boxes calibrate (default: --val, else the model's own)",
+    )
+    parser.add_argument("--calib-split", default="train", choices=("train", "val"), help="int8: whose boxes calibrate")
+    parser.add_argument("--calib-limit", type=int, default=64, help="int8: at most this many calibration crops/images")
+    parser.add_argument(
+        "--calib-method", default="minmax", choices=CALIBRATION_METHODS, help="int8: how value ranges are chosen"
+    )
+    parser.add_argument(
+        "--quantize-head", action="store_true", help="int8: quantise the final heatmap layer too (kept fp32 otherwise)"
+    )
+    parser.add_argument(
+        "--out", help="output file (default: beside the checkpoint, e.g. best.onnx, best_int8.xml, best.safetensors)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file (refused without this flag)"
+    )
+    parser.add_argument(
+        "--parity-images", help="folder of images for the parity check (default: the calibration crops, else noise)"
+    )
+    parser.add_argument(
+        "--val",
+        metavar="CONFIG",
+        help="also report the AP of torch and exported model on CONFIG's validation set (default: not measured)",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config changes for --val / --calib-config (default: none)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,23 +17,36 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """\
+Run the multi-seed study of the paper's claims on SynthPose: generate the study's dataset if it is
+missing, train every arm of CONFIG_DIR with each seed (runs already finished are skipped), then
+write results.md, study_results.json and the study plots into --out. --check compares the result
+with a committed study_results.json and exits 1 when an arm's mean AP leaves its spread."""
+EXAMPLES = """\
+examples:
+  fasterpose study configs/study --seeds 3 --jobs 2
+  fasterpose study configs/study --report-only
+  fasterpose study configs/study --seeds 3 --check docs/study_results.json --out /tmp/study"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config_dir", help="study folder with study.yaml and one YAML per arm, e.g. configs/study")
     parser.add_argument("overrides", nargs="*", help="config overrides applied to every arm, e.g. train.device=cuda")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (arms may cap it with max_seeds)")
-    parser.add_argument("--out", default="docs", help="where results.md, study_results.json and images/ go")
-    parser.add_argument("--work-dir", default="runs/study", help="run folders (<arm>/seed<k>)")
-    parser.add_argument("--dataset-dir", default=None, help="SynthPose folder (default: the manifest's dataset.dir)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
-    parser.add_argument("--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (an arm may cap it with max_seeds)")
+    parser.add_argument("--out", default="docs", help="folder for results.md, study_results.json and images/")
+    parser.add_argument("--work-dir", default="runs/study", help="folder of the run folders (<arm>/seed<k>)")
+    parser.add_argument("--dataset-dir", default=None, help="SynthPose folder (default: study.yaml's dataset.dir)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (one process each)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's own choice)")
+    parser.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs (deleted otherwise)"
+    )
     parser.add_argument("--report-only", action="store_true", help="train nothing; report the finished runs")
     parser.add_argument(
         "--check",
         default=None,
         metavar="REFERENCE_JSON",
-        help="compare with a committed study_results.json; exit 1 if an arm is outside its spread",
+        help="compare with a committed study_results.json; exit 1 if an arm is outside its spread (default: no check)",
     )
 
 
