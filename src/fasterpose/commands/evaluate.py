@@ -4,8 +4,9 @@
 ``.xml`` (``--checkpoint`` is the same option) and scores it with the pipeline that serves users.
 A checkpoint or an exported file brings its own network and loss; data and evaluation settings come
 from CONFIG and the overrides. Results and metrics (with runtime and precision) are written beside
-the model (``<stem>_results_<split>.json``, ``<stem>_metrics_<split>.json``) unless ``--out`` says
-otherwise. Under ``torchrun`` every rank predicts a shard and rank 0 scores. ``--oracle`` scores the
+the model (``<stem>[_<runtime>_<precision>]_results_<split>_<gt|det>.json`` and ``..._metrics_...``,
+see :func:`model_file_prefix`) unless ``--out`` says otherwise, so ``--det`` keeps the GT-box files.
+Under ``torchrun`` every rank predicts a shard and rank 0 scores. ``--oracle`` scores the
 ground truth pushed through encode -> decode -> back-projection: the ceiling a codec allows.
 ``--split test-dev`` runs the same pipeline on ``data.test_det_file``'s boxes and writes the COCO
 server's results file (:mod:`fasterpose.pipeline.testdev`) instead of scoring.
@@ -97,6 +98,14 @@ def with_model_of(cfg: Config, model_cfg: Config) -> Config:
     return dataclasses.replace(cfg, model=model_cfg.model, loss=model_cfg.loss)
 
 
+def model_file_prefix(model: Path, runtime: str, precision: str) -> str:
+    """``last_`` for a model run in torch at fp32, else ``last_<runtime>_<precision>_``: evaluations
+    of one model file in different runtimes or precisions keep apart files (``last.pth`` and an
+    ``last.onnx`` beside it too, as an exported file never runs in torch)."""
+    tag = "" if (runtime, precision) == ("torch", "fp32") else f"{runtime}_{precision}_"
+    return f"{model.stem}_{tag}"
+
+
 def _device(name: str) -> str:
     """``--device`` for one process: auto -> CUDA when available; a clear error for missing CUDA."""
     try:
@@ -156,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         if args.split == "test-dev":
             return _test_dev(preds, cfg, out_dir, args.json)
         info = {"model": str(model), "runtime": runner.runtime, "precision": runner.precision, "processes": world}
-        prefix = f"{model.stem}_"
+        prefix = model_file_prefix(model, runner.runtime, runner.precision)
         boxes = "GT" if cfg.eval.use_gt_boxes else "detector"
         title = f"{model} ({runner.runtime} {runner.precision}) on {cfg.data.dataset} {args.split} ({boxes} boxes)"
     metrics, info = score_predictions(preds, cfg, eval_set, out_dir, prefix, info)

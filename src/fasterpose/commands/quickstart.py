@@ -198,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
     from fasterpose.engine.distributed import resolve_device
     from fasterpose.engine.inference import evaluate_model
     from fasterpose.engine.train import train
+    from fasterpose.pipeline.evaluate import eval_file_names
     from fasterpose.visualize import plot_training_curve
 
     start = time.monotonic()
@@ -228,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     plot_training_curve(history["steps"], history["evals"], "AP", out_dir / "training_curve.png",
                 title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
                       f"({result.wall_seconds / 60:.1f} min, {result.global_step} steps)")  # fmt: skip
-    grid = draw_predictions(cfg, out_dir / "results_val.json", out_dir / "predictions.png")
+    results_name, _ = eval_file_names("val", "gt" if cfg.eval.use_gt_boxes else "det")
+    grid = draw_predictions(cfg, out_dir / results_name, out_dir / "predictions.png")
     summary = {
         **metrics,
         "data": f"SynthPose val ({args.num_val} images, seed {DATA_PARAMS['seed']}) in {data_dir}",

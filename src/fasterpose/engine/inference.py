@@ -54,7 +54,8 @@ def evaluate_model(
 ) -> dict[str, float]:
     """Evaluate ``model`` on ``split``: COCO/SynthPose -> AP, AP50, ..., ARl; MPII -> PCKh table.
 
-    Writes ``results_<split>.json`` and ``metrics_<split>.json`` to ``out_dir`` when given. The
+    Writes ``results_<split>_<boxes>.json`` and ``metrics_<split>_<boxes>.json`` (boxes: ``gt`` or
+    ``det``) to ``out_dir`` when given. The
     model's train/eval mode is restored afterwards.
     """
     eval_set = build_eval_set(cfg, split, use_gt_boxes)

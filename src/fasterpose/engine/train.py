@@ -8,7 +8,8 @@
     training_curve.png  loss and learning rate per step, validation metric per evaluation
     last.pth          a TrainingState checkpoint (see :mod:`fasterpose.engine.checkpoint`)
     best.pth          the same at the best validation AP (PCKh "Mean" for MPII)
-    results_val.json / metrics_val.json  the latest evaluation
+    results_val_gt.json / metrics_val_gt.json  the latest evaluation (``_det`` instead of ``_gt`` when
+                      ``eval.use_gt_boxes`` is false: the boxes of ``data.det_file``)
 
 The folder is claimed first (:class:`~fasterpose.engine.run_folder.RunFolder`): a folder that holds
 another run is refused unless resumed or ``overwrite`` is set, and a lock keeps a second run out.
