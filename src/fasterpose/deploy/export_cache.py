@@ -17,7 +17,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fasterpose import __version__
 from fasterpose.atomic import atomic_write_bytes
@@ -26,6 +28,7 @@ from fasterpose.config import Config
 log = logging.getLogger(__name__)
 CACHE_ENV = "FASTERPOSE_CACHE_DIR"
 MAX_ENTRIES = 16
+Loader = Callable[[Any, Any], tuple[Any, Config]]
 
 
 def cache_dir() -> Path:
@@ -54,8 +57,9 @@ def cache_key(path: str | os.PathLike[str], cfg: Config | None) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def cached_onnx(path: str | os.PathLike[str], cfg: Config | None, device: str = "cpu") -> Path:
-    """The cached ONNX export of the torch model file ``path``, exported now if it is not cached yet."""
+def cached_onnx(path: str | os.PathLike[str], cfg: Config | None, load: Loader) -> Path:
+    """The cached ONNX export of the torch model file ``path``, exported now if it is not cached yet
+    (``load(path, cfg)`` gives the torch model and its config; called on a miss only)."""
     target = cache_dir() / f"{cache_key(path, cfg)}.onnx"
     if target.is_file():
         log.debug("%s: using the cached ONNX export %s", path, target)
@@ -64,10 +68,9 @@ def cached_onnx(path: str | os.PathLike[str], cfg: Config | None, device: str = 
     import onnx
 
     from fasterpose.deploy.metadata import set_onnx_metadata
-    from fasterpose.deploy.models import load_torch_model
     from fasterpose.deploy.onnx_export import onnx_bytes
 
-    model, file_cfg = load_torch_model(path, cfg, device)
+    model, file_cfg = load(path, cfg)
     used = cfg or file_cfg
     proto = onnx.load_from_string(onnx_bytes(model, used.data.input_size))
     set_onnx_metadata(proto, used, "fp32")

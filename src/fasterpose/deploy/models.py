@@ -97,7 +97,8 @@ def open_runner(
             # a torch file on ONNX Runtime / OpenVINO: its ONNX export is made once and cached
             from fasterpose.deploy.export_cache import cached_onnx
 
-            return open_exported(cached_onnx(path, cfg, "cpu"), cfg, resolved, precision or "fp32")
+            onnx_file = cached_onnx(path, cfg, lambda p, c: load_torch_model(p, c, "cpu"))
+            return open_exported(onnx_file, cfg, resolved, precision or "fp32")
         model, ck_cfg = load_torch_model(path, cfg, device)
         cfg = cfg or ck_cfg
     else:
