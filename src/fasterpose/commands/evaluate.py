@@ -84,7 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--det", action="store_true", help="crop people from data.det_file's detections instead of ground-truth boxes"
     )
     parser.add_argument("--out", help="folder for the results and metrics files (default: the model's folder)")
-    parser.add_argument("--workers", type=int, help="image-reading threads (default: data.num_workers)")
+    parser.add_argument(
+        "--workers", type=int, help="image-reading threads (default: data.num_workers, at most the CPU cores)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.add_argument("--json", action="store_true", help="also print the metrics as one JSON object (last line)")
 
@@ -184,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[list[Any], Config, Any, Any, int] | None:
     """``--model``'s predictions on ``--split`` (this rank's shard, gathered on rank 0 under ``torchrun``):
     (predictions, config, eval set, runner, processes); None on the other ranks."""
+    from fasterpose.data.workers import capped_workers
     from fasterpose.pipeline.evaluate import build_eval_set, predict_eval_set
     from fasterpose.pipeline.topdown import TopDownPipeline
 
@@ -202,7 +205,7 @@ def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[lis
         testdev_image_ids(cfg)  # a missing image-info file is named before any image is read
     pipeline = TopDownPipeline.from_config(cfg, runner)
     eval_set = build_eval_set(cfg, args.split)
-    workers = cfg.data.num_workers if args.workers is None else args.workers
+    workers = capped_workers(cfg.data.num_workers) if args.workers is None else args.workers
     preds = predict_eval_set(pipeline, eval_set, workers, progress and rank == 0, rank, world)
     if world > 1:
         from fasterpose.engine.distributed import cleanup_distributed, gather_to_main

@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from fasterpose.config import Config, dump_config
 from fasterpose.data.dataset import TopDownDataset, build_records, seed_worker
+from fasterpose.data.workers import capped_workers
 from fasterpose.engine.checkpoint import (
     Best,
     TrainingState,
@@ -165,7 +166,7 @@ def train_one_epoch(run: Run, model: nn.Module, state: TrainingState, stop: Stop
     t, dist = run.cfg.train, run.dist
     batches = epoch_batches(len(run.dataset), t.batch_size, state.epoch, t.seed, dist)[state.iteration :]
     loader = DataLoader(EpochSamples(run.dataset, state.epoch), batch_sampler=batches,
-                        num_workers=run.cfg.data.num_workers, worker_init_fn=seed_worker,
+                        num_workers=capped_workers(run.cfg.data.num_workers), worker_init_fn=seed_worker,
                         pin_memory=dist.device.type == "cuda",
                         generator=torch.Generator().manual_seed(t.seed * 100_003 + state.epoch))  # fmt: skip
     bar = tqdm(total=run.iters_per_epoch, initial=state.iteration, desc=f"epoch {state.epoch + 1}/{t.epochs}",
