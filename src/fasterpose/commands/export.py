@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     from fasterpose.deploy.quantize import folder_calibration_crops
     from fasterpose.engine.model_file import load_model_file
 
+    if args.format != "weights":  # refused before any work (the weights path checks its own output)
+        out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.precision)
+        _refuse_overwriting_input(out, args.checkpoint, args.format, args.overwrite)
     model, cfg = load_model_file(args.checkpoint)
     if args.format == "weights":
         return _export_weights(model, cfg, args)
@@ -110,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
     if args.precision == "int8" or args.calib:
         calib_cfg = load_config(args.calib_config, list(args.set)) if args.calib_config else (val_cfg or cfg)
         calib, source = calibration_crops(calib_cfg, args.calib, args.calib_split, args.calib_limit)
-    out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.precision)
-    _refuse_overwriting_input(out, args.checkpoint, args.format)
     export_model(model, cfg, out, args.format, args.precision, calib, args.calib_method, not args.quantize_head)
     if args.parity_images:
         probe, source = folder_calibration_crops(args.parity_images, cfg, 16), args.parity_images
@@ -153,12 +154,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_overwriting_input(out: Path, source: str | Path, fmt: str) -> None:
-    """An export never replaces the file it reads (an IR's ``.bin`` included)."""
+def _refuse_overwriting_input(out: Path, source: str | Path, fmt: str, overwrite: bool = False) -> None:
+    """An export never replaces the file it reads (an IR's ``.bin`` included), nor, without
+    ``--overwrite``, any file that exists."""
     src = Path(source).resolve()
     written = [out, out.with_suffix(".bin")] if fmt == "openvino" else [out]
     if any(p.resolve() == src for p in written):
         raise ValueError(f"{out}: the output would overwrite the input {source}; pass another --out")
+    existing = [str(p) for p in written if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exists: pass --overwrite to replace it, or another --out")
 
 
 def _export_weights(model: Any, cfg: Any, args: argparse.Namespace) -> int:
@@ -167,7 +172,7 @@ def _export_weights(model: Any, cfg: Any, args: argparse.Namespace) -> int:
 
     src = Path(args.checkpoint)
     out = Path(args.out) if args.out else src.with_name(src.stem + ("_fp16" if args.half else "") + SUFFIX)
-    _refuse_overwriting_input(out, src, "weights")
+    _refuse_overwriting_input(out, src, "weights", args.overwrite)
     save_weights(model, cfg, out, half=args.half)
     size, source_size = out.stat().st_size, src.stat().st_size
     if args.json:
