@@ -227,6 +227,7 @@ def test_mpii_end_to_end(tmp_path: Path) -> None:
     assert all(0.0 <= v <= 100.0 for v in metrics.values())
     info = json.loads((tmp_path / "metrics_val_gt.json").read_text())
     assert info["head_size_source"] == "head_top_upper_neck"
+    assert "Mean@0.1(HRNet)" in metrics and "0.11" in info["notes"]["Mean@0.1(HRNet)"]
     rows = json.loads((tmp_path / "results_val_gt.json").read_text())
     assert len(rows) == 5 and np.asarray(rows[0]["joints_matlab"]).shape == (16, 2)
     # eval.max_images: only the chosen images' people are scored (none counts as missed)

@@ -176,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
         if key in info:
             shown[key] = info[key]
     print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))
+    for key, note in info.get("notes", {}).items():
+        print(f"{key}: {note}")
     if out_dir is not None:
         print(f"results: {info['results_file']}\nmetrics: {info['metrics_file']}")
     if args.json:

@@ -29,7 +29,7 @@ from fasterpose.data.build import build_records, initial_crop
 from fasterpose.data.records import PersonRecord
 from fasterpose.data.transforms import transform_keypoints
 from fasterpose.evaluation.coco import CocoEvaluator, oks_to_ground_truth
-from fasterpose.evaluation.pckh import PckhEvaluator
+from fasterpose.evaluation.pckh import METRIC_NOTES, PckhEvaluator
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.geometry import get_affine_transform
 from fasterpose.layouts import check_annotation_layout, resolve_layout
@@ -231,6 +231,7 @@ def score_predictions(
         pckh.process(predictions)
         metrics = pckh.evaluate()
         extra["head_size_source"] = pckh.head_size_source
+        extra["notes"] = {k: v for k, v in METRIC_NOTES.items() if k in metrics}
         if results_file is not None:
             _write_json(results_file, [_mpii_entry(p, records[p.index]) for p in predictions])
     else:
