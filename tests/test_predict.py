@@ -16,6 +16,7 @@ from torch import nn
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy.predictor import Predictor
+from fasterpose.deploy.runtimes import cpu_has_bf16
 from fasterpose.deploy.smoothing import OneEuroFilter, PoseSmoother
 from fasterpose.engine.checkpoint import CheckpointError, load_model_from_checkpoint, save_checkpoint
 from fasterpose.evaluation.predictions import PosePrediction
@@ -98,20 +99,25 @@ def test_runtimes_agree_on_a_checkpoint(checkpoint: Path) -> None:
 def test_auto_runtime_is_the_measured_default(checkpoint: Path) -> None:
     """CPU ``auto``: ONNX Runtime at fp32 (fastest exact runtime in docs/deployment.md), OpenVINO at bf16."""
     img = (np.random.default_rng(1).random((120, 90, 3)) * 255).astype(np.uint8)
-    from fasterpose.deploy.runtimes import cpu_has_bf16
-
     auto = Predictor(checkpoint)
     assert (auto.runtime, auto.runner.precision) == ("onnxruntime", "fp32")
-    if cpu_has_bf16():
-        bf16 = Predictor(checkpoint, precision="bf16")
-        assert (bf16.runtime, bf16.runner.precision) == ("openvino", "bf16")
-    else:  # refused with a clear error, never silently run at f32
-        with pytest.raises(RuntimeError, match="no bf16 support"):
-            Predictor(checkpoint, precision="bf16")
     ref = Predictor(checkpoint, runtime="torch")(img)[0]
     np.testing.assert_allclose(auto(img)[0].scores, ref.scores, atol=1e-5)
     with pytest.raises(ValueError, match="no bf16"):
         Predictor(checkpoint, runtime="onnxruntime", precision="bf16")
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 (OpenVINO reports no BF16 capability)")
+def test_auto_runtime_at_bf16_is_openvino(checkpoint: Path) -> None:
+    bf16 = Predictor(checkpoint, precision="bf16")
+    assert (bf16.runtime, bf16.runner.precision) == ("openvino", "bf16")
+
+
+@pytest.mark.skipif(cpu_has_bf16(), reason="this CPU has bf16: the refusal path cannot be reached")
+def test_bf16_refused_without_cpu_support(checkpoint: Path) -> None:
+    """Refused with a clear error, never silently run at fp32."""
+    with pytest.raises(RuntimeError, match="no bf16 support"):
+        Predictor(checkpoint, precision="bf16")
 
 
 def test_whole_image_and_no_boxes(checkpoint: Path) -> None:
