@@ -21,10 +21,10 @@ from fasterpose import __version__
 COMMANDS: list[tuple[str, str, str]] = [
     ("quickstart", "fasterpose.commands.quickstart", "generate SynthPose, train, evaluate, draw (5 min CPU)"),
     ("train", "fasterpose.commands.train", "train a model from a YAML config"),
-    ("eval", "fasterpose.commands.evaluate", "evaluate a checkpoint (or the codec oracle) on a dataset"),
+    ("eval", "fasterpose.commands.evaluate", "score a model file (or the codec oracle) on a dataset: AP or PCKh"),
     ("eval-results", "fasterpose.commands.eval_results", "score a COCO keypoint results file"),
     ("predict", "fasterpose.commands.predict", "run pose estimation on images, folders, video or webcam"),
-    ("export", "fasterpose.commands.export", "export a checkpoint to ONNX or OpenVINO"),
+    ("export", "fasterpose.commands.export", "export a checkpoint to ONNX, OpenVINO or a weights file"),
     ("bench", "fasterpose.commands.bench", "params/FLOPs and latency benchmarks"),
     ("data", "fasterpose.commands.data", "SynthPose generation, annotation checks, augmented sample grids"),
     ("study", "fasterpose.commands.study", "multi-seed training study of the paper's claims on SynthPose"),
