@@ -118,7 +118,7 @@ def test_export_val_prints_both_aps_and_int8_calibrates_on_person_crops(
     val = report["val"]
     assert (val["torch"]["runtime"], val["exported"]["precision"]) == ("torch", "int8")
     assert 0.0 <= val["torch"]["AP"] <= 1.0 and 0.0 <= val["exported"]["AP"] <= 1.0
-    assert main([*argv, "--val", str(config), "--calib-limit", "8"]) == 0
+    assert main([*argv, "--val", str(config), "--calib-limit", "8", "--overwrite"]) == 0  # same --out again
     text = capsys.readouterr().out
     assert "AP on" in text and "torch fp32" in text and "onnxruntime int8" in text
 
