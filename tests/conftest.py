@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# ONNX exports of torch files are cached (fasterpose.deploy.export_cache): never in the user's cache from tests
+os.environ.setdefault("FASTERPOSE_CACHE_DIR", tempfile.mkdtemp(prefix="fasterpose-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,7 @@ def test_eval_uses_the_layout_sigmas(trained: tuple[Config, Path], data_root: Pa
     shift = (np.arange(14) % 5 * 2.0)[:, None]
     moved = [dataclasses.replace(p, keypoints=p.keypoints + np.hstack([shift, 0 * shift, 0 * shift])) for p in oracle]
     metrics, _ = score_predictions(moved, cfg, eval_set, tmp_path)
-    results = json.loads((tmp_path / "results_val.json").read_text())
+    results = json.loads((tmp_path / "results_val_gt.json").read_text())
     assert len(results[0]["keypoints"]) == 42
     ann = data_root / "annotations" / "person_keypoints_val.json"
     assert 0.2 < metrics["AP"] < 0.95

@@ -123,7 +123,7 @@ def test_oracle_cli_on_coco_val(
     assert main(["eval", str(config), "--oracle", "--json", "--no-progress", "--out", str(tmp_path)]) == 0
     got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert got["AP"] >= floor
-    assert (tmp_path / "oracle_metrics_val.json").is_file() and (tmp_path / "oracle_results_val.json").is_file()
+    assert (tmp_path / "oracle_metrics_val_gt.json").is_file() and (tmp_path / "oracle_results_val_gt.json").is_file()
 
 
 def test_flip_test_is_identity_for_an_equivariant_model_and_shift_follows_encoding() -> None:
@@ -162,8 +162,9 @@ def test_detector_boxes_end_to_end(tmp_path: Path) -> None:
     metrics = evaluate_model(tiny_model(cfg), cfg, out_dir=tmp_path, progress=False)
     assert list(metrics) == list(STAT_NAMES)
     assert all(np.isfinite(v) and -1.0 <= v <= 1.0 for v in metrics.values())
-    results = json.loads((tmp_path / "results_val.json").read_text())
-    info = json.loads((tmp_path / "metrics_val.json").read_text())
+    results = json.loads((tmp_path / "results_val_det.json").read_text())
+    info = json.loads((tmp_path / "metrics_val_det.json").read_text())
+    assert info["boxes"] == "det" and not (tmp_path / "results_val_gt.json").exists()
     assert info["people"] == 118 and 0 < len(results) == info["people_after_nms"] <= 118
     assert {r["image_id"] for r in results} <= {785, 40083, 196141, 197388}
     for r in results:  # person score = box score x mean joint score above 0.2
@@ -199,7 +200,7 @@ def test_eval_cli_with_checkpoint_writes_beside_it(tmp_path: Path, capsys: pytes
     )
     out = capsys.readouterr().out.strip().splitlines()
     assert list(json.loads(out[-1]))[:10] == list(STAT_NAMES)
-    assert (ckpt.parent / "last_results_val.json").is_file() and (ckpt.parent / "last_metrics_val.json").is_file()
+    assert (ckpt.parent / "last_results_val_gt.json").is_file() and (ckpt.parent / "last_metrics_val_gt.json").is_file()
 
 
 def test_mpii_end_to_end(tmp_path: Path) -> None:
@@ -224,12 +225,13 @@ def test_mpii_end_to_end(tmp_path: Path) -> None:
     metrics = evaluate_model(tiny_model(cfg), cfg, out_dir=tmp_path, progress=False)
     assert set(metrics) >= {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean", "Mean@0.1"}
     assert all(0.0 <= v <= 100.0 for v in metrics.values())
-    info = json.loads((tmp_path / "metrics_val.json").read_text())
+    info = json.loads((tmp_path / "metrics_val_gt.json").read_text())
     assert info["head_size_source"] == "head_top_upper_neck"
-    rows = json.loads((tmp_path / "results_val.json").read_text())
+    assert "Mean@0.1(HRNet)" in metrics and "0.11" in info["notes"]["Mean@0.1(HRNet)"]
+    rows = json.loads((tmp_path / "results_val_gt.json").read_text())
     assert len(rows) == 5 and np.asarray(rows[0]["joints_matlab"]).shape == (16, 2)
     # eval.max_images: only the chosen images' people are scored (none counts as missed)
     small = apply_overrides(cfg, ["eval.max_images=2", "eval.flip_test=false"])
     metrics2 = evaluate_model(tiny_model(cfg), small, out_dir=tmp_path / "two", progress=False)
-    assert json.loads((tmp_path / "two" / "metrics_val.json").read_text())["people"] == 2
+    assert json.loads((tmp_path / "two" / "metrics_val_gt.json").read_text())["people"] == 2
     assert all(0.0 <= v <= 100.0 for v in metrics2.values())

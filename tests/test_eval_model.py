@@ -75,10 +75,10 @@ def test_eval_model_accepts_checkpoint_weights_onnx_and_xml(
         assert list(got)[:10] == list(STAT_NAMES) and got["runtime"] == runtime and got["precision"] == "fp32"
         for k in (*STAT_NAMES, "mean_oks_to_gt"):
             assert got[k] == pytest.approx(ref[k], abs=1e-4), (path, k)
-    metrics = json.loads((tmp_path / "onnx" / "m_metrics_val.json").read_text())
+    metrics = json.loads((tmp_path / "onnx" / "m_onnxruntime_fp32_metrics_val_gt.json").read_text())
     assert (metrics["runtime"], metrics["precision"], metrics["model"]) == ("onnxruntime", "fp32", str(onnx))
     assert list(metrics["metrics"]) == list(STAT_NAMES)
-    checkpoint_metrics = json.loads((tmp_path / "ck" / "last_metrics_val.json").read_text())
+    checkpoint_metrics = json.loads((tmp_path / "ck" / "last_metrics_val_gt.json").read_text())
     assert list(checkpoint_metrics["metrics"]) == list(metrics["metrics"])  # same keys as checkpoint eval
 
 
@@ -118,6 +118,27 @@ def test_export_val_prints_both_aps_and_int8_calibrates_on_person_crops(
     val = report["val"]
     assert (val["torch"]["runtime"], val["exported"]["precision"]) == ("torch", "int8")
     assert 0.0 <= val["torch"]["AP"] <= 1.0 and 0.0 <= val["exported"]["AP"] <= 1.0
-    assert main([*argv, "--val", str(config), "--calib-limit", "8"]) == 0
+    assert main([*argv, "--val", str(config), "--calib-limit", "8", "--overwrite"]) == 0  # same --out again
     text = capsys.readouterr().out
     assert "AP on" in text and "torch fp32" in text and "onnxruntime int8" in text
+
+
+def test_eval_det_keeps_the_gt_box_files_and_says_what_the_detections_miss(
+    setup: tuple[Config, Path, Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``eval --det`` after a GT-box ``eval`` writes ``*_det.json`` beside the untouched ``*_gt.json``,
+    and says how many images the detections file leaves without a box (4 of coco_mini's 19 have one)."""
+    _, config, ckpt, _ = setup
+    out = tmp_path / "out"
+    eval_json(capsys, str(config), "--model", str(ckpt), "--out", str(out), "--device", "cpu")
+    files = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(files) == {"last_results_val_gt.json", "last_metrics_val_gt.json"}
+    det_file = "data.det_file=annotations/person_detections_val2017_mini.json"
+    eval_json(capsys, str(config), "--model", str(ckpt), "--out", str(out), "--det", det_file)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in files} == files  # byte-identical
+    assert {p.name for p in out.iterdir()} == {*files, "last_results_val_det.json", "last_metrics_val_det.json"}
+    assert json.loads((out / "last_metrics_val_det.json").read_text())["boxes"] == "det"
+    assert "15 of the 19 images" in caplog.text and "no person detection" in caplog.text

@@ -72,6 +72,8 @@ def test_pckh_matches_hand_worked_reference() -> None:
     # the same with 0-based ground truth (our records) and no +1
     again = compute_pckh(pred, joints - 1.0, vis).metrics()
     assert again == pytest.approx(metrics)
+    # HRNet's printed "Mean@0.1" is threshold 0.11: reported under a name that says so, never "Mean@0.11"
+    assert "Mean@0.11" not in metrics and metrics["Mean@0.1(HRNet)"] == pytest.approx(result.mean(0.11))
 
 
 def test_evaluator_on_records_and_head_box_source() -> None:

@@ -114,7 +114,7 @@ for kind in ("onnx", "xml"):
     assert proc.returncode == 0 and "TORCH-FREE OK" in proc.stdout, proc.stderr[-3000:]
     assert len(json.loads((root / "pred.json").read_text())) == 1 and (root / "drawn" / "photo.png").is_file()
     for kind, runtime in (("onnx", "onnxruntime"), ("xml", "openvino")):
-        metrics = json.loads((root / kind / "m_metrics_val.json").read_text())
+        metrics = json.loads((root / kind / f"m_{runtime}_fp32_metrics_val_gt.json").read_text())
         assert metrics["runtime"] == runtime and "AP" in metrics["metrics"]
 
 

@@ -270,7 +270,7 @@ def test_train_command_writes_run_folder(synth_root: Path, tmp_path: Path, capsy
     run = tmp_path / "run"
     kinds = [json.loads(line)["kind"] for line in (run / "metrics.jsonl").open()]
     assert kinds[0] == "step" and kinds[-3:] == ["epoch", "eval", "end"]
-    for name in ("last.pth", "best.pth", "config.yaml", "training_curve.png", "metrics_val.json"):
+    for name in ("last.pth", "best.pth", "config.yaml", "training_curve.png", "metrics_val_gt.json"):
         assert (run / name).is_file(), name
     assert load_checkpoint(run / "best.pth")["best"]["metric"] == "AP"
     assert main(["train", str(cfg_path), "--resume", str(tmp_path / "missing.pth")]) == 1

@@ -36,9 +36,9 @@ def test_quickstart_miniature(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "generating SynthPose" in first and "not regenerating" in second
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["AP"] <= 1.0 and metrics["epochs"] == 1 and metrics["train_status"] == "finished"
-    for name in ("metrics.json", "training_curve.png", "predictions.png", "last.pth", "results_val.json"):
+    for name in ("metrics.json", "training_curve.png", "predictions.png", "last.pth", "results_val_gt.json"):
         assert (out / name).is_file(), name
-        assert str(out / name) in second or name in ("results_val.json",), name
+        assert str(out / name) in second or name in ("results_val_gt.json",), name
     ends = [json.loads(line) for line in (out / "metrics.jsonl").open() if '"end"' in line]
     assert len(ends) == 1  # the second run started a fresh log
 

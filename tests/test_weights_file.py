@@ -128,7 +128,7 @@ def test_eval_command_takes_a_weights_file(weights: Path, tmp_path: Path) -> Non
     dump_config(tiny_config(str(root)), config)
     out = tmp_path / "eval"
     assert cli_main(["eval", str(config), "--checkpoint", str(weights), "--out", str(out)]) == 0
-    metrics = json.loads(next(out.glob("*metrics_val.json")).read_text())["metrics"]
+    metrics = json.loads(next(out.glob("*metrics_val_gt.json")).read_text())["metrics"]
     assert 0.0 <= metrics["AP"] <= 1.0
 
 

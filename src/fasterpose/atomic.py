@@ -8,11 +8,13 @@ permissions as a file written with ``open()`` (``tempfile.mkstemp`` would make i
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import secrets
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -57,6 +59,32 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         tmp.unlink(missing_ok=True)
         raise
     return dest
+
+
+@contextlib.contextmanager
+def atomic_files(dests: list[Path], what: str = "file") -> Iterator[Path]:
+    """Write several files that belong together (an OpenVINO ``.xml`` + ``.bin``): yield a hidden
+    temporary folder beside ``dests[0]``; the caller writes each file there under its final name, and
+    on success each is fsynced and renamed over its destination, in the order given (the entry file
+    last; errors name it). On any error the folder is removed and the destinations are as they were."""
+    first = Path(dests[-1])
+    tmp = first.parent / f".{first.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        first.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise _write_error(exc, first, what) from exc
+    try:
+        yield tmp
+        for dest in dests:
+            staged = tmp / Path(dest).name
+            with open(staged, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(staged, dest)
+    except OSError as exc:
+        raise _write_error(exc, first, what) from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _writer(data: bytes) -> Callable[[BinaryIO], None]:
@@ -109,7 +137,10 @@ def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     d = Path(folder)
     if not d.is_dir():
         return []
-    stale = [p for p in d.iterdir() if p.is_file() and TEMP_PATTERN.match(p.name)]
+    stale = [p for p in d.iterdir() if TEMP_PATTERN.match(p.name)]
     for p in stale:
-        p.unlink(missing_ok=True)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
     return stale

@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from fasterpose import __version__
 
@@ -20,14 +21,25 @@ from fasterpose import __version__
 COMMANDS: list[tuple[str, str, str]] = [
     ("quickstart", "fasterpose.commands.quickstart", "generate SynthPose, train, evaluate, draw (5 min CPU)"),
     ("train", "fasterpose.commands.train", "train a model from a YAML config"),
-    ("eval", "fasterpose.commands.evaluate", "evaluate a checkpoint (or the codec oracle) on a dataset"),
+    ("eval", "fasterpose.commands.evaluate", "score a model file (or the codec oracle) on a dataset: AP or PCKh"),
     ("eval-results", "fasterpose.commands.eval_results", "score a COCO keypoint results file"),
     ("predict", "fasterpose.commands.predict", "run pose estimation on images, folders, video or webcam"),
-    ("export", "fasterpose.commands.export", "export a checkpoint to ONNX or OpenVINO"),
+    ("export", "fasterpose.commands.export", "export a checkpoint to ONNX, OpenVINO or a weights file"),
     ("bench", "fasterpose.commands.bench", "params/FLOPs and latency benchmarks"),
     ("data", "fasterpose.commands.data", "SynthPose generation, annotation checks, augmented sample grids"),
     ("study", "fasterpose.commands.study", "multi-seed training study of the paper's claims on SynthPose"),
 ]
+DESCRIPTION = """\
+FasterPose: train, evaluate, export and run human pose estimation models (top-down, COCO and MPII
+keypoints). Pick a command below; `fasterpose COMMAND --help` explains each one and its options."""
+EXAMPLES = """\
+examples:
+  fasterpose quickstart                                   # make a toy dataset, train 5 min, evaluate
+  fasterpose train configs/quickstart.yaml train.epochs=4 # train from a config (key=value overrides)
+  fasterpose eval configs/quickstart.yaml --model runs/quickstart/last.pth
+  fasterpose export --checkpoint runs/quickstart/last.pth --format onnx
+  fasterpose predict photo.jpg --checkpoint runs/quickstart/last.onnx --whole-image --out drawn/
+  fasterpose data check --ann data/synthpose/annotations/person_keypoints_val.json"""
 # Errors a programming mistake raises, not the user's input: still one line, with a pointer to --debug.
 INTERNAL_ERRORS = (AssertionError, AttributeError, NameError, TypeError, IndexError, ImportError)
 
@@ -41,16 +53,45 @@ def _chosen_command(argv: list[str]) -> str | None:
     return None
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples keep their line breaks; an option with a default value shows it
+    (``(default: 20)``) unless its help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text.lower() or default is None or default is False or default in (argparse.SUPPRESS, []):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
+def walk_parsers(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Yield ``(command path, parser)`` for ``parser`` and every sub-command parser below it."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from walk_parsers(child, (*path, name))
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only ``command``'s module is imported (to add its arguments)."""
-    parser = argparse.ArgumentParser(prog="fasterpose", description=__doc__.splitlines()[0])
+    """The parser; only ``command``'s module is imported (to add its arguments, description and examples)."""
+    parser = argparse.ArgumentParser(
+        prog="fasterpose", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=HelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"fasterpose {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks (also: FASTERPOSE_DEBUG=1)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug log messages")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the full traceback (also: FASTERPOSE_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module_name, help_text in COMMANDS:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         if name == command:
             try:
                 module = importlib.import_module(module_name)
@@ -59,6 +100,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     raise
                 parser.error(f"command {name!r} is not part of this installation")
             module.add_arguments(p)
+            p.description = getattr(module, "DESCRIPTION", help_text)
+            p.epilog = getattr(module, "EXAMPLES", None)
+            for _, child in walk_parsers(p):
+                child.formatter_class = HelpFormatter
             p.set_defaults(_run=module.run)
     return parser
 

@@ -10,26 +10,55 @@ DEFAULT_CONFIGS = ("configs/fasterpose_r50_256x192.yaml", "configs/simplebaselin
 DEFAULT_VARIANTS = "torch,torch-compile,onnxruntime,openvino,openvino-bf16"
 
 
+DESCRIPTION = """\
+Measure models: `params` counts parameters, the paper's GFLOPs and the true multiply-accumulates of
+every config; `latency` times FasterPose against SimpleBaseline on this CPU in several runtimes
+(torch, torch.compile, ONNX Runtime, OpenVINO), interleaved so a busy machine slows all alike."""
+EXAMPLES = """\
+examples:
+  fasterpose bench params
+  fasterpose bench latency --runtimes torch,onnxruntime --batches 1 --json --out latency.json"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench", metavar="BENCH")
     sub.required = True
-    p = sub.add_parser("params", help="params, paper GFLOPs and true GMACs of every config")
-    p.add_argument("--configs", type=Path, default=None, help="folder of YAML configs (default: configs/)")
-    p.add_argument("--pattern", default="*.yaml", help="glob inside the folder")
+    p = sub.add_parser(
+        "params",
+        help="params, paper GFLOPs and true GMACs of every config",
+        description="Count parameters, the paper's GFLOPs and the true GMACs (multiply-accumulates) of every "
+        "config in a folder, with random weights (nothing is trained or downloaded).",
+        epilog="example:\n  fasterpose bench params --pattern 'fasterpose_*.yaml' --json",
+    )
+    p.add_argument("--configs", type=Path, default=None, help="folder of YAML configs (default: the shipped configs/)")
+    p.add_argument("--pattern", default="*.yaml", help="which files of the folder (a glob)")
     p.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
     p.set_defaults(_bench_run=run_params)
-    lat = sub.add_parser("latency", help="CPU latency of FasterPose vs SimpleBaseline across runtimes")
+    lat = sub.add_parser(
+        "latency",
+        help="CPU latency of FasterPose vs SimpleBaseline across runtimes",
+        description="Time the forward pass of each config (or a trained checkpoint) on this CPU in each runtime "
+        "and batch size, in interleaved rounds after a warm-up, and report medians with the CPU's matmul peak. "
+        "Timings are only comparable on an otherwise idle machine.",
+        epilog="example:\n  fasterpose bench latency --runtimes torch,onnxruntime --batches 1,32 --out lat.json",
+    )
     lat.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), help="config YAMLs to compare")
-    lat.add_argument("--checkpoint", help="time this trained checkpoint instead of random-weight configs")
-    lat.add_argument("--runtimes", default=DEFAULT_VARIANTS, help="comma list (see fasterpose.bench.latency)")
-    lat.add_argument("--batches", default="1,32", help="comma list of batch sizes (1,32)")
-    lat.add_argument("--runs", type=int, default=20, help="timed interleaved rounds after warm-up (20)")
-    lat.add_argument("--warmup", type=int, default=3, help="untimed calls per cell first (3)")
+    lat.add_argument("--checkpoint", help="time this trained checkpoint instead (default: random-weight configs)")
+    lat.add_argument(
+        "--runtimes",
+        default=DEFAULT_VARIANTS,
+        help="comma-separated runtimes: torch, torch-compile, onnxruntime, openvino, openvino-bf16",
+    )
+    lat.add_argument("--batches", default="1,32", help="comma-separated batch sizes")
+    lat.add_argument("--runs", type=int, default=20, help="timed interleaved rounds after the warm-up")
+    lat.add_argument("--warmup", type=int, default=3, help="untimed calls per model, runtime and batch first")
     lat.add_argument("--threads", type=int, help="CPU threads for every runtime (default: torch's, all cores)")
-    lat.add_argument("--peak-size", type=int, default=2048, help="square matmul size for the peaks (2048)")
-    lat.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every model")
-    lat.add_argument("--json", action="store_true", help="print the report as JSON (else a table)")
-    lat.add_argument("--out", help="also write the JSON report to this file")
+    lat.add_argument("--peak-size", type=int, default=2048, help="square matrix size for the matmul peak")
+    lat.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="config changes for every model (default: none)"
+    )
+    lat.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    lat.add_argument("--out", help="also write the JSON report to this file (default: not written)")
     lat.set_defaults(_bench_run=run_latency)
 
 

@@ -12,6 +12,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+DESCRIPTION = """\
+Work with datasets: `check` validates an annotation file (and its images) and lists every problem
+training or evaluation would meet; `show` draws a grid of augmented training samples with their
+target heatmaps; `synthpose` generates SynthPose, a synthetic COCO-format dataset for quick runs."""
+EXAMPLES = """\
+examples:
+  fasterpose data check --ann data/synthpose/annotations/person_keypoints_val.json --images data/synthpose/val
+  fasterpose data show configs/quickstart.yaml --n 8 --out samples.png
+  fasterpose data synthpose --out data/synthpose --train 2000 --val 200 --set difficulty=0.5"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
@@ -22,27 +32,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="validate an annotation file and its images, list every problem",
         description="Validate a COCO keypoint JSON, a COCO results-format detection file or an "
         "MPII JSON, and the images it names. Exit 1 if any problem is found.",
+        epilog="example:\n  fasterpose data check --ann annotations/person_keypoints_val2017.json --images val2017",
     )
     p.add_argument("--ann", required=True, help="annotation JSON")
-    p.add_argument("--images", default=None, help="image folder (omit to check the JSON only)")
+    p.add_argument("--images", default=None, help="image folder (default: check the JSON only)")
     p.add_argument("--max-print", type=int, default=200, help="print at most this many problems")
     p.set_defaults(_data_run=run_check)
 
-    p = sub.add_parser("show", help="grid of augmented training samples with skeletons and target heatmaps")
+    p = sub.add_parser(
+        "show",
+        help="grid of augmented training samples with skeletons and target heatmaps",
+        description="Draw a grid of training samples as the network sees them: the augmented crop with its "
+        "skeleton beside the target heatmaps, to check a config's data and augmentation by eye.",
+        epilog="example:\n  fasterpose data show configs/quickstart.yaml --n 16 --out samples.png",
+    )
     p.add_argument("config", help="experiment YAML")
-    p.add_argument("overrides", nargs="*", help="config overrides key=value")
+    p.add_argument("overrides", nargs="*", help="config changes as key=value")
     p.add_argument("--n", type=int, default=16, help="number of samples")
     p.add_argument("--out", default="samples.png", help="output image (png/jpg)")
-    p.add_argument("--split", choices=("train", "val"), default="train")
+    p.add_argument("--split", choices=("train", "val"), default="train", help="which split to draw from")
     p.add_argument("--no-augment", action="store_true", help="show evaluation crops (no augmentation)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sample choice and augmentation")
     p.set_defaults(_data_run=run_show)
 
-    p = sub.add_parser("synthpose", help="generate the SynthPose dataset (COCO format)")
+    p = sub.add_parser(
+        "synthpose",
+        help="generate the SynthPose dataset (COCO format)",
+        description="Generate SynthPose: images of drawn stick people with COCO-format keypoint annotations "
+        "(train and val), deterministic for a seed. Generator options are set with --set KEY=VALUE.",
+        epilog="example:\n  fasterpose data synthpose --out data/synthpose --train 2000 --val 200 --workers 2",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--train", type=int, default=2000, help="training images")
     p.add_argument("--val", type=int, default=200, help="validation images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
     p.add_argument("--workers", type=int, default=1, help="render with this many processes (same output)")
     p.add_argument(
         "--layout",
@@ -57,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra generator option (e.g. --set difficulty=0.5), repeatable",
+        help="extra generator option (e.g. --set difficulty=0.5), repeatable (default: none)",
     )
     p.set_defaults(_data_run=run_synthpose)
 

@@ -9,15 +9,26 @@ from fasterpose.evaluation.coco import CocoEvaluator, load_results
 from fasterpose.evaluation.report import format_table
 from fasterpose.layouts import load_layout
 
+DESCRIPTION = """\
+Score a COCO keypoint results file (from fasterpose, mmpose, HRNet or any other tool) against a
+ground-truth annotation file with pycocotools' OKS AP. The results are checked first: NaN or
+non-numeric keypoints, unknown image ids and categories absent from the ground truth are errors."""
+EXAMPLES = """\
+examples:
+  fasterpose eval-results runs/quickstart/results_val_gt.json --ann data/synthpose/annotations/person_keypoints_val.json
+  fasterpose eval-results results.json --ann person_keypoints_val2017.json --summary --json"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", help="COCO keypoint results JSON (a list of {image_id, keypoints, score})")
     parser.add_argument("--ann", required=True, help="ground-truth COCO person_keypoints JSON")
     parser.add_argument(
-        "--keypoints", default="coco17", help="keypoint layout whose OKS sigmas to use: coco17, mpii16 or a layout YAML"
+        "--keypoints",
+        default="coco17",
+        help="keypoint layout whose OKS sigmas score the joints: coco17, mpii16 or a layout YAML",
     )
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
-    parser.add_argument("--summary", action="store_true", help="also print pycocotools' own summary")
+    parser.add_argument("--summary", action="store_true", help="also print pycocotools' own 10-line summary")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,8 +4,9 @@
 ``.xml`` (``--checkpoint`` is the same option) and scores it with the pipeline that serves users.
 A checkpoint or an exported file brings its own network and loss; data and evaluation settings come
 from CONFIG and the overrides. Results and metrics (with runtime and precision) are written beside
-the model (``<stem>_results_<split>.json``, ``<stem>_metrics_<split>.json``) unless ``--out`` says
-otherwise. Under ``torchrun`` every rank predicts a shard and rank 0 scores. ``--oracle`` scores the
+the model (``<stem>[_<runtime>_<precision>]_results_<split>_<gt|det>.json`` and ``..._metrics_...``,
+see :func:`model_file_prefix`) unless ``--out`` says otherwise, so ``--det`` keeps the GT-box files.
+Under ``torchrun`` every rank predicts a shard and rank 0 scores. ``--oracle`` scores the
 ground truth pushed through encode -> decode -> back-projection: the ceiling a codec allows.
 ``--split test-dev`` runs the same pipeline on ``data.test_det_file``'s boxes and writes the COCO
 server's results file (:mod:`fasterpose.pipeline.testdev`) instead of scoring.
@@ -28,33 +29,66 @@ from fasterpose.pipeline.runner import RUNTIMES
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """\
+Evaluate a model on a dataset: COCO OKS AP (pycocotools) or MPII PCKh. --model takes a training
+checkpoint (.pth), a weights file (.safetensors), an exported .onnx or an OpenVINO .xml; CONFIG
+gives the dataset and evaluation settings. People are cropped from the ground-truth boxes, or from
+data.det_file's detections with --det. Results and metrics go beside the model (or into --out),
+named by split and box source so a --det run keeps the ground-truth-box files:
+  <model>_results_<split>_gt.json, <model>_metrics_<split>_gt.json   (--det: ..._det.json)
+with _<runtime>_<precision> after <model> unless it ran in torch at fp32.
+--oracle scores the ground truth itself through encode -> decode (the ceiling of the heatmap codec).
+--split test-dev writes the results file the COCO server expects instead of scoring."""
+EXAMPLES = """\
+examples:
+  fasterpose eval configs/quickstart.yaml --model runs/quickstart/last.pth
+  fasterpose eval configs/quickstart.yaml --model runs/quickstart/last.onnx --json
+  fasterpose eval configs/fasterpose_r50_256x192.yaml --model best.pth --det data.root=/data/coco
+  fasterpose eval configs/quickstart.yaml --oracle --out runs/oracle
+  torchrun --nproc_per_node 2 -m fasterpose eval configs/fasterpose_r50_256x192.yaml --model best.pth"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="experiment YAML (data and eval settings)")
+    parser.add_argument("config", help="experiment YAML whose data and evaluation settings are used")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument(
-        "--model", "--checkpoint", dest="model", help="checkpoint, weights file (.safetensors), .onnx or .xml"
+        "--model",
+        "--checkpoint",
+        dest="model",
+        help="the model to score: checkpoint (.pth), weights file (.safetensors), .onnx or OpenVINO .xml",
     )
     what.add_argument(
         "--oracle",
         action="store_true",
-        help="score ground truth through encode -> decode -> back-projection (no model)",
+        help="score the ground truth pushed through encode -> decode -> back-projection (no model)",
     )
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. eval.flip_test=false")
+    parser.add_argument("overrides", nargs="*", help="config changes as key=value, e.g. eval.flip_test=false")
     parser.add_argument(
         "--split",
         default="val",
         choices=("val", "train", "test-dev"),
-        help="test-dev: detections on data.test_ann's images -> the COCO server's results file, not scored",
+        help="which images to score; test-dev writes the COCO server's results file and scores nothing",
     )
-    parser.add_argument("--runtime", choices=("auto", *RUNTIMES), help="default: torch for torch files, else auto")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), help="default: fp32, or the exported file's own")
-    parser.add_argument("--device", default="auto", help="torch runtime: auto | cpu | cuda | cuda:N")
-    parser.add_argument("--det", action="store_true", help="use data.det_file boxes (eval.use_gt_boxes=false)")
-    parser.add_argument("--out", help="folder for results/metrics files (default: beside the model)")
-    parser.add_argument("--workers", type=int, help="image-reading threads (default: data.num_workers)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object (last line)")
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", *RUNTIMES),
+        help="what runs the network (default: torch for .pth/.safetensors, else auto: the file's own runtime)",
+    )
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), help="number format (default: fp32, or the exported file's own)"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="torch device: auto (CUDA when available, else CPU), cpu, cuda or cuda:N"
+    )
+    parser.add_argument(
+        "--det", action="store_true", help="crop people from data.det_file's detections instead of ground-truth boxes"
+    )
+    parser.add_argument("--out", help="folder for the results and metrics files (default: the model's folder)")
+    parser.add_argument(
+        "--workers", type=int, help="image-reading threads (default: data.num_workers, at most the CPU cores)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    parser.add_argument("--json", action="store_true", help="also print the metrics as one JSON object (last line)")
 
 
 def with_model_of(cfg: Config, model_cfg: Config) -> Config:
@@ -64,6 +98,14 @@ def with_model_of(cfg: Config, model_cfg: Config) -> Config:
         if mine != theirs:
             log.warning("data.%s is %s here but %s in the model's config", key, mine, theirs)
     return dataclasses.replace(cfg, model=model_cfg.model, loss=model_cfg.loss)
+
+
+def model_file_prefix(model: Path, runtime: str, precision: str) -> str:
+    """``last_`` for a model run in torch at fp32, else ``last_<runtime>_<precision>_``: evaluations
+    of one model file in different runtimes or precisions keep apart files (``last.pth`` and an
+    ``last.onnx`` beside it too, as an exported file never runs in torch)."""
+    tag = "" if (runtime, precision) == ("torch", "fp32") else f"{runtime}_{precision}_"
+    return f"{model.stem}_{tag}"
 
 
 def _device(name: str) -> str:
@@ -125,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         if args.split == "test-dev":
             return _test_dev(preds, cfg, out_dir, args.json)
         info = {"model": str(model), "runtime": runner.runtime, "precision": runner.precision, "processes": world}
-        prefix = f"{model.stem}_"
+        prefix = model_file_prefix(model, runner.runtime, runner.precision)
         boxes = "GT" if cfg.eval.use_gt_boxes else "detector"
         title = f"{model} ({runner.runtime} {runner.precision}) on {cfg.data.dataset} {args.split} ({boxes} boxes)"
     metrics, info = score_predictions(preds, cfg, eval_set, out_dir, prefix, info)
@@ -134,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
         if key in info:
             shown[key] = info[key]
     print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))
+    for key, note in info.get("notes", {}).items():
+        print(f"{key}: {note}")
     if out_dir is not None:
         print(f"results: {info['results_file']}\nmetrics: {info['metrics_file']}")
     if args.json:
@@ -144,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[list[Any], Config, Any, Any, int] | None:
     """``--model``'s predictions on ``--split`` (this rank's shard, gathered on rank 0 under ``torchrun``):
     (predictions, config, eval set, runner, processes); None on the other ranks."""
+    from fasterpose.data.workers import capped_workers
     from fasterpose.pipeline.evaluate import build_eval_set, predict_eval_set
     from fasterpose.pipeline.topdown import TopDownPipeline
 
@@ -162,7 +207,7 @@ def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[lis
         testdev_image_ids(cfg)  # a missing image-info file is named before any image is read
     pipeline = TopDownPipeline.from_config(cfg, runner)
     eval_set = build_eval_set(cfg, args.split)
-    workers = cfg.data.num_workers if args.workers is None else args.workers
+    workers = capped_workers(cfg.data.num_workers) if args.workers is None else args.workers
     preds = predict_eval_set(pipeline, eval_set, workers, progress and rank == 0, rank, world)
     if world > 1:
         from fasterpose.engine.distributed import cleanup_distributed, gather_to_main

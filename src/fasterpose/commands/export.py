@@ -25,33 +25,74 @@ from fasterpose.deploy.quantize import CALIBRATION_METHODS
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """\
+Export a trained model for deployment: one self-contained ONNX file, an OpenVINO IR (.xml + .bin),
+or a weights file (.safetensors: the model's tensors and config, no optimizer state). The model's
+config travels inside the file, so predict and eval need nothing else. After an ONNX/OpenVINO
+export the command prints how close the exported model's heatmaps and keypoints are to the torch
+model's, and with --val the AP of both on a validation set. INT8 is calibrated on person crops of a
+dataset (--calib-config) or on the images of a folder (--calib). The output never replaces the
+model it reads, and an existing file is kept unless you pass --overwrite."""
+EXAMPLES = """\
+examples:
+  fasterpose export --checkpoint runs/quickstart/last.pth --format onnx      # -> runs/quickstart/last.onnx
+  fasterpose export --checkpoint best.pth --format openvino --precision int8 --calib-config configs/quickstart.yaml
+  fasterpose export --checkpoint best.pth --format onnx --val configs/quickstart.yaml --json
+  fasterpose export --checkpoint best.pth --format weights --half          # -> best_fp16.safetensors"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="training checkpoint (.pth) or weights file")
+    parser.add_argument("--checkpoint", required=True, help="the model to export: training checkpoint or weights file")
     parser.add_argument(
         "--format",
         required=True,
         choices=("onnx", "openvino", "weights"),
-        help="onnx, openvino, or weights: model tensors + config only (.safetensors; no optimizer state)",
+        help="onnx (.onnx), openvino (.xml + .bin) or weights (.safetensors: tensors + config, no optimizer state)",
     )
-    parser.add_argument("--half", action="store_true", help="weights: store float16 tensors (half the size)")
+    parser.add_argument("--half", action="store_true", help="weights format: store float16 tensors (half the size)")
     parser.add_argument(
         "--precision",
         default="fp32",
         choices=("fp32", "bf16", "int8"),
-        help="fp32; bf16 (OpenVINO, run-time hint); int8 (static quantisation, calibrated)",
+        help="fp32; bf16 (OpenVINO only, needs a CPU with bf16); int8 (static quantisation, calibrated)",
     )
-    parser.add_argument("--calib", help="int8: calibrate on whole images of this folder instead of person crops")
-    parser.add_argument("--calib-config", help="int8: dataset config whose boxes calibrate (default: --val, else own)")
-    parser.add_argument("--calib-split", default="train", choices=("train", "val"), help="boxes to calibrate on")
-    parser.add_argument("--calib-limit", type=int, default=64, help="calibration crops (or images) at most (64)")
-    parser.add_argument("--calib-method", default="minmax", choices=CALIBRATION_METHODS, help="int8 range (minmax)")
-    parser.add_argument("--quantize-head", action="store_true", help="int8: quantise the final heatmap conv too")
-    parser.add_argument("--out", help="output file (default: next to the checkpoint, .onnx, .xml or .safetensors)")
-    parser.add_argument("--parity-images", help="folder of images for the parity check (default: the calibration)")
-    parser.add_argument("--val", metavar="CONFIG", help="also report AP of torch vs exported on CONFIG's val set")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for --val/--calib-config")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--calib", help="int8: calibrate on the whole images of this folder (default: person crops, see --calib-config)"
+    )
+    parser.add_argument(
+        "--calib-config",
+        help="int8: dataset config whose person boxes calibrate (default: --val, else the model's own)",
+    )
+    parser.add_argument("--calib-split", default="train", choices=("train", "val"), help="int8: whose boxes calibrate")
+    parser.add_argument("--calib-limit", type=int, default=64, help="int8: at most this many calibration crops/images")
+    parser.add_argument(
+        "--calib-method", default="minmax", choices=CALIBRATION_METHODS, help="int8: how value ranges are chosen"
+    )
+    parser.add_argument(
+        "--quantize-head", action="store_true", help="int8: quantise the final heatmap layer too (kept fp32 otherwise)"
+    )
+    parser.add_argument(
+        "--out", help="output file (default: beside the checkpoint, e.g. best.onnx, best_int8.xml, best.safetensors)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output file (refused without this flag)"
+    )
+    parser.add_argument(
+        "--parity-images", help="folder of images for the parity check (default: the calibration crops, else noise)"
+    )
+    parser.add_argument(
+        "--val",
+        metavar="CONFIG",
+        help="also report the AP of torch and exported model on CONFIG's validation set (default: not measured)",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config changes for --val / --calib-config (default: none)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     from fasterpose.deploy.quantize import folder_calibration_crops
     from fasterpose.engine.model_file import load_model_file
 
+    if args.format != "weights":  # refused before any work (the weights path checks its own output)
+        out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.precision)
+        _refuse_overwriting_input(out, args.checkpoint, args.format, args.overwrite)
     model, cfg = load_model_file(args.checkpoint)
     if args.format == "weights":
         return _export_weights(model, cfg, args)
@@ -69,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
     if args.precision == "int8" or args.calib:
         calib_cfg = load_config(args.calib_config, list(args.set)) if args.calib_config else (val_cfg or cfg)
         calib, source = calibration_crops(calib_cfg, args.calib, args.calib_split, args.calib_limit)
-    out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.precision)
-    _refuse_overwriting_input(out, args.checkpoint, args.format)
     export_model(model, cfg, out, args.format, args.precision, calib, args.calib_method, not args.quantize_head)
     if args.parity_images:
         probe, source = folder_calibration_crops(args.parity_images, cfg, 16), args.parity_images
@@ -112,12 +154,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_overwriting_input(out: Path, source: str | Path, fmt: str) -> None:
-    """An export never replaces the file it reads (an IR's ``.bin`` included)."""
+def _refuse_overwriting_input(out: Path, source: str | Path, fmt: str, overwrite: bool = False) -> None:
+    """An export never replaces the file it reads (an IR's ``.bin`` included), nor, without
+    ``--overwrite``, any file that exists."""
     src = Path(source).resolve()
     written = [out, out.with_suffix(".bin")] if fmt == "openvino" else [out]
     if any(p.resolve() == src for p in written):
         raise ValueError(f"{out}: the output would overwrite the input {source}; pass another --out")
+    existing = [str(p) for p in written if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exists: pass --overwrite to replace it, or another --out")
 
 
 def _export_weights(model: Any, cfg: Any, args: argparse.Namespace) -> int:
@@ -126,7 +172,7 @@ def _export_weights(model: Any, cfg: Any, args: argparse.Namespace) -> int:
 
     src = Path(args.checkpoint)
     out = Path(args.out) if args.out else src.with_name(src.stem + ("_fp16" if args.half else "") + SUFFIX)
-    _refuse_overwriting_input(out, src, "weights")
+    _refuse_overwriting_input(out, src, "weights", args.overwrite)
     save_weights(model, cfg, out, half=args.half)
     size, source_size = out.stat().st_size, src.stat().st_size
     if args.json:

@@ -16,6 +16,17 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """\
+Run the multi-seed study of the paper's claims on SynthPose: generate the study's dataset if it is
+missing, train every arm of CONFIG_DIR with each seed (runs already finished are skipped), then
+write results.md, study_results.json and the study plots into --out. --check compares the result
+with a committed study_results.json and exits 1 when an arm's mean AP leaves its spread."""
+EXAMPLES = """\
+examples:
+  fasterpose study configs/study --seeds 3 --jobs 2
+  fasterpose study configs/study --report-only
+  fasterpose study configs/study --seeds 3 --check docs/study_results.json --out /tmp/study"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config_dir", help="study folder with study.yaml and one YAML per arm, e.g. configs/study")
@@ -27,14 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
-    parser.add_argument("--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs")
+    parser.add_argument("--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs (deleted otherwise)")
     parser.add_argument("--report-only", action="store_true", help="train nothing; report the finished runs")
     parser.add_argument("--readme", default=None, help="also rewrite the study-summary block of this README")
     parser.add_argument(
         "--check",
         default=None,
         metavar="REFERENCE_JSON",
-        help="compare with a committed study_results.json; exit 1 if an arm is outside its spread",
+        help="compare with a committed study_results.json; exit 1 if an arm is outside its spread (default: no check)",
     )
 
 

@@ -18,6 +18,21 @@ from fasterpose.config import load_config
 
 log = logging.getLogger(__name__)
 
+DESCRIPTION = """\
+Train a pose model from a YAML config. The run folder (train.out_dir) receives config.yaml,
+metrics.jsonl, training_curve.png, last.pth (latest epoch), best.pth (best validation score) and
+the latest evaluation's results/metrics files. A folder that already holds a run is refused unless
+you continue it (--resume) or replace it (--overwrite); two runs cannot share one folder.
+Ctrl-C stops after the current step and saves last.pth; --resume continues exactly from there.
+Any config value can be changed on the command line as key=value."""
+EXAMPLES = """\
+examples:
+  fasterpose train configs/quickstart.yaml
+  fasterpose train configs/fasterpose_r50_256x192.yaml data.root=/data/coco train.out_dir=runs/r50
+  fasterpose train configs/quickstart.yaml --resume                  # continue <train.out_dir>/last.pth
+  fasterpose train configs/quickstart.yaml train.epochs=2 --overwrite # replace the earlier run
+  torchrun --nproc_per_node 2 -m fasterpose train configs/fasterpose_r50_256x192.yaml  # 2 GPUs (DDP)"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML, e.g. configs/quickstart.yaml")
@@ -28,12 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const="",
         default=None,
         metavar="PATH",
-        help="continue from a checkpoint (default PATH: <train.out_dir>/last.pth)",
+        help="continue a stopped run from a checkpoint (PATH defaults to <train.out_dir>/last.pth)",
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace a run already in train.out_dir (refused otherwise)"
+        "--overwrite", action="store_true", help="replace a run already in train.out_dir (refused without this flag)"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
 
 

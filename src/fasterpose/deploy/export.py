@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from fasterpose.atomic import atomic_files
 from fasterpose.config import Config
 from fasterpose.deploy.onnx_export import export_onnx
 from fasterpose.deploy.openvino_export import export_openvino
@@ -33,6 +34,9 @@ def export_model(
 ) -> Path:
     """Export ``model`` to ``out`` in format ``onnx`` or ``openvino`` at ``precision``.
 
+    The files are written in a hidden folder beside ``out`` and renamed into place at the end, so an
+    interrupted or failed export leaves any earlier file intact.
+
     ``calib`` (N, 3, H, W) crops, ``calib_method`` and ``keep_head_fp32`` are for int8 (see
     :func:`quantize_int8`).
     """
@@ -48,16 +52,18 @@ def export_model(
     if precision == "int8" and calib is None:
         raise ValueError("int8 needs calibration images: pass --calib DIR (a folder of typical photos)")
     out = Path(out)
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32 = out if fmt == "onnx" and precision == "fp32" else Path(tmp) / "fp32.onnx"
+    written = [out.with_suffix(".bin"), out] if fmt == "openvino" else [out]
+    with atomic_files(written, what="export") as staging, tempfile.TemporaryDirectory() as tmp:
+        final = staging / out.name
+        fp32 = final if fmt == "onnx" and precision == "fp32" else Path(tmp) / "fp32.onnx"
         export_onnx(model, fp32, cfg.data.input_size, cfg)
         src = fp32
         if precision == "int8":
             assert calib is not None
-            dest = out if fmt == "onnx" else Path(tmp) / "int8.onnx"
+            dest = final if fmt == "onnx" else Path(tmp) / "int8.onnx"
             src = quantize_int8(fp32, dest, calib, cfg, calib_method, keep_head_fp32)
         if fmt == "openvino":
-            export_openvino(src, out, cfg, precision)
+            export_openvino(src, final, cfg, precision)
     return out
 
 

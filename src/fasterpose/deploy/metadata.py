@@ -28,15 +28,24 @@ def set_onnx_metadata(proto: Any, cfg: Config | None, precision: str) -> None:
 
 def _onnx_props(path: Path) -> dict[str, str]:
     """ONNX metadata_props through ONNX Runtime (the runtime install) or the onnx package."""
+    from fasterpose.deploy.runtimes import unreadable_model
+
     try:
         import onnxruntime as ort
     except ImportError:
         import onnx
 
-        return {m.key: m.value for m in onnx.load(str(path), load_external_data=False).metadata_props}
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
+            raise unreadable_model(path, exc) from exc
+        return {m.key: m.value for m in proto.metadata_props}
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own types (InvalidProtobuf, Fail, ...)
+        raise unreadable_model(path, exc) from exc
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
@@ -51,9 +60,12 @@ def read_metadata(path: str | Path) -> tuple[Config | None, str]:
         props = _onnx_props(p)
         raw, precision = props.get(CONFIG_KEY), props.get(PRECISION_KEY, "fp32")
     elif p.suffix == ".xml":
-        from fasterpose.deploy.runtimes import openvino_core
+        from fasterpose.deploy.runtimes import openvino_core, unreadable_model
 
-        model = openvino_core().read_model(str(p))
+        try:
+            model = openvino_core().read_model(str(p))
+        except RuntimeError as exc:
+            raise unreadable_model(p, exc) from exc
         if model.has_rt_info(["fasterpose", "config"]):
             raw = model.get_rt_info(["fasterpose", "config"]).astype(str)
         if model.has_rt_info(["fasterpose", "precision"]):

@@ -80,7 +80,9 @@ def open_runner(
     """Resolve a model (module, checkpoint, weights file, .onnx or .xml) and a runtime into a runner + config.
 
     For an exported file ``cfg`` replaces its embedded config when given; for a checkpoint the
-    checkpoint's own config is used unless ``cfg`` is given.
+    checkpoint's own config is used unless ``cfg`` is given. A checkpoint or weights file run on ONNX
+    Runtime or OpenVINO is exported once and cached by its content hash
+    (:mod:`fasterpose.deploy.export_cache`), not re-exported at every load.
     """
     if runtime not in ("auto", *RUNTIMES):
         raise ValueError(f"runtime must be 'auto' or one of {RUNTIMES}, got {runtime!r}")
@@ -90,6 +92,13 @@ def open_runner(
             return open_exported(path, cfg, runtime, precision)
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
+        resolved = _cpu_runtime(runtime, device, precision or "fp32")
+        if resolved != "torch" and (precision or "fp32") != "int8":
+            # a torch file on ONNX Runtime / OpenVINO: its ONNX export is made once and cached
+            from fasterpose.deploy.export_cache import cached_onnx
+
+            onnx_file = cached_onnx(path, cfg, lambda p, c: load_torch_model(p, c, "cpu"))
+            return open_exported(onnx_file, cfg, resolved, precision or "fp32")
         model, ck_cfg = load_torch_model(path, cfg, device)
         cfg = cfg or ck_cfg
     else:
@@ -97,10 +106,7 @@ def open_runner(
         if cfg is None:
             raise ValueError("a torch module needs its config: Predictor(model, cfg=cfg)")
     precision = precision or "fp32"
-    if runtime == "auto":
-        runtime = auto_cpu_runtime(precision) if str(device).startswith("cpu") else "torch"
-    if runtime != "torch" and not str(device).startswith("cpu"):
-        raise ValueError(f"runtime {runtime!r} runs on the CPU only; use runtime='torch' for device {device!r}")
+    runtime = _cpu_runtime(runtime, device, precision)
     if runtime == "torch":
         from fasterpose.pipeline.torch_runner import TorchRunner
 
@@ -117,3 +123,12 @@ def open_runner(
     import openvino as ov
 
     return OpenVinoRunner(ov.convert_model(io.BytesIO(data)), precision=precision), cfg
+
+
+def _cpu_runtime(runtime: str, device: str, precision: str) -> str:
+    """``runtime`` with ``auto`` resolved (torch off the CPU); a CPU-only runtime on a GPU is an error."""
+    if runtime == "auto":
+        runtime = auto_cpu_runtime(precision) if str(device).startswith("cpu") else "torch"
+    if runtime != "torch" and not str(device).startswith("cpu"):
+        raise ValueError(f"runtime {runtime!r} runs on the CPU only; use runtime='torch' for device {device!r}")
+    return runtime

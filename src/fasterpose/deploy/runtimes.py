@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_CPU_RUNTIME",
     "PRECISIONS",
     "RUNTIMES",
+    "ModelFileError",
     "OnnxRuntimeRunner",
     "OpenVinoRunner",
     "auto_cpu_runtime",
@@ -38,6 +39,23 @@ __all__ = [
 # a trained checkpoint (fasterpose.bench.runtime_choice; see docs/deployment.md). bf16 has only one
 # CPU runtime here, so ``auto`` at bf16 means OpenVINO (:func:`auto_cpu_runtime`).
 DEFAULT_CPU_RUNTIME = "onnxruntime"
+
+
+class ModelFileError(ValueError):
+    """An exported model file that cannot be read (truncated, corrupt, not a model)."""
+
+
+def unreadable_model(path: str | os.PathLike[str], exc: BaseException) -> ModelFileError:
+    """One line naming ``path``, instead of a protobuf DecodeError or a multi-line OpenVINO trace."""
+    p = Path(path)
+    if p.suffix == ".xml":
+        what = f"OpenVINO IR (the .xml or its {p.with_suffix('.bin').name} is truncated, corrupt or missing)"
+        detail = ""
+    else:
+        what = "ONNX model (the file is truncated or corrupt)"
+        text = " ".join(str(exc).split())
+        detail = f": {text.rsplit('failed:', 1)[-1].strip().rstrip('.')[:120]}" if text else ""
+    return ModelFileError(f"{p}: not a readable {what}{detail}; re-export it with fasterpose export")
 
 
 def installed(runtime: str) -> bool:
@@ -124,7 +142,10 @@ class OnnxRuntimeRunner:
             source = str(model)
             if not Path(source).is_file():
                 raise FileNotFoundError(f"ONNX model not found: {source}")
-        self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own types (InvalidProtobuf, Fail, ...)
+            raise unreadable_model(source if isinstance(source, str) else "<ONNX bytes>.onnx", exc) from exc
         self.input_name = self.session.get_inputs()[0].name
         self.precision = precision
 
@@ -168,7 +189,10 @@ class OpenVinoRunner:
             path = Path(model)
             if not path.is_file():
                 raise FileNotFoundError(f"OpenVINO model not found: {path}")
-            model = self.core.read_model(str(path))
+            try:
+                model = self.core.read_model(str(path))
+            except RuntimeError as exc:
+                raise unreadable_model(path, exc) from exc
         self.model = model
         self.precision = precision
         self.config = {

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from fasterpose.config import Config
+from fasterpose.data.workers import capped_workers
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.pipeline.evaluate import EvalSet, build_eval_set, evaluate, predict_eval_set
 from fasterpose.pipeline.topdown import TopDownPipeline
@@ -36,7 +37,7 @@ def predict_dataset(
     es = build_eval_set(cfg, split) if eval_set is None else eval_set
     was_training = model.training
     try:
-        workers = cfg.data.num_workers if num_workers is None else num_workers
+        workers = capped_workers(cfg.data.num_workers) if num_workers is None else num_workers
         return predict_eval_set(torch_pipeline(model, cfg, device), es, workers, progress)
     finally:
         model.train(was_training)
@@ -54,13 +55,14 @@ def evaluate_model(
 ) -> dict[str, float]:
     """Evaluate ``model`` on ``split``: COCO/SynthPose -> AP, AP50, ..., ARl; MPII -> PCKh table.
 
-    Writes ``results_<split>.json`` and ``metrics_<split>.json`` to ``out_dir`` when given. The
+    Writes ``results_<split>_<boxes>.json`` and ``metrics_<split>_<boxes>.json`` (boxes: ``gt`` or
+    ``det``) to ``out_dir`` when given. The
     model's train/eval mode is restored afterwards.
     """
     eval_set = build_eval_set(cfg, split, use_gt_boxes)
     was_training = model.training
     try:
-        workers = cfg.data.num_workers if num_workers is None else num_workers
+        workers = capped_workers(cfg.data.num_workers) if num_workers is None else num_workers
         return evaluate(torch_pipeline(model, cfg, device), cfg, eval_set, out_dir, "", workers, progress)[0]
     finally:
         model.train(was_training)

@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 
 LOCK = ".lock"
 METRICS = "metrics.jsonl"
-# What a run writes; the first three mean "this folder holds a run".
-RUN_FILES = ("last.pth", "best.pth", METRICS, "config.yaml", "training_curve.png", "results_val.json",
-             "metrics_val.json")  # fmt: skip
+# What a run writes; the first three mean "this folder holds a run" (the last two: earlier names).
+RUN_FILES = ("last.pth", "best.pth", METRICS, "config.yaml", "training_curve.png", "results_val_gt.json",
+             "metrics_val_gt.json", "results_val_det.json", "metrics_val_det.json",
+             "results_val.json", "metrics_val.json")  # fmt: skip
 
 
 class RunFolderError(ValueError):

@@ -8,7 +8,8 @@
     training_curve.png  loss and learning rate per step, validation metric per evaluation
     last.pth          a TrainingState checkpoint (see :mod:`fasterpose.engine.checkpoint`)
     best.pth          the same at the best validation AP (PCKh "Mean" for MPII)
-    results_val.json / metrics_val.json  the latest evaluation
+    results_val_gt.json / metrics_val_gt.json  the latest evaluation (``_det`` instead of ``_gt`` when
+                      ``eval.use_gt_boxes`` is false: the boxes of ``data.det_file``)
 
 The folder is claimed first (:class:`~fasterpose.engine.run_folder.RunFolder`): a folder that holds
 another run is refused unless resumed or ``overwrite`` is set, and a lock keeps a second run out.
@@ -41,6 +42,7 @@ from tqdm import tqdm
 
 from fasterpose.config import Config, dump_config
 from fasterpose.data.dataset import TopDownDataset, build_records, seed_worker
+from fasterpose.data.workers import capped_workers
 from fasterpose.engine.checkpoint import (
     Best,
     TrainingState,
@@ -164,7 +166,7 @@ def train_one_epoch(run: Run, model: nn.Module, state: TrainingState, stop: Stop
     t, dist = run.cfg.train, run.dist
     batches = epoch_batches(len(run.dataset), t.batch_size, state.epoch, t.seed, dist)[state.iteration :]
     loader = DataLoader(EpochSamples(run.dataset, state.epoch), batch_sampler=batches,
-                        num_workers=run.cfg.data.num_workers, worker_init_fn=seed_worker,
+                        num_workers=capped_workers(run.cfg.data.num_workers), worker_init_fn=seed_worker,
                         pin_memory=dist.device.type == "cuda",
                         generator=torch.Generator().manual_seed(t.seed * 100_003 + state.epoch))  # fmt: skip
     bar = tqdm(total=run.iters_per_epoch, initial=state.iteration, desc=f"epoch {state.epoch + 1}/{t.epochs}",

@@ -20,6 +20,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from fasterpose.atomic import atomic_write_text
 from fasterpose.data.coco import load_json
 from fasterpose.data.coco_schema import other_keypoint_categories, person_category, require_coco
 from fasterpose.evaluation.predictions import PosePrediction
@@ -132,11 +133,8 @@ class CocoEvaluator:
         return list(self._results)
 
     def write_results(self, path: str | Path) -> Path:
-        """Write the collected results as a COCO keypoint results JSON file."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(self._results))
-        return p
+        """Write the collected results as a COCO keypoint results JSON file (atomically)."""
+        return atomic_write_text(path, json.dumps(self._results), what="results")
 
     def evaluate(self) -> dict[str, float]:
         """Run COCOeval on the collected results; returns the 10 stats by name.

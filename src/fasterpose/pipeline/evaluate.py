@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
+from fasterpose.atomic import atomic_write_text
 from fasterpose.codec import HeatmapCodec
 from fasterpose.data.build import build_records, initial_crop
 from fasterpose.data.records import PersonRecord
 from fasterpose.data.transforms import transform_keypoints
 from fasterpose.evaluation.coco import CocoEvaluator, oks_to_ground_truth
-from fasterpose.evaluation.pckh import PckhEvaluator
+from fasterpose.evaluation.pckh import METRIC_NOTES, PckhEvaluator
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.geometry import get_affine_transform
 from fasterpose.layouts import check_annotation_layout, resolve_layout
@@ -52,6 +53,7 @@ class EvalSet:
         split: ``val``, ``train`` or ``test-dev``.
         ann_file: the ground-truth annotation file of the split (test-dev: its image-info file).
         image_ids: the images scored when limited by ``eval.max_images`` (None: every image).
+        boxes: where the person boxes came from: ``gt`` (annotations) or ``det`` (``data.det_file``).
     """
 
     records: list[PersonRecord]
@@ -60,6 +62,7 @@ class EvalSet:
     split: str
     ann_file: Path
     image_ids: list[int] | None = None
+    boxes: str = "gt"
 
     def __len__(self) -> int:
         return len(self.records)
@@ -93,7 +96,15 @@ def build_eval_set(cfg: Config, split: str = "val", use_gt_boxes: bool | None = 
     crops = [initial_crop(r, spec.num_keypoints, w / h, crop_padding(cfg), spec.name) for r in records]
     centers = np.array([c for c, _ in crops], np.float32).reshape(-1, 2)
     scales = np.array([s for _, s in crops], np.float32).reshape(-1, 2)
-    return EvalSet(records, centers, scales, split, ann, image_ids)
+    boxes = "gt" if gt_boxes and split != "test-dev" else "det"
+    return EvalSet(records, centers, scales, split, ann, image_ids, boxes)
+
+
+def eval_file_names(split: str, boxes: str, prefix: str = "") -> tuple[str, str]:
+    """(results, metrics) file names of one evaluation: ``<prefix>results_<split>_<boxes>.json`` and
+    ``<prefix>metrics_<split>_<boxes>.json``, so an evaluation on detector boxes (``det``) never
+    replaces the one on ground-truth boxes (``gt``) of the same model and split."""
+    return f"{prefix}results_{split}_{boxes}.json", f"{prefix}metrics_{split}_{boxes}.json"
 
 
 def shard_images(eval_set: EvalSet, rank: int, world_size: int) -> list[list[int]]:
@@ -203,20 +214,24 @@ def score_predictions(
 
     Returns ``(metrics, info)``; ``info`` holds non-numeric facts (MPII ``head_size_source``,
     people counts, file paths, and ``extra_info``, e.g. runtime and precision). With ``out_dir``
-    writes ``<prefix>results_<split>.json`` (COCO results format; MPII: per-record joints in
-    MATLAB 1-based coordinates) and ``<prefix>metrics_<split>.json``.
+    writes ``<prefix>results_<split>_<boxes>.json`` (COCO results format; MPII: per-record joints
+    in MATLAB 1-based coordinates) and ``<prefix>metrics_<split>_<boxes>.json`` (:func:`eval_file_names`),
+    each atomically (an interrupted write leaves the previous file).
     """
     spec = resolve_layout(cfg.data)
     split = eval_set.split
     out = Path(out_dir) if out_dir is not None else None
     extra: dict[str, Any] = {**(extra_info or {}), "people": len(predictions)}
-    results_file = out / f"{file_prefix}results_{split}.json" if out is not None else None
+    results_name, metrics_name = eval_file_names(split, eval_set.boxes, file_prefix)
+    results_file = out / results_name if out is not None else None
+    extra["boxes"] = eval_set.boxes
     records = eval_set.records
     if cfg.data.dataset == "mpii":
         pckh = PckhEvaluator(records, spec)
         pckh.process(predictions)
         metrics = pckh.evaluate()
         extra["head_size_source"] = pckh.head_size_source
+        extra["notes"] = {k: v for k, v in METRIC_NOTES.items() if k in metrics}
         if results_file is not None:
             _write_json(results_file, [_mpii_entry(p, records[p.index]) for p in predictions])
     else:
@@ -238,7 +253,7 @@ def score_predictions(
             extra["mean_oks_to_gt"] = float(np.nanmean(oks))  # every person vs its own annotation, pre-NMS
     if out is not None:
         extra["results_file"] = str(results_file)
-        extra["metrics_file"] = str(out / f"{file_prefix}metrics_{split}.json")
+        extra["metrics_file"] = str(out / metrics_name)
         _write_json(Path(extra["metrics_file"]), {"metrics": metrics, **extra})
     return metrics, extra
 
@@ -277,5 +292,5 @@ def _mpii_entry(p: PosePrediction, record: PersonRecord) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1 if isinstance(data, dict) else None))
+    what = "metrics" if isinstance(data, dict) else "results"
+    atomic_write_text(path, json.dumps(data, indent=1 if isinstance(data, dict) else None), what=what)

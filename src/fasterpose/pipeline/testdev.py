@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fasterpose.data.coco import coco_image_table, load_json
+from fasterpose.data.workers import capped_workers
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.evaluation.testdev import results_file_name, server_entries, write_server_results
 from fasterpose.layouts import resolve_layout
@@ -57,6 +58,6 @@ def predict_testdev(
     """Predict every test-dev box with ``pipeline`` in one process and write the results file."""
     testdev_image_ids(cfg)  # a missing image-info file is named before any image is read
     es = build_eval_set(cfg, "test-dev", use_gt_boxes=False) if eval_set is None else eval_set
-    workers = cfg.data.num_workers if num_workers is None else num_workers
+    workers = capped_workers(cfg.data.num_workers) if num_workers is None else num_workers
     preds = predict_eval_set(pipeline, es, workers, progress)
     return write_testdev(preds, cfg, out_dir, method)
