@@ -24,7 +24,7 @@ image_id in the results: a file named by a number keeps it (000000000785.jpg -> 
 are numbered after the largest such number, in name order (from 0 when none is numeric); video
 frames are numbered from 0."""
 
-EPILOG = """\
+EXAMPLES = """\
 examples:
   fasterpose predict --checkpoint best.pth photo.jpg --boxes dets.json        # -> runs/predict/
   fasterpose predict --checkpoint model.onnx photos/ --boxes yolo.json --box-format xyxy
@@ -33,12 +33,7 @@ examples:
   fasterpose predict --checkpoint best.pth photos/ --boxes dets.json --no-save --json people.json"""
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description, parser.epilog, parser.formatter_class = DESCRIPTION, EPILOG, _Formatter
     a = parser.add_argument
     a("source", help="an image, a folder of images, a video file, or a webcam index (0, 1, ...)")
     a(

@@ -38,9 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
-    parser.add_argument("--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs (deleted otherwise)")
+    parser.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs (deleted otherwise)"
+    )
     parser.add_argument("--report-only", action="store_true", help="train nothing; report the finished runs")
-    parser.add_argument("--readme", default=None, help="also rewrite the study-summary block of this README")
+    parser.add_argument("--readme", default=None, help="also rewrite the study-summary block of this README (default: none)")
     parser.add_argument(
         "--check",
         default=None,
