@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs (deleted otherwise)"
     )
     parser.add_argument("--report-only", action="store_true", help="train nothing; report the finished runs")
-    parser.add_argument("--readme", default=None, help="also rewrite the study-summary block of this README (default: none)")
+    parser.add_argument(
+        "--readme", default=None, help="also rewrite the study-summary block of this README (default: none)"
+    )
     parser.add_argument(
         "--check",
         default=None,
