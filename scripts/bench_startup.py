@@ -5,7 +5,7 @@ times (interleaved, case after case) and records the median wall time, the summe
 time, whether torch was imported, and the ten slowest top-level imports (cumulative).
 
 Cases: ``fasterpose --help``, ``fasterpose eval-results --help``, ``fasterpose predict --help`` and,
-with ``--onnx FILE --image IMG``, ``fasterpose predict --model FILE IMG --whole-image --no-save``
+with ``--onnx FILE --image IMG``, ``fasterpose predict --checkpoint FILE IMG --whole-image --no-save``
 (the flags the current CLI has; the command line is printed in the JSON).
 
     python scripts/bench_startup.py [--onnx model.onnx --image photo.jpg] [--repeats 5] [--out startup.json]
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "predict --help": ["predict", "--help"],
     }
     if args.onnx and args.image:
-        cases["predict onnx"] = ["predict", "--model", str(args.onnx), str(args.image), *args.predict_args.split()]
+        cases["predict onnx"] = ["predict", "--checkpoint", str(args.onnx), str(args.image), *args.predict_args.split()]
     walls: dict[str, list[float]] = {k: [] for k in cases}
     info: dict[str, dict[str, Any]] = {}
     codes: dict[str, int] = {}

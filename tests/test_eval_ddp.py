@@ -88,11 +88,11 @@ def test_two_gloo_processes_equal_one(fitted: tuple[Path, Path], tmp_path: Path)
     two = _eval([*torchrun, "-m", "fasterpose"], config, ckpt, tmp_path / "two")
     assert one["AP"] > 0.3, one  # a fitted model: the comparison is not between zeros
     assert [two[k] for k in STAT_NAMES] == [one[k] for k in STAT_NAMES]
-    info = json.loads((tmp_path / "two" / "last_metrics_train.json").read_text())
+    info = json.loads((tmp_path / "two" / "last_metrics_train_gt.json").read_text())
     assert info["processes"] == 2 and info["people"] == 35
-    assert json.loads((tmp_path / "one" / "last_metrics_train.json").read_text())["processes"] == 1
-    res_one = json.loads((tmp_path / "one" / "last_results_train.json").read_text())
-    res_two = json.loads((tmp_path / "two" / "last_results_train.json").read_text())
+    assert json.loads((tmp_path / "one" / "last_metrics_train_gt.json").read_text())["processes"] == 1
+    res_one = json.loads((tmp_path / "one" / "last_results_train_gt.json").read_text())
+    res_two = json.loads((tmp_path / "two" / "last_results_train_gt.json").read_text())
     # the same people in the same order; keypoints and scores equal up to float noise (the shards'
     # batches hold different crops, and a convolution's rounding depends on its batch)
     assert [(r["image_id"], r["category_id"]) for r in res_one] == [(r["image_id"], r["category_id"]) for r in res_two]
