@@ -44,15 +44,18 @@ print("TORCH-FREE OK")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict[str, Path]:
-    coco = shared_data / "coco_mini"
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from fasterpose.data.synthpose import generate
+
+    data = tmp_path_factory.mktemp("torchfree_data")  # generated: the test needs no ../shared/data
+    generate(data, 2, 2, seed=0, min_people=1, max_people=2)
     cfg = apply_overrides(
         Config(),
         [
             *TINY,
-            f"data.root={coco}",
-            "data.val_ann=annotations/person_keypoints_val2017_mini.json",
-            "data.val_images=val2017",
+            f"data.root={data}",
+            "data.val_ann=annotations/person_keypoints_val.json",
+            "data.val_images=val",
             "eval.max_images=2",
         ],
     )
