@@ -16,7 +16,7 @@ from fasterpose.deploy.quantize import dataset_calibration_crops
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.evaluation.coco import STAT_NAMES
 from fasterpose.models.pose_model import PoseModel
-from fasterpose.pipeline.crops import read_image, warp_crops
+from fasterpose.pipeline.crops import as_rgb_image, warp_crops
 from fasterpose.pipeline.evaluate import build_eval_set
 
 TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
@@ -99,7 +99,7 @@ def test_calibration_crops_are_person_crops_of_the_dataset(setup: tuple[Config, 
     assert crops.shape == (5, 3, 64, 32)
     chosen = np.sort(np.random.default_rng(0).choice(len(eval_set), size=5, replace=False))
     first = chosen[0]
-    image = read_image(eval_set.records[first].image_path)
+    image = as_rgb_image(eval_set.records[first].image_path)
     expected = warp_crops(image, eval_set.centers[[first]], eval_set.scales[[first]], (32, 64))
     same_image = [i for i in chosen if eval_set.records[i].image_path == eval_set.records[first].image_path]
     assert same_image[0] == first

@@ -19,7 +19,7 @@ from fasterpose.deploy.predictor import Predictor
 from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner, cpu_has_bf16
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.models.pose_model import PoseModel
-from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.crops import as_rgb_image, crop_people
 from fasterpose.pipeline.torch_runner import TorchRunner
 
 TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
@@ -80,13 +80,13 @@ def _real_crops(cfg: Config, shared_data: Path) -> tuple[np.ndarray, np.ndarray]
     people = [a for a in ann["annotations"] if a["num_keypoints"] > 0 and a["bbox"][2] > 8][:12]
     val = np.concatenate(
         [
-            crop_people(read_image(coco / "val2017" / files[a["image_id"]]), [a["bbox"]], cfg.data.input_size)[0]
+            crop_people(as_rgb_image(coco / "val2017" / files[a["image_id"]]), [a["bbox"]], cfg.data.input_size)[0]
             for a in people
         ]
     )
     calib = np.concatenate(
         [
-            crop_people(read_image(p), None, cfg.data.input_size)[0]
+            crop_people(as_rgb_image(p), None, cfg.data.input_size)[0]
             for p in sorted((coco / "train2017").glob("*.jpg"))[:6]
         ]
     )

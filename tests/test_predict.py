@@ -21,7 +21,7 @@ from fasterpose.deploy.smoothing import OneEuroFilter, PoseSmoother
 from fasterpose.engine.checkpoint import CheckpointError, load_model_from_checkpoint, save_checkpoint
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.models.pose_model import PoseModel
-from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.crops import as_rgb_image, crop_people
 
 TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
 
@@ -134,9 +134,9 @@ def test_whole_image_and_no_boxes(checkpoint: Path) -> None:
 
 def test_read_image_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="missing.jpg"):
-        read_image(tmp_path / "missing.jpg")
+        as_rgb_image(tmp_path / "missing.jpg")
     with pytest.raises(ValueError, match="RGB uint8"):
-        read_image(np.zeros((4, 4), np.uint8))
+        as_rgb_image(np.zeros((4, 4), np.uint8))
 
 
 def test_pickled_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -130,14 +130,14 @@ def test_help_is_for_users() -> None:
 
 
 def test_device_auto(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fasterpose.deploy.predictor import resolve_device
+    from fasterpose.deploy.predictor import predictor_device
 
     for gpu in (False, True):
         monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
-        assert resolve_device("auto", "model.onnx") == "cpu"  # exported files run on the CPU runtimes
-        assert resolve_device("auto", "best.pth", runtime="onnxruntime") == "cpu"
-        assert resolve_device("auto", "best.pth") == ("cuda" if gpu else "cpu")
-    assert resolve_device("cuda:1", "best.pth") == "cuda:1"
+        assert predictor_device("auto", "model.onnx") == "cpu"  # exported files run on the CPU runtimes
+        assert predictor_device("auto", "best.pth", runtime="onnxruntime") == "cpu"
+        assert predictor_device("auto", "best.pth") == ("cuda" if gpu else "cpu")
+    assert predictor_device("cuda:1", "best.pth") == "cuda:1"
 
 
 # ---- output safety

@@ -23,7 +23,7 @@ from fasterpose.config import Config
 from fasterpose.deploy.models import open_runner
 from fasterpose.deploy.results import Results
 from fasterpose.evaluation.predictions import PosePrediction
-from fasterpose.pipeline.crops import read_image
+from fasterpose.pipeline.crops import as_rgb_image
 from fasterpose.pipeline.topdown import TopDownPipeline
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 EXPORTED_SUFFIXES = (".onnx", ".xml")
 
 
-def resolve_device(device: str, model_or_path: object, runtime: str = "auto") -> str:
+def predictor_device(device: str, model_or_path: object, runtime: str = "auto") -> str:
     """``auto``: a CUDA GPU when torch sees one and the model runs on torch, else the CPU.
 
     Exported files and the CPU runtimes never import torch for this.
@@ -77,7 +77,7 @@ class Predictor:
         precision: str | None = None,
         batch_size: int = 32,
     ) -> None:
-        self.device = resolve_device(device, model_or_path, runtime)
+        self.device = predictor_device(device, model_or_path, runtime)
         runner, self.cfg = open_runner(model_or_path, cfg, runtime, self.device, precision)
         self.pipeline = TopDownPipeline.from_config(self.cfg, runner, flip_test=flip_test, batch_size=batch_size)
         self.runner = runner
@@ -119,7 +119,7 @@ class Predictor:
             score x mean of the joint scores above ``eval.in_vis_threshold``), with batch arrays,
             ``plot()``, ``save()``, ``to_coco()``. No OKS-NMS (see :meth:`suppress`).
         """
-        img = read_image(image)
+        img = as_rgb_image(image)
         xywh = None
         if boxes is not None:
             xy, scores = as_xywh(boxes, box_format)  # validates the shape and values first

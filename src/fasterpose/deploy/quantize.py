@@ -92,13 +92,13 @@ def quantize_int8(
 def folder_calibration_crops(folder: str | Path, cfg: Config, limit: int = 64) -> np.ndarray:
     """Whole-image crops of the images in ``folder``, preprocessed like inference: (N, 3, H, W)."""
     from fasterpose.deploy.sources import IMAGE_SUFFIXES, image_files
-    from fasterpose.pipeline.crops import crop_people, read_image
+    from fasterpose.pipeline.crops import as_rgb_image, crop_people
     from fasterpose.pipeline.topdown import crop_padding
 
     files = image_files(folder)[:limit]
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) to calibrate on")
-    crops = [crop_people(read_image(f), None, cfg.data.input_size, crop_padding(cfg))[0] for f in files]
+    crops = [crop_people(as_rgb_image(f), None, cfg.data.input_size, crop_padding(cfg))[0] for f in files]
     return np.concatenate(crops)
 
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fasterpose.pipeline.crops import read_image
+from fasterpose.pipeline.crops import as_rgb_image
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -88,7 +88,7 @@ class Source:
         pairs = list(zip(self.paths, image_ids(self.paths), strict=True))
         for p, (image_id, named) in tqdm(pairs, desc="images", unit="img", disable=not progress):
             try:
-                image = read_image(p)
+                image = as_rgb_image(p)
             except ValueError as exc:  # ImageReadError: missing, empty, undecodable, truncated
                 if len(self.paths) == 1:
                     raise

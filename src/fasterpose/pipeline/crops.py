@@ -20,7 +20,7 @@ _SCALE = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32).reshape(1, 3, 1, 1)
 _SHIFT = (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32).reshape(1, 3, 1, 1)
 
 
-def read_image(source: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
+def as_rgb_image(source: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
     """An RGB uint8 image (H, W, 3) from a path (:func:`fasterpose.data.read_image`) or an array."""
     if isinstance(source, np.ndarray):
         if source.ndim != 3 or source.shape[2] != 3 or source.dtype != np.uint8:

@@ -33,7 +33,7 @@ from fasterpose.evaluation.pckh import METRIC_NOTES, PckhEvaluator
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.geometry import get_affine_transform
 from fasterpose.layouts import check_annotation_layout, resolve_layout
-from fasterpose.pipeline.crops import read_image, warp_crops
+from fasterpose.pipeline.crops import as_rgb_image, warp_crops
 from fasterpose.pipeline.topdown import TopDownPipeline, crop_padding, decode_to_image, postprocess, rescore
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def shard_images(eval_set: EvalSet, rank: int, world_size: int) -> list[list[int
 
 
 def _load(eval_set: EvalSet, group: list[int], input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    image = read_image(eval_set.records[group[0]].image_path)
+    image = as_rgb_image(eval_set.records[group[0]].image_path)
     idx = np.asarray(group)
     return warp_crops(image, eval_set.centers[idx], eval_set.scales[idx], input_size), idx
 

@@ -25,7 +25,7 @@ from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.geometry import input_to_image
 from fasterpose.keypoints import KeypointSpec
 from fasterpose.layouts import resolve_layout
-from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.crops import as_rgb_image, crop_people
 from fasterpose.pipeline.runner import Runner
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class TopDownPipeline:
         self, image: np.ndarray | str | os.PathLike[str], boxes: object = None, image_id: int = 0
     ) -> list[PosePrediction]:
         """Every person of one image, in box order (rescored, no NMS); see :func:`crop_people`."""
-        img = read_image(image)
+        img = as_rgb_image(image)
         crops, centers, scales, xywh, box_scores = crop_people(img, boxes, self.input_size, self.padding)
         if len(crops) == 0:
             return []

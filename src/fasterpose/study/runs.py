@@ -30,7 +30,7 @@ from fasterpose.study.manifest import Study, StudyError
 
 log = logging.getLogger(__name__)
 
-Runner = Callable[[Config, int], None]
+TrainFn = Callable[[Config, int], None]
 PRETRAIN_DIR = "_pretrain"
 BACKBONE_FILE = "backbone.pth"
 RUN_RECORD = "study_run.json"
@@ -178,7 +178,7 @@ def train_runner(cfg: Config, threads: int) -> None:
         raise RuntimeError(f"run {out} stopped early ({result.status}) at epoch {result.epoch}")
 
 
-def _run_one(runner: Runner, run: PlannedRun, threads: int, keep_checkpoints: bool) -> float:
+def _run_one(runner: TrainFn, run: PlannedRun, threads: int, keep_checkpoints: bool) -> float:
     start, cpu = time.monotonic(), time.process_time()
     runner(run.cfg, threads)
     if run.arm is None:
@@ -238,7 +238,7 @@ def run_study(
     work_dir: Path,
     dataset_dir: Path,
     overrides: list[str] | tuple[str, ...] = (),
-    runner: Runner = train_runner,
+    runner: TrainFn = train_runner,
     jobs: int = 1,
     threads: int = 1,
     keep_checkpoints: bool = False,
