@@ -40,7 +40,7 @@ from fasterpose.engine.checkpoint import load_model_from_checkpoint, save_checkp
 from fasterpose.geometry import affine_points, box_to_center_scale, get_affine_transform
 from fasterpose.losses import build_loss
 from fasterpose.models.pose_model import PoseModel
-from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.crops import as_rgb_image, crop_people
 from fasterpose.pipeline.torch_runner import TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def person_crops(split: str, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     for a in ann["annotations"]:
         if a.get("iscrowd") or a["num_keypoints"] == 0 or min(a["bbox"][2:]) < 4:
             continue
-        image = read_image(COCO / f"{split}2017" / files[a["image_id"]])
+        image = as_rgb_image(COCO / f"{split}2017" / files[a["image_id"]])
         crops.append(crop_people(image, [a["bbox"]], (w, h), cfg.data.box_padding)[0])
         center, scale = box_to_center_scale(a["bbox"], w / h, cfg.data.box_padding)
         k = np.asarray(a["keypoints"], np.float32).reshape(-1, 3)

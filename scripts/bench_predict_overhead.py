@@ -28,7 +28,7 @@ from fasterpose.config import apply_overrides, load_config
 from fasterpose.deploy.predictor import Predictor
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.models.pose_model import PoseModel
-from fasterpose.pipeline.crops import crop_people, read_image
+from fasterpose.pipeline.crops import as_rgb_image, crop_people
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ROOT.parent / "shared" / "data" / "coco_mini"
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         stages: dict[str, list[float]] = {k: [] for k in ("read", "crop", "model", "post", "total")}
         for r in range(args.runs + 1):  # round 0 is warm-up
             t0 = time.perf_counter()
-            image = read_image(path)
+            image = as_rgb_image(path)
             t1 = time.perf_counter()
             crops, centers, scales, xywh, box_scores = crop_people(image, boxes, predictor.input_size)
             t2 = time.perf_counter()
