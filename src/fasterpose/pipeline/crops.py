@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fasterpose.boxes import as_xywh
 from fasterpose.data.image_io import read_image as read_image_file
 from fasterpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from fasterpose.geometry import box_to_center_scale, get_affine_transform
@@ -34,15 +35,7 @@ def as_boxes(boxes: Any, image_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     if boxes is None:
         h, w = image_hw
         return np.array([[0.0, 0.0, w, h]], dtype=np.float32), np.ones(1, dtype=np.float32)
-    arr = np.asarray(boxes, dtype=np.float32)
-    if arr.size == 0:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] not in (4, 5):
-        raise ValueError(f"boxes must have shape (P, 4) xywh or (P, 5) xywh+score, got {arr.shape}")
-    scores = arr[:, 4].copy() if arr.shape[1] == 5 else np.ones(len(arr), np.float32)
-    return arr[:, :4].copy(), scores
+    return as_xywh(boxes, "xywh")  # one box parser (fasterpose.boxes); NaN / inf boxes are errors
 
 
 def box_crops(boxes_xywh: np.ndarray, input_size: tuple[int, int], padding: float) -> tuple[np.ndarray, np.ndarray]:
