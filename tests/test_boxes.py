@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,22 @@ def test_ultralytics_and_mmdetection_outputs(tmp_path: Path) -> None:
     _write(preds, "photo.json", mmdet)
     t4 = BoxTable.load(preds)
     np.testing.assert_allclose(t4.lookup("photo.jpg"), np.asarray(XYWH, np.float32))
+
+
+def test_xywh_file_read_as_xyxy_warns_before_its_boxes_are_dropped(tmp_path: Path) -> None:
+    # xywh numbers with x > w: read as xyxy, x2 < x1, so the boxes would vanish without a word
+    f = _write(tmp_path, "dets.json", {"a.jpg": [[100, 40, 60, 100, 0.9], [120, 30, 50, 90, 0.8]]})
+    with pytest.warns(UserWarning, match=r"dets\.json: 2 of 2 boxes .* dropped .*--box-format xywh"):
+        table = BoxTable.load(f, box_format="xyxy")
+    assert len(table.lookup("a.jpg")) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the right format: no warning, both boxes kept
+        assert len(BoxTable.load(f, box_format="xywh").lookup("a.jpg")) == 2
+    # one degenerate box among valid xyxy boxes: counted, no format advice
+    g = _write(tmp_path, "few.json", {"a.jpg": [[10, 20, 40, 80], [10, 20, 40, 80], [5, 5, 5, 9]]})
+    with pytest.warns(UserWarning, match=r"few\.json: 1 of 3 boxes") as rec:
+        BoxTable.load(g, box_format="xyxy")
+    assert "--box-format" not in str(rec[0].message)
 
 
 def test_unmatched_keys_warn_and_bad_entries_are_named(tmp_path: Path) -> None:

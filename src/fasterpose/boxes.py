@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,17 @@ def _mmdet_rows(entry: dict[str, Any], where: str, person_label: int) -> list[li
     return out
 
 
+def empty_box_warning(path: Path, empty: int, total: int, box_format: str) -> str | None:
+    """A warning for boxes of a file dropped for a width or height of at most 1 px (None when none were);
+    when half or more of an xyxy file is such (x2 <= x1 or y2 <= y1), its likely fix: the numbers are xywh."""
+    if not empty:
+        return None
+    msg = f"{path}: {empty} of {total} boxes have a width or height of at most 1 px and are dropped"
+    if box_format == "xyxy" and empty * 2 >= total:
+        msg += " (x2 <= x1 or y2 <= y1 as xyxy): pass --box-format xywh (box_format='xywh') if they are xywh"
+    return msg
+
+
 @dataclass
 class BoxTable:
     """Person boxes (P, 5) xywh+score per image, looked up by file name, stem or numeric image id."""
@@ -188,10 +200,15 @@ class BoxTable:
         else:
             raise FileNotFoundError(f"boxes file not found: {p}")
         table = _parse(data, str(p), box_format, person_category, person_label)
-        out = {}
+        out, total, empty = {}, 0, 0
         for key, rows in table.items():
             arr = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
-            out[key] = arr[(arr[:, 4] >= threshold) & (arr[:, 2] > 1) & (arr[:, 3] > 1)]
+            sized = (arr[:, 2] > 1) & (arr[:, 3] > 1)
+            total, empty = total + len(arr), empty + int((~sized).sum())
+            out[key] = arr[(arr[:, 4] >= threshold) & sized]
+        warning = empty_box_warning(p, empty, total, box_format)
+        if warning:
+            warnings.warn(warning, UserWarning, stacklevel=2)
         return cls(p, out)
 
     def lookup(self, name: str, image_id: int | None = None) -> np.ndarray | None:
