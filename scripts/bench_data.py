@@ -14,9 +14,6 @@ beside them. When ``fasterpose.data.synthpose`` is importable it also times Synt
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from fasterpose.bench.provenance import emit, finish, provenance
 from fasterpose.codec import HeatmapCodec
 from fasterpose.config import AugmentConfig
 from fasterpose.data import TopDownDataset, parse_coco_keypoints
@@ -103,12 +101,13 @@ def main() -> None:
     parser.add_argument("--synthpose-images", type=int, default=100, help="SynthPose images to generate (0: skip)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args()
+    prov = provenance()
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
 
     result: dict[str, Any] = {
         "benchmark": "top-down training data pipeline, 256x192, full augmentation + MSRA encoding, decode included",
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores_visible": os.cpu_count()},
+"provenance": prov,
         "threads": {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads()},
         "target_samples_per_second_per_core": TARGET_PER_CORE,
     }
@@ -121,10 +120,8 @@ def main() -> None:
         result["coco_mini_train"] = {"skipped": f"{ann} not found"}
     if args.synthpose_images > 0:
         result["synthpose"] = bench_synthpose(args.synthpose_images, args.samples, args.repeats)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+    finish(prov)
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

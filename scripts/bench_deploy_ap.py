@@ -15,20 +15,13 @@ import contextlib
 import io
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+from fasterpose.bench.provenance import emit, finish, provenance
 
 
 def run_cli(argv: list[str]) -> tuple[int, str]:
@@ -52,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fasterpose.deploy.runtimes import cpu_has_bf16
 
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    prov = provenance()
     tmp = tempfile.TemporaryDirectory()
     work = Path(args.work or tmp.name)
     work.mkdir(parents=True, exist_ok=True)
@@ -103,18 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": ckpt,
         "config": args.config,
         "overrides": args.set,
-        "started": started,
-        "cpu": cpu_name(),
+        "provenance": finish(prov),
         "cpu_bf16": bf16,
         "threads": os.environ.get("OMP_NUM_THREADS", "all"),
         "rows": rows,
         "commands": commands,
     }
-    text = json.dumps(report, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    emit(report, args.out)
     tmp.cleanup()
     return 0
 

@@ -12,15 +12,13 @@ Target: 100 people in under 5 ms. ``postprocess_ms_per_image``: rescoring + OKS-
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from fasterpose.bench.provenance import emit, finish, provenance
 from fasterpose.evaluation.oks_nms import oks_nms
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.keypoints import COCO_17
@@ -52,7 +50,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args()
+    prov = provenance()
     sigmas = np.asarray(COCO_17.sigmas)
     nms_ms: dict[str, float] = {}
     post_ms: dict[str, float] = {}
@@ -71,7 +71,7 @@ def main() -> None:
         post_ms[str(n)] = round(median_ms(args.repeats, postprocess, preds, COCO_17), 4)
     result = {
         "benchmark": "evaluation",
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()},
+        "provenance": finish(prov),
         "repeats": args.repeats,
         "oks_nms_ms": nms_ms,
         "oks_nms_kept": kept,
@@ -80,7 +80,7 @@ def main() -> None:
         "target_ms_100_people": TARGET_MS_100,
         "meets_target": max(nms_ms["100"], worst_ms["100"]) < TARGET_MS_100 if "100" in nms_ms else None,
     }
-    print(json.dumps(result))
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

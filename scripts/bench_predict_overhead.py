@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from fasterpose.activation import sigmoid
+from fasterpose.bench.provenance import emit, finish, provenance
 from fasterpose.config import apply_overrides, load_config
 from fasterpose.deploy.predictor import Predictor
 from fasterpose.evaluation.predictions import PosePrediction
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", help="write the JSON report here too")
     args = parser.parse_args(argv)
+    prov = provenance()
 
     cfg = apply_overrides(load_config(args.config), ["model.pretrained=false", *args.set])
     torch.manual_seed(0)
@@ -106,10 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": 0.10,
     }
     report["meets_target"] = report["overhead_ratio"] <= 0.10
-    text = json.dumps(report, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    report["provenance"] = finish(prov)
+    emit(report, args.out)
     return 0
 
 

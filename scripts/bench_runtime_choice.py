@@ -10,11 +10,9 @@ Run it on a quiet machine: a timing taken while other jobs share the CPU ranks t
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
-from pathlib import Path
+
+from fasterpose.bench.provenance import emit, finish, provenance
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from fasterpose.bench.runtime_choice import choose_cpu_runtime
     from fasterpose.deploy.runtimes import DEFAULT_CPU_RUNTIME
 
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    prov = provenance()
     report = run_benchmark(
         configs=[],
         runtimes=["onnxruntime", "openvino"],
@@ -45,17 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint=args.checkpoint,
     )
     report["decision"] = choose_cpu_runtime(report["rows"], DEFAULT_CPU_RUNTIME, args.tolerance)
-    report["started"] = started
-    report["load_average_end"] = list(os.getloadavg())
     import onnxruntime
     import openvino
 
     report["versions"] = {"onnxruntime": onnxruntime.__version__, "openvino": openvino.__version__}
-    text = json.dumps(report, indent=2)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    report["provenance"] = finish(prov)
+    emit(report, args.out)
     d = report["decision"]
     print(
         f"fastest fp32 runtime: {d['fastest']} (lead {100 * d['lead']:.1f}%{', a tie' if d['tie'] else ''}); "

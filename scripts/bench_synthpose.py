@@ -10,14 +10,12 @@ so it stays meaningful on a shared machine; ``images_per_second_wall`` is the wa
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 
 import cv2
 
+from fasterpose.bench.provenance import emit, finish, provenance
 from fasterpose.data.synthpose import generate
 
 
@@ -26,7 +24,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=400, help="images to generate (train split)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="report the best of this many runs")
+    parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args()
+    prov = provenance()
     cv2.setNumThreads(1)
     generate(tempfile.mkdtemp(prefix="synthpose_bench_"), 8, 0, seed=args.seed)  # warm-up
     best_cpu, best_wall, stats = float("inf"), float("inf"), {}
@@ -37,7 +37,7 @@ def main() -> None:
             best_cpu = min(best_cpu, time.process_time() - c0)
             best_wall = min(best_wall, time.perf_counter() - w0)
     train = stats["train"]
-    print(json.dumps({
+    emit({
         "images_per_second_per_core": round(args.images / best_cpu, 1),
         "images_per_second_wall": round(args.images / best_wall, 1),
         "ms_per_image_cpu": round(1000 * best_cpu / args.images, 2),
@@ -46,8 +46,8 @@ def main() -> None:
         "fraction_visible": round(train["fraction_visible"], 3),
         "fraction_occluded": round(train["fraction_occluded"], 3),
         "cv2_threads": cv2.getNumThreads(),
-        "machine": f"{platform.machine()} {platform.processor() or ''} ({os.cpu_count()} cpus)".strip(),
-    }, indent=2))  # fmt: skip
+        "provenance": finish(prov),
+    }, args.out)  # fmt: skip
 
 
 if __name__ == "__main__":

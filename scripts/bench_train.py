@@ -15,14 +15,13 @@ default; fp32 unless ``--bf16``); ``--contiguous`` measures NCHW instead.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from fasterpose.bench.provenance import emit, finish, provenance
 from fasterpose.config import Config, load_config
 from fasterpose.losses import build_loss
 from fasterpose.models.pose_model import PoseModel
@@ -69,6 +68,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (fast on CPUs with native bf16)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
+    prov = provenance()
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -85,7 +85,6 @@ def main() -> None:
     result: dict[str, object] = {
         "benchmark": "training iteration (forward + loss + backward + Adam step), random 256x192 crops",
         "device": "cpu",
-        "cpu": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "channels_last": channels_last,
         "bf16_autocast": args.bf16,
@@ -113,10 +112,8 @@ def main() -> None:
         "max": round(rounds[-1], 3),
     }
     result["claim_at_least_1.3x"] = bool(ratio >= 1.3)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    result["provenance"] = finish(prov)
+    emit(result, args.out, indent=1)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,12 @@ reports their sizes in bytes. Sizes are deterministic (no timing): any machine g
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import platform
 import tempfile
 from pathlib import Path
 
 import torch
 
+from fasterpose.bench.provenance import emit, finish, provenance
 from fasterpose.config import config_to_dict, load_config
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.engine.train import build_optimizer, build_scheduler, rng_state
@@ -63,14 +61,9 @@ def main() -> None:
         "mib": {k: round(v / 2**20, 1) for k, v in sizes.items()},
         "checkpoint_over_weights_fp32": round(sizes["checkpoint"] / sizes["weights_fp32"], 2),
         "torch": torch.__version__,
-        "machine": f"{platform.machine()} {platform.system()}",
-        "date": datetime.date.today().isoformat(),
-        "command": "python scripts/bench_weights_size.py" + (f" --config {args.config}" if args.config else ""),
+        "provenance": finish(provenance()),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ misrank runtimes); otherwise each config's network is built with random weights.
 from __future__ import annotations
 
 import functools
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fasterpose.bench.provenance import cpu_name, finish, provenance
 from fasterpose.config import Config, apply_overrides, load_config, shipped_path
 
 VARIANTS = {  # name: (runtime, precision)
@@ -162,16 +162,6 @@ def cpu_has_bf16() -> bool:
         return bool(torch.backends.mkldnn.is_available()) and "bf16" in str(torch.backends.cpu.get_cpu_capability())
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def make_runner(
     variant: str, model: torch.nn.Module, cfg: Config, onnx_model: Callable[[], bytes], threads: int
 ) -> Any:
@@ -282,6 +272,8 @@ def run_benchmark(
     from fasterpose.bench.flops import true_gmacs
     from fasterpose.deploy.onnx_export import onnx_bytes
 
+    prov = provenance()
+
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     unknown = [v for v in runtimes if v not in VARIANTS]
@@ -317,6 +309,7 @@ def run_benchmark(
     rows = [_row(cell, peak) for cell in cells]
     return {
         "cpu": cpu_name(),
+        "provenance": finish(prov),
         "threads": threads,
         "runs": runs,
         "weights": f"trained ({checkpoint})" if checkpoint else "random",

@@ -1,0 +1,108 @@
+"""Where and when a benchmark figure was measured: one block every benchmark JSON carries.
+
+A figure in the docs is only worth its machine, its date and its load: the same script gives 2x
+different absolute timings on a loaded 2-core box, and a CPU without bf16 or VNNI changes which
+runtime wins. :func:`provenance` records those facts (no torch import: it runs in the torch-free
+install too).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+# the instruction-set flags that decide CPU speed of fp32 / bf16 / int8 inference (from /proc/cpuinfo)
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's ``key: value`` lines of /proc/cpuinfo ({} where there is none)."""
+    info: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor only
+        key, _, value = line.partition(":")
+        info[key.strip()] = value.strip()
+    return info
+
+
+def cpu_name() -> str:
+    """The CPU's model name (e.g. ``AMD EPYC 7B13``), or what :mod:`platform` knows."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_facts() -> dict[str, Any]:
+    """CPU model, vendor family/model numbers, the flags of :data:`CPU_FLAGS` it has, and visible cores."""
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    return {
+        "cpu": cpu_name(),
+        "vendor": info.get("vendor_id"),
+        "family": int(info["cpu family"]) if info.get("cpu family", "").isdigit() else None,
+        "model": int(info["model"]) if info.get("model", "").isdigit() else None,
+        "flags": [f for f in CPU_FLAGS if f in flags],
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "arch": platform.machine(),
+    }
+
+
+def load_average() -> float | None:
+    """1-minute load average (None where unknown): above the core count, other jobs shared the CPU."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def git_commit() -> str | None:
+    """The git commit of the source tree this package runs from (None outside a checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def provenance(command: str | None = None) -> dict[str, Any]:
+    """Date (UTC), command line, commit, machine facts and the load average when measuring started.
+
+    Call it before measuring and :func:`finish` after, so the load at both ends is in the JSON.
+    """
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command or " ".join(["python", *sys.argv]),
+        "commit": git_commit(),
+        "machine": cpu_facts(),
+        "python": platform.python_version(),
+        "load_average_start": load_average(),
+    }
+
+
+def finish(block: dict[str, Any]) -> dict[str, Any]:
+    """``block`` with the end time's load average added (returns the same dict)."""
+    block["load_average_end"] = load_average()
+    return block
+
+
+def emit(report: dict[str, Any], out: str | os.PathLike[str] | None, indent: int = 2) -> str:
+    """Print ``report`` as JSON and, when ``out`` is given, write it there (atomically); returns the text."""
+    import json
+
+    from fasterpose.atomic import atomic_write_text
+
+    text = json.dumps(report, indent=indent)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(out), text + "\n")
+    return text
