@@ -153,10 +153,10 @@ STUDY_TEMPLATE = """\
 # Study arm `{name}`: {label}
 # Written by scripts/generate_configs.py; every arm of configs/study shares all of this but model.head,
 # model.num_deconv, model.final_layer and loss.* (see configs/study/study.yaml for the two regimes).
-# The quickstart's network at a smaller input: ResNet-18 cut after stage 3 (feature_index -2: stride 16,
-# 256 channels) at a 48x64 input (half the quickstart's pixels, so a run costs half): 3x4 features, 12x16
-# heatmaps at stride 4, so the LR head upsamples by L = 4 and the HR head needs 2 deconvs. Unbiased
-# targets + DARK decoding keep sub-pixel precision on small heatmaps. data.root is set by `fasterpose study`.
+# The quickstart's network and geometry: ResNet-18 cut after stage 3 (feature_index -2: stride 16, 256
+# channels) at a 64x96 input: 4x6 features, 16x24 heatmaps at stride 4, so the LR head upsamples by L = 4
+# and the HR head needs 2 deconvs. Unbiased targets + DARK decoding keep sub-pixel precision on small
+# heatmaps. data.root is set by `fasterpose study`.
 name: study_{name}
 model:
   backbone: resnet18
@@ -181,7 +181,7 @@ data:
   det_file: null
   det_score_threshold: 0.0
   keypoints: coco17
-  input_size: [48, 64]      # (W, H)
+  input_size: [64, 96]      # (W, H)
   heatmap_size: [{hw}, {hh}]    # (w, h) = input_size / model.heatmap_stride
   box_padding: 1.25       # crop = person box enlarged 1.25x (training and inference)
   sigma: {sigma}
@@ -235,7 +235,7 @@ eval:
 """
 
 # the scratch regime; study.yaml shortens the pretrained one
-STUDY_SCHEDULE = {"epochs": 6, "lr": 0.005, "lr_step": "3, 5"}
+STUDY_SCHEDULE = {"epochs": 10, "lr": 0.005, "lr_step": "5, 8"}
 LR = dict(head="lhr", num_deconv=0, final_layer="conv")
 STUDY_ARMS: dict[str, tuple[str, dict[str, object]]] = {
     "lr_mse": ("LR head + MSE", dict(LR, loss="mse")),
@@ -243,7 +243,7 @@ STUDY_ARMS: dict[str, tuple[str, dict[str, object]]] = {
     "hr_mse": ("HR head (2 deconvs) + MSE", dict(head="deconv", num_deconv=2, final_layer="conv", loss="mse")),
     "lr_ce_onehot": ("LR head + CE one-hot", dict(LR, loss="ce_onehot")),
     "lr_ce_mask": ("LR head + CE mask", dict(LR, loss="ce_mask")),
-    "t5_1deconv": ("6x8 features (1 deconv + LHR L=2)",
+    "t5_1deconv": ("8x12 features (1 deconv + LHR L=2)",
                    dict(head="deconv", num_deconv=1, final_layer="lhr", loss="mse")),
     **{f"rce_a{a:g}_g{g:g}": (f"RCE alpha {a:g} gamma {g:g}", dict(LR, loss="rce", alpha=a, gamma=g))
        for a, g in ((0.5, 1.0), (0.9, 1.0), (0.7, 0.0), (0.7, 2.0))},
@@ -252,16 +252,16 @@ STUDY_ARMS: dict[str, tuple[str, dict[str, object]]] = {
 
 def write_study(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    base = dict(alpha=0.7, gamma=1.0, heatmap_stride=4, hw=12, hh=16, sigma=1.0, root="data/synthpose_study",
+    base = dict(alpha=0.7, gamma=1.0, heatmap_stride=4, hw=16, hh=24, sigma=1.25, root="data/synthpose_study",
                 **STUDY_SCHEDULE)
     for name, (label, spec) in STUDY_ARMS.items():
         (out / f"{name}.yaml").write_text(STUDY_TEMPLATE.format(name=name, label=label, **{**base, **spec}))
-    # the pretrained regime's pretraining: pose estimation with a head no arm uses (3 deconvs to 24x32
+    # the pretrained regime's pretraining: pose estimation with a head no arm uses (3 deconvs to 32x48
     # heatmaps at stride 2, MSE), on its own SynthPose copy
-    pre = dict(base, head="deconv", num_deconv=3, final_layer="conv", loss="mse", heatmap_stride=2, hw=24, hh=32,
-               sigma=2.0, root="data/synthpose_pretrain")
+    pre = dict(base, head="deconv", num_deconv=3, final_layer="conv", loss="mse", heatmap_stride=2, hw=32, hh=48,
+               sigma=2.5, root="data/synthpose_pretrain")
     (out / "pretrain.yaml").write_text(STUDY_TEMPLATE.format(
-        name="pretrain", label="backbone pretraining (3 deconvs to 24x32 heatmaps, MSE) for the pretrained regime",
+        name="pretrain", label="backbone pretraining (3 deconvs to 32x48 heatmaps, MSE) for the pretrained regime",
         **pre))
 
 
