@@ -45,3 +45,34 @@ def test_check_reports_broken_links_anchors_commands_and_flags(tmp_path: Path) -
     assert not any("data check" in t for t in texts)
     assert not any("import" in t for t in texts)
     assert len(texts) == 5, texts
+
+
+def _load_script(name: str):  # noqa: ANN202 - a module
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_tables = _load_script("bench_tables")
+
+
+def test_measured_tables_are_their_committed_json() -> None:
+    stale = {
+        str(p.relative_to(ROOT)): p
+        for p, prefix in bench_tables.doc_files(ROOT).items()
+        if bench_tables.render(p.read_text(), prefix) != p.read_text()
+    }
+    assert not stale, f"run python scripts/bench_tables.py: {sorted(stale)}"
+    blocks = [m.group(2) for p in bench_tables.doc_files(ROOT) for m in bench_tables.BLOCK.finditer(p.read_text())]
+    assert set(blocks) == set(bench_tables.TABLES), "every table is quoted somewhere, and only known ones"
+
+
+def test_a_typed_figure_in_a_bench_table_is_caught() -> None:
+    readme = (ROOT / "README.md").read_text()
+    m = next(bench_tables.BLOCK.finditer(readme))
+    edited = readme[: m.start(3)] + m.group(3).replace("|", "| 999 |", 1) + readme[m.end(3) :]
+    assert bench_tables.render(edited, "docs/bench/") == readme
+    assert edited != readme

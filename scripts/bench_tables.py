@@ -1,0 +1,248 @@
+"""Render the measured-figure tables of README.md and docs/*.md from the committed docs/bench/*.json.
+
+A table lives between ``<!-- bench:NAME -->`` and ``<!-- /bench -->`` and is generated, never typed:
+``python scripts/bench_tables.py`` rewrites every such block from its JSON, ``--check`` exits 1 when a
+block differs from what its JSON renders (``tests/test_docs.py`` runs the check), so a figure in the
+docs is always the figure in the JSON beside it, with its machine, date and load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "docs" / "bench"
+BLOCK = re.compile(r"(<!-- bench:([\w-]+) -->\n)(.*?)(<!-- /bench -->)", re.S)
+NAMES = {
+    "fasterpose_r50_256x192": "FasterPose-R50",
+    "simplebaseline_r50_256x192": "SimpleBaseline-R50",
+    "lpn50_256x192": "LPN lpn-50",
+    "fasterpose_lpn50_256x192": "FasterPose lpn-50",
+    "litehrnet18_256x192": "Lite-HRNet-18",
+}
+RUNTIMES = {
+    ("onnxruntime", "fp32"): "ONNX Runtime",
+    ("openvino", "fp32"): "OpenVINO f32",
+    ("openvino", "bf16"): "OpenVINO bf16",
+    ("torch", "fp32"): "torch eager",
+    ("onnxruntime", "int8"): "ONNX Runtime int8",
+    ("openvino", "int8"): "OpenVINO int8",
+}
+
+
+def load(name: str) -> dict[str, Any]:
+    return json.loads((BENCH / name).read_text())
+
+
+def caption(report: dict[str, Any], json_name: str, link_prefix: str) -> str:
+    """Machine, date, load and command of one JSON, as the line under its table."""
+    p = report["provenance"]
+    m = p["machine"]
+    flags = ", ".join(m["flags"]) or "none of the listed"
+    load_ = f"load average {p['load_average_start']} at the start, {p.get('load_average_end')} at the end"
+    return (
+        f"Measured {p['date']} on {m['cpu']} (x86 family {m['family']}, {m['cores']} cores; flags: {flags}), "
+        f"{load_}, commit {p['commit']}: `{p['command']}`. JSON: [{json_name}]({link_prefix}{json_name})."
+    )
+
+
+def ms(v: float) -> str:
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+
+
+def latency_table(json_name: str, prefix: str) -> str:
+    r = load(json_name)
+    rows = r["rows"]
+    cols = list(dict.fromkeys((x["runtime"], x["precision"]) for x in rows))
+    batches = sorted({x["batch"] for x in rows})
+    by = {(x["config"], x["runtime"], x["precision"], x["batch"]): x for x in rows}
+    head = " / ".join(f"b{b}" for b in batches)
+    out = [
+        "| model | true GMACs | " + " | ".join(f"{RUNTIMES.get(c, '-'.join(c))}: {head} ms" for c in cols)
+        + f" | best at b{batches[-1]} / floor |",
+        "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: |",
+    ]
+    for cfg in dict.fromkeys(x["config"] for x in rows):
+        cells, gmacs, ratios = [], None, []
+        for c in cols:
+            got = [by.get((cfg, *c, b)) for b in batches]
+            cells.append(" / ".join(ms(g["ms_median"]) if g else "-" for g in got))
+            gmacs = next((g["gmacs"] for g in got if g), gmacs)
+            if got[-1] and c[1] == "fp32":
+                ratios.append(got[-1]["ratio"])
+        best = f"{min(ratios):.2f}" if ratios else "-"
+        out.append(f"| {NAMES.get(cfg, cfg)} | {gmacs:.2f} | " + " | ".join(cells) + f" | {best} |")
+    peaks = ", ".join(f"{k} {v:.0f}" for k, v in r["peak_gflops"].items())
+    skipped = "; ".join(str(s) for s in r.get("skipped", [])) or "none"
+    return "\n".join(out) + (
+        f"\n\nMedians of {r['runs']} interleaved rounds, {r['threads']} threads, {r.get('weights', 'random')} "
+        f"weights. Floor = true MACs x 2 x batch / peak; peak GFLOP/s: {peaks}. Skipped: {skipped}.\n"
+        + caption(r, json_name, prefix)
+    )
+
+
+def comparisons_table(json_name: str, prefix: str) -> str:
+    r = load(json_name)
+    out = ["| model / versus | runtime | batch | latency ratio |", "| --- | --- | ---: | ---: |"]
+    for c in r["comparisons"]:
+        out.append(f"| {NAMES.get(c['config'], c['config'])} / {NAMES.get(c['versus'], c['versus'])} | "
+                   f"{c['runtime']} | {c['batch']} | {c['latency_ratio']:.3f} |")  # fmt: skip
+    return "\n".join(out) + "\n\n" + caption(r, json_name, prefix)
+
+
+def deploy_ap_table(json_name: str, prefix: str) -> str:
+    r = load(json_name)
+    out = ["| model file | runtime | precision | AP | AP - checkpoint |", "| --- | --- | --- | ---: | ---: |"]
+    for row in r["rows"]:
+        if "AP" not in row:
+            out.append(f"| {row['model']} | {row['runtime']} | {row['precision']} | not measured: {row['skipped']} | |")
+            continue
+        diff = f"{row['AP_minus_checkpoint']:+.4f}" if "AP_minus_checkpoint" in row else ""
+        out.append(f"| {row['model']} (`{row.get('file', '')}`) | {row['runtime']} | {row['precision']} | "
+                   f"{row['AP']:.4f} | {diff} |")  # fmt: skip
+    return "\n".join(out) + "\n\n" + caption(r, json_name, prefix)
+
+
+def runtime_choice_table(json_name: str, prefix: str) -> str:
+    r = load(json_name)
+    d = r["decision"]
+    out = ["| batch | ONNX Runtime ms | OpenVINO f32 ms | faster | lead |", "| ---: | ---: | ---: | --- | ---: |"]
+    for b, row in d["per_batch"].items():
+        out.append(f"| {b} | {ms(row['onnxruntime'])} | {ms(row['openvino'])} | {row['faster']} | "
+                   f"{100 * row['lead']:.1f}% |")  # fmt: skip
+    verdict = "a tie (kept the current default)" if d["tie"] else f"{d['fastest']} ahead"
+    return "\n".join(out) + (
+        f"\n\nOverall: {verdict}, lead {100 * d['lead']:.1f}% (tolerance {100 * d['tolerance']:.0f}%): "
+        f"**`auto` = {d['auto']}**. Medians of {r['runs']} interleaved rounds on {r.get('weights', '')} weights.\n"
+        + caption(r, json_name, prefix)
+    )
+
+
+def train_table(json_names: list[str], prefix: str) -> str:
+    out = ["| memory format | FP-R50 samples/s | SB-R50 samples/s | FP / SB (median of rounds, min-max) |",
+           "| --- | ---: | ---: | --- |"]  # fmt: skip
+    caps = []
+    for name in json_names:
+        r = load(name)
+        fmt = "NHWC (channels-last)" if r["channels_last"] else "NCHW"
+        s = r["speedup_per_round"]
+        out.append(f"| {fmt} | {r['FP-R50']['samples_per_s']:.2f} | {r['SB-R50']['samples_per_s']:.2f} | "
+                   f"**{r['speedup_FP_over_SB']:.2f}x** ({s['min']:.2f}-{s['max']:.2f}) |")  # fmt: skip
+        caps.append(caption(r, name, prefix))
+    r0 = load(json_names[0])
+    return "\n".join(out) + (
+        f"\n\nBatch {r0['batch']}, {r0['iters']} interleaved iterations per model, {r0['threads']} threads, fp32, "
+        "random 256x192 crops, forward + loss + backward + Adam.\n" + "\n".join(caps)
+    )
+
+
+def predict_overhead_table(json_name: str, prefix: str) -> str:
+    r = load(json_name)
+    m = r["ms_median"]
+    return (
+        "| read + decode | crop + normalise | model | decode + back-project | overhead / model |\n"
+        "| ---: | ---: | ---: | ---: | ---: |\n"
+        f"| {m['read']:.1f} ms | {m['crop']:.1f} ms | {ms(m['model'])} ms | {m['post']:.1f} ms | "
+        f"**{100 * r['overhead_ratio']:.1f}%** |\n\n"
+        f"{r['config']}, runtime {r['runtime']}, {r['boxes']} people in {r['image']} ({r['image_hw'][1]}x"
+        f"{r['image_hw'][0]}), medians of {r['runs']} rounds, {r['threads']} threads.\n" + caption(r, json_name, prefix)
+    )
+
+
+def pipeline_table(prefix: str) -> str:
+    data, syn, nms = load("data_pipeline.json"), load("synthpose_generation.json"), load("eval_nms.json")
+    coco = data["coco_mini_train"]
+    coco_cell = (f"{coco['samples_per_second_per_core']:.0f}" if "samples_per_second_per_core" in coco
+                 else f"not measured ({coco.get('skipped')})")  # fmt: skip
+    rows = [
+        ("training samples/s/core, 256x192, full augmentation + encoding, JPEG decode (coco_mini train)",
+         coco_cell, "data_pipeline.json", data),
+        ("SynthPose generation, images/s/core", f"{syn['images_per_second_per_core']:.0f}",
+         "synthpose_generation.json", syn),
+        ("OKS-NMS, 100 people in one image (clustered / mostly distinct)",
+         f"{nms['oks_nms_ms']['100']:.2f} / {nms['oks_nms_ms_mostly_distinct']['100']:.2f} ms", "eval_nms.json", nms),
+    ]  # fmt: skip
+    out = ["| what | figure | JSON |", "| --- | ---: | --- |"]
+    out += [f"| {what} | {fig} | [{name}]({prefix}{name}) |" for what, fig, name, _ in rows]
+    return "\n".join(out) + "\n\n" + caption(nms, "eval_nms.json", prefix)
+
+
+def quickstart_table(json_name: str, prefix: str) -> str:
+    r = load(json_name)
+    out = ["| run | date | commit | setup | SynthPose val AP | training steps | command wall time | load average |",
+           "| ---: | --- | --- | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
+    for i, run in enumerate(r["runs"], 1):
+        la = run.get("load_average")
+        load_ = f"{la[0]} -> {la[1]}" if la else "quiet (not recorded)"
+        out.append(f"| {i} | {run['date']} | {run['commit']} | {run['setup']} | {run['AP']:.3f} | "
+                   f"{run['metrics'].get('steps', '-')} | {run['wall_s_command']:.0f} s | {load_} |")  # fmt: skip
+    aps = [run["AP"] for run in r["runs"]]
+    m = r["provenance"]["machine"]
+    return "\n".join(out) + (
+        f"\n\n**AP {min(aps):.3f}-{max(aps):.3f} over {len(aps)} fresh-clone runs** on {m['cpu']} (x86 family "
+        f"{m['family']}, {m['cores']} cores; flags: {', '.join(m['flags'])}), float32 training (no native bf16 on "
+        f"this CPU), 5-minute training budget. JSON: [{json_name}]({prefix}{json_name})."
+    )
+
+
+TABLES: dict[str, Callable[[str], str]] = {
+    "quickstart": lambda p: quickstart_table("quickstart_fresh_clone.json", p),
+    "latency": lambda p: latency_table("latency_5rows.json", p),
+    "latency-ratios": lambda p: comparisons_table("latency_5rows.json", p),
+    "latency-int8": lambda p: latency_table("latency_int8.json", p),
+    "deploy-ap": lambda p: deploy_ap_table("deploy_ap_quickstart.json", p),
+    "runtime-choice": lambda p: runtime_choice_table("runtime_choice.json", p),
+    "train": lambda p: train_table(["train_fp32_nhwc_b16.json", "train_fp32_nchw_b16.json"], p),
+    "predict-overhead": lambda p: predict_overhead_table("predict_overhead.json", p),
+    "pipeline": pipeline_table,
+}
+
+
+def render(text: str, prefix: str) -> str:
+    """``text`` with every bench block regenerated (a relative link prefix to docs/bench/)."""
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(2)
+        if name not in TABLES:
+            raise KeyError(f"unknown bench table {name!r}; known: {', '.join(TABLES)}")
+        return f"{m.group(1)}{TABLES[name](prefix)}\n{m.group(4)}"
+
+    return BLOCK.sub(one, text)
+
+
+def doc_files(root: Path = ROOT) -> dict[Path, str]:
+    """README.md and docs/*.md with the link prefix from each to docs/bench/."""
+    files = {root / "README.md": "docs/bench/"}
+    files.update({p: "bench/" for p in sorted((root / "docs").glob("*.md"))})
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a block differs from its JSON")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, prefix in doc_files().items():
+        text = path.read_text()
+        new = render(text, prefix)
+        if new != text:
+            if args.check:
+                stale.append(str(path.relative_to(ROOT)))
+            else:
+                path.write_text(new)
+                print(f"rewrote {path.relative_to(ROOT)}")
+    if stale:
+        print("bench tables differ from docs/bench/*.json in: " + ", ".join(stale)
+              + " (run python scripts/bench_tables.py)", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
