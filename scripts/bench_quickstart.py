@@ -7,7 +7,9 @@ Each run clones HEAD of this checkout into a new temporary folder and runs READM
 virtual environment instead of running ``scripts/setup.sh`` (the same packages, minutes saved); the
 JSON says which. The quickstart trains for a wall-clock budget, so its AP depends on the machine's
 speed and load: every run records the load average at its start and end. Earlier runs already in the
-``--out`` JSON are kept (``--fresh`` drops them), so the range grows over sessions.
+``--out`` JSON are kept (``--fresh`` drops them), so the range grows over sessions. ``--keep-into ROOT``
+copies the last run's ``runs/quickstart`` and ``data/synthpose`` into ROOT (never over existing ones),
+for ``scripts/remeasure_docs.sh``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +30,7 @@ from fasterpose.bench.provenance import emit, finish, load_average, provenance
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(venv: Path | None) -> dict[str, Any]:
+def one_run(venv: Path | None, keep_into: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fp_quickstart_") as tmp:
         clone = Path(tmp) / "fasterpose"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
@@ -39,12 +42,20 @@ def one_run(venv: Path | None) -> dict[str, Any]:
         else:
             cmd = "bash scripts/setup.sh && .venv/bin/fasterpose quickstart"
         load0, t0 = load_average(), time.monotonic()
-        proc = subprocess.run(["bash", "-c", cmd], cwd=clone, capture_output=True, text=True,
-                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        if venv is not None:  # a linked venv's editable install points at its own checkout: the clone's code first
+            env["PYTHONPATH"] = str(clone / "src")
+        proc = subprocess.run(["bash", "-c", cmd], cwd=clone, capture_output=True, text=True, env=env)
         wall = time.monotonic() - t0
         if proc.returncode != 0:
             raise SystemExit(f"quickstart failed in {clone} (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
         metrics = json.loads((clone / "runs" / "quickstart" / "metrics.json").read_text())
+        if keep_into is not None:  # the run folder and its data, for benchmarks that need a trained checkpoint
+            for part in ("runs/quickstart", "data/synthpose"):
+                dest = keep_into / part
+                if dest.exists():
+                    raise SystemExit(f"{dest} exists: not replaced (move it away, or drop --keep-into)")
+                shutil.copytree(clone / part, dest)
         return {
             "commit": commit,
             "command": cmd,
@@ -62,13 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, default=None, help="link this venv instead of running setup.sh")
     parser.add_argument("--out", type=Path, required=True, help="the JSON to write (earlier runs in it are kept)")
     parser.add_argument("--fresh", action="store_true", help="drop the runs already in --out")
+    parser.add_argument("--keep-into", type=Path, default=None,
+                        help="copy the last run's runs/quickstart and data/synthpose into this checkout")  # fmt: skip
     args = parser.parse_args(argv)
     prov = provenance()
     runs: list[dict[str, Any]] = []
     if args.out.is_file() and not args.fresh:
         runs = json.loads(args.out.read_text()).get("runs", [])
     for i in range(args.runs):
-        run = one_run(args.venv)
+        run = one_run(args.venv, args.keep_into if i == args.runs - 1 else None)
         run["date"] = provenance()["date"]
         runs.append(run)
         print(f"run {i + 1}/{args.runs}: AP {run['AP']:.4f} in {run['wall_s_command']:.0f} s", file=sys.stderr)
