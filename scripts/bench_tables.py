@@ -80,7 +80,7 @@ def latency_table(json_name: str, prefix: str) -> str:
             if got[-1] and c[1] == "fp32":
                 ratios.append(got[-1]["ratio"])
         best = f"{min(ratios):.2f}" if ratios else "-"
-        out.append(f"| {NAMES.get(cfg, cfg)} | {gmacs:.2f} | " + " | ".join(cells) + f" | {best} |")
+        out.append(f"| {NAMES.get(cfg, cfg)} | {gmacs:.3f} | " + " | ".join(cells) + f" | {best} |")
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in r["peak_gflops"].items())
     skipped = "; ".join(str(s) for s in r.get("skipped", [])) or "none"
     return "\n".join(out) + (
@@ -214,8 +214,8 @@ def install_table(json_name: str, prefix: str) -> str:
         name = row["install"].split("[", 1)[1].rstrip(']"')
         big = ", ".join(f"{k} {v:.0f}" for k, v in row["largest_packages_mib"].items())
         torch_note = "" if row["torch_installed"] else "; **no torch**"
-        out.append(f"| `{row['install']}`{torch_note} | {RUNS_WHAT.get(name, '')} | **{row['venv_mib'] / 1024:.2f} GiB** | "
-                   f"{big} |")  # fmt: skip
+        size = f"**{row['venv_mib'] / 1024:.2f} GiB**"
+        out.append(f"| `{row['install']}`{torch_note} | {RUNS_WHAT.get(name, '')} | {size} | {big} |")
     return "\n".join(out) + f"\n\nPython {r['python']}, fresh venvs. " + caption(r, json_name, prefix)
 
 
