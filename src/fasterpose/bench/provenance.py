@@ -73,6 +73,14 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _command_line() -> str:
+    """This process's command line as a user would type it (``fasterpose ...`` for the console script)."""
+    name = Path(sys.argv[0]).name
+    if name == "fasterpose":
+        return " ".join(["fasterpose", *sys.argv[1:]])
+    return " ".join(["python", *sys.argv])
+
+
 def provenance(command: str | None = None) -> dict[str, Any]:
     """Date (UTC), command line, commit, machine facts and the load average when measuring started.
 
@@ -80,7 +88,7 @@ def provenance(command: str | None = None) -> dict[str, Any]:
     """
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command or " ".join(["python", *sys.argv]),
+        "command": command or _command_line(),
         "commit": git_commit(),
         "machine": cpu_facts(),
         "python": platform.python_version(),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from pathlib import Path
 
+from fasterpose.bench.provenance import load_average
 from fasterpose.study.collect import collect_results
 from fasterpose.study.dataset import ensure_dataset
 from fasterpose.study.manifest import Study, StudyError
@@ -35,14 +35,6 @@ class Options:
     out: Path = Path("docs")
     readme: Path | None = None
     command: str = "fasterpose study"
-
-
-def load_average() -> float | None:
-    """1-minute load average (other jobs sharing the CPU slow every run down), None where unknown."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def execute(study: Study, opts: Options, config_dir: Path) -> tuple[StudyResults, Path]:

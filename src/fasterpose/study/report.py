@@ -173,21 +173,16 @@ def update_readme(readme: Path, results: StudyResults, link: str = "docs/results
 
 
 def _hardware() -> str:
-    import os
     import platform
 
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from fasterpose.bench.provenance import cpu_facts
+
+    m = cpu_facts()
+    flags = ", ".join(m["flags"]) or "none of AVX2/AVX-512/VNNI/AMX"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
-        f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu}), {gpu}; Python {platform.python_version()}, "
-        f"torch {torch.__version__}, {platform.system()}"
+        f"{m['cores']}-core {m['arch']} CPU ({m['cpu']}, x86 family {m['family']}; flags: {flags}), {gpu}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()}"
     )
