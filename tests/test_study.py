@@ -409,3 +409,10 @@ def test_real_micro_study_reruns_and_checks(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(saved.to_dict()))
     rerun[-1] = str(tmp_path / "bad.json")
     assert main(rerun) == 1
+
+
+def test_the_command_and_the_driver_share_the_committed_work_dir() -> None:
+    from fasterpose.commands import study as command
+    from fasterpose.study import driver
+
+    assert command.WORK_DIR == driver.WORK_DIR == str(driver.Options().work_dir) == "docs/study_runs"

@@ -14,6 +14,8 @@ import argparse
 import logging
 from pathlib import Path
 
+WORK_DIR = "docs/study_runs"  # = fasterpose.study.driver.WORK_DIR (not imported here: help stays fast)
+
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
@@ -33,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="config overrides applied to every run, e.g. train.device=cuda")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (arms may cap it with max_seeds)")
     parser.add_argument("--out", default="docs", help="where results.md, study_results.json and images/ go")
-    parser.add_argument("--work-dir", default="runs/study", help="run folders (<regime>/<arm>/seed<k>)")
+    parser.add_argument(
+        "--work-dir", default=WORK_DIR, help=f"run folders <regime>/<arm>/seed<k> (default {WORK_DIR}, committed)"
+    )
     parser.add_argument("--dataset-dir", default=None, help="SynthPose folder (default: the manifest's dataset.dir)")
     parser.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
@@ -99,5 +103,7 @@ def _command_line(args: argparse.Namespace) -> str:
         parts.append(f"--jobs {args.jobs}")
     if args.regimes:
         parts.append("--regimes " + " ".join(args.regimes))
+    if args.work_dir != WORK_DIR:
+        parts.append(f"--work-dir {args.work_dir}")
     parts += list(args.overrides)
     return " ".join(parts)

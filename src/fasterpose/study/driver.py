@@ -18,13 +18,16 @@ from fasterpose.study.runs import run_config, run_study
 
 log = logging.getLogger(__name__)
 
+# the run folders; only their small records (metrics.jsonl, config.yaml, study_run.json) are committed
+WORK_DIR = "docs/study_runs"
+
 
 @dataclasses.dataclass(frozen=True)
 class Options:
     """What the command line chooses; everything else comes from the manifest."""
 
     seeds: int = 3
-    work_dir: Path = Path("runs/study")
+    work_dir: Path = Path(WORK_DIR)
     dataset_dir: Path | None = None
     overrides: tuple[str, ...] = ()
     regimes: tuple[str, ...] = ()

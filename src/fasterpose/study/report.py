@@ -142,7 +142,8 @@ def write_report(results: StudyResults, study: Study, out: Path, config_dir: Pat
         f"{command} --work-dir runs/study_rerun --out /tmp/study_rerun --check {out / 'study_results.json'}",
         "```",
         "",
-        "Finished runs are skipped (`--work-dir`, default `runs/study`), so an interrupted study resumes. Per-run "
+        "Finished runs are skipped (`--work-dir`, default `docs/study_runs`, where each finished run's "
+        "`metrics.jsonl`, `config.yaml` and `study_run.json` are committed), so an interrupted study resumes. Per-run "
         "APs and CPU times are in `study_results.json`.",
         "",
     ]
