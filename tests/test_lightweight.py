@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +37,7 @@ def build(name: str, *overrides: str) -> PoseModel:
     return PoseModel.from_config(load_config(CONFIGS / f"{name}.yaml", overrides), pretrained=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small CPU graphs run faster on one thread, and do not spin-wait on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 _CACHE: dict[str, PoseModel] = {}

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from fasterpose.engine import train as train_mod
 from fasterpose.engine.checkpoint import load_checkpoint
@@ -16,13 +15,7 @@ from fasterpose.engine.run_folder import RunFolderError
 from fasterpose.engine.train import train
 from test_train import tiny_config
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

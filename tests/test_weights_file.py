@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,13 +24,7 @@ from fasterpose.engine.train import build_optimizer
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.models.weights_file import WeightsFileError, is_weights_file, read_weights, save_weights
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(root: str = "unused") -> Config:
