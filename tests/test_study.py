@@ -416,3 +416,31 @@ def test_the_command_and_the_driver_share_the_committed_work_dir() -> None:
     from fasterpose.study import driver
 
     assert command.WORK_DIR == driver.WORK_DIR == str(driver.Options().work_dir) == "docs/study_runs"
+
+
+def test_a_resumed_run_is_recorded_and_left_out_of_the_cpu_figures(tmp_path: Path) -> None:
+    """An interrupted run continues from last.pth; its process timed only that piece, so the report must
+    not count its CPU or run wall time as the run's."""
+    study = load_study(small_study(tmp_path))
+    work, data = tmp_path / "runs", tmp_path / "data"
+    interrupted = plan_runs(study, 1, work, data, ["train.epochs=2"])[1]
+    interrupted.out_dir.mkdir(parents=True)
+    dump_config(interrupted.cfg, interrupted.out_dir / "config.yaml")
+    (interrupted.out_dir / "last.pth").write_bytes(b"checkpoint of the first piece")
+    assert run_study(study, 1, work, data, ["train.epochs=2"], runner=fake_runner)["trained"] == 3
+    records = {p.parent.parent.name: json.loads(p.read_text()) for p in work.rglob("study_run.json")}
+    assert records[interrupted.arm]["resumed"] is True
+    assert [a for a, r in records.items() if r["resumed"]] == [interrupted.arm]
+
+    results = collect_results(study, 1, work, data, ["train.epochs=2"])
+    runs = {a: r.runs[0] for a, r in results.regimes["scratch"].arms.items()}
+    assert runs[interrupted.arm].resumed and runs[interrupted.arm].cpu_seconds is None
+    assert runs[interrupted.arm].run_seconds is None  # wall falls back to the epochs' training time
+    assert all(r.cpu_seconds is not None for a, r in runs.items() if a != interrupted.arm)
+    summary = results.regimes["scratch"].arms[interrupted.arm].summary
+    assert summary is not None and summary.cpu_seconds is None
+    results.dataset = DatasetInfo(str(data), 0, 1, 1, {}, oracle_ap=0.9)
+    text = write_report(results, study, tmp_path / "docs", study.root, "x").read_text()
+    assert "over the 2 runs with a CPU record (1 run(s) resumed after an interruption" in text
+    saved = StudyResults.load(tmp_path / "docs" / "study_results.json")
+    assert saved.regimes["scratch"].arms[interrupted.arm].runs[0].resumed

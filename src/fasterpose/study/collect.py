@@ -31,8 +31,10 @@ def parse_run(cfg: Config, early_epoch: int) -> RunResult:
     ap = [float(evals[e]["AP"]) for e in epochs]
     early = ap[int(np.searchsorted(epochs, min(early_epoch, epochs[-1])))]
     late = float(np.interp(LATE_FRACTION * cfg.train.epochs, [0, *epochs], [0.0, *ap]))
-    record = out / RUN_RECORD
-    cpu = json.loads(record.read_text()).get("cpu_seconds") if record.is_file() else None
+    record_path = out / RUN_RECORD
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    # a resumed run's process timed only its last piece: its CPU and run wall time are not the run's
+    resumed = bool(record.get("resumed", False))
     return RunResult(
         seed=cfg.train.seed,
         eval_epochs=epochs,
@@ -44,8 +46,9 @@ def parse_run(cfg: Config, early_epoch: int) -> RunResult:
         late_gain=ap[-1] - late,
         metrics={k: float(v) for k, v in evals[epochs[-1]].items() if k not in ("kind", "epoch", "step")},
         train_seconds=sum(float(r["seconds"]) for r in records if r.get("kind") == "epoch"),
-        run_seconds=float(ends[-1]["seconds"]) if ends else None,
-        cpu_seconds=cpu,
+        run_seconds=float(ends[-1]["seconds"]) if ends and not resumed else None,
+        cpu_seconds=None if resumed else record.get("cpu_seconds"),
+        resumed=resumed,
     )
 
 

@@ -48,8 +48,10 @@ def _dataset_line(results: StudyResults) -> str:
 
 def _time_line(results: StudyResults) -> str:
     runs = [x for r in results.regimes.values() for x in [*r.pretrain, *(y for a in r.arms.values() for y in a.runs)]]
-    cpu = sum(x.cpu_seconds or 0.0 for x in runs)
+    timed = [x for x in runs if x.cpu_seconds is not None]
+    cpu = sum(x.cpu_seconds or 0.0 for x in timed)
     wall = sum(x.run_seconds or x.train_seconds for x in runs)
+    resumed = sum(x.resumed for x in runs)
     inv = results.invocation
     extra = ""
     if inv is not None:
@@ -58,9 +60,15 @@ def _time_line(results: StudyResults) -> str:
             f" Last invocation: {inv.seconds / 60:.1f} min wall, {inv.jobs} run(s) at a time, {inv.threads} torch "
             f"thread(s) each" + (f", load average {load[0]:.1f} at its start" if load else "") + "."
         )
+    cpu_part = f"{cpu / 3600:.2f} CPU-hours of process time over the {len(timed)} runs with a CPU record"
+    if resumed:
+        cpu_part += (
+            f" ({resumed} run(s) resumed after an interruption are left out of the CPU figures, here and per arm: "
+            "their process timed only the last piece; their wall time below is their epochs' training time)"
+        )
     return (
-        f"- **Time**: {len(runs)} finished runs (pretraining included), {cpu / 3600:.2f} CPU-hours of process "
-        f"time and {wall / 3600:.2f} h of run wall time summed over runs.{extra}"
+        f"- **Time**: {len(runs)} finished runs (pretraining included), {cpu_part}, and {wall / 3600:.2f} h of "
+        f"run wall time summed over runs.{extra}"
     )
 
 

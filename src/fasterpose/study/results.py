@@ -62,8 +62,9 @@ class RunResult:
     late_gain: float  # final AP minus the AP at LATE_FRACTION of the schedule
     metrics: dict[str, float] = field(default_factory=dict)
     train_seconds: float = 0.0
-    run_seconds: float | None = None
-    cpu_seconds: float | None = None
+    run_seconds: float | None = None  # the run's wall time; None when it was resumed (only a piece was timed)
+    cpu_seconds: float | None = None  # process CPU time; None when unknown or resumed
+    resumed: bool = False  # continued from last.pth after an interruption
 
     def value(self, metric: str) -> float:
         return float(getattr(self, metric))

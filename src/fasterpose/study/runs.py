@@ -3,8 +3,10 @@
 Run folders: ``work_dir/<regime>/<arm>/seed<k>``; pretraining: ``work_dir/<regime>/_pretrain/seed<k>``,
 which keeps ``backbone.pth`` (the backbone's state dict alone, loaded by the fine-tuning runs through
 ``model.weights``, so their head starts fresh). A run that already finished with the same config is
-skipped, so a stopped study resumes; each trained run also records its process CPU time in
-``study_run.json`` (comparable across machine load, unlike wall time).
+skipped, so a stopped study resumes; an interrupted run continues from its ``last.pth``. Each trained
+run also records its process CPU time in ``study_run.json`` (comparable across machine load, unlike wall
+time) and whether it was resumed: a resumed run's CPU and wall time cover only its last piece, since the
+interrupted process could not record its own.
 
 Runs are deterministic per seed: ``train.seed = k`` fixes the initial weights, the sample order
 and every augmentation draw (see :mod:`fasterpose.engine.train`).
@@ -135,6 +137,13 @@ def run_finished(cfg: Config) -> bool:
     return bool(ends) and ends[-1].get("status") == "finished" and int(ends[-1]["epoch"]) >= cfg.train.epochs
 
 
+def resume_checkpoint(cfg: Config) -> Path | None:
+    """The ``last.pth`` an interrupted run of exactly ``cfg`` continues from, or None (a fresh start)."""
+    out = Path(cfg.train.out_dir)
+    last = out / "last.pth"
+    return last if last.is_file() and same_config(out / "config.yaml", cfg) else None
+
+
 def planned_finished(run: PlannedRun) -> bool:
     """Finished with the same config; a pretraining also needs its exported backbone."""
     return run_finished(run.cfg) and (run.arm is not None or (run.out_dir / BACKBONE_FILE).is_file())
@@ -169,8 +178,7 @@ def train_runner(cfg: Config, threads: int) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
     out = Path(cfg.train.out_dir)
-    last, saved = out / "last.pth", out / "config.yaml"
-    resume = last if last.is_file() and same_config(saved, cfg) else None
+    resume = resume_checkpoint(cfg)
     if resume is None and out.exists():
         shutil.rmtree(out)  # a stale or foreign run: start clean so metrics.jsonl holds one run
     result = train(cfg, resume=resume, progress=False)
@@ -179,11 +187,17 @@ def train_runner(cfg: Config, threads: int) -> None:
 
 
 def _run_one(runner: TrainFn, run: PlannedRun, threads: int, keep_checkpoints: bool) -> float:
+    resumed = resume_checkpoint(run.cfg) is not None
     start, cpu = time.monotonic(), time.process_time()
     runner(run.cfg, threads)
     if run.arm is None:
         export_backbone(run.out_dir / "last.pth", run.out_dir / BACKBONE_FILE)
-    record = {"cpu_seconds": time.process_time() - cpu, "wall_seconds": time.monotonic() - start, "threads": threads}
+    record = {
+        "cpu_seconds": time.process_time() - cpu,
+        "wall_seconds": time.monotonic() - start,
+        "threads": threads,
+        "resumed": resumed,  # True: the times above cover only the last piece of the run
+    }
     (run.out_dir / RUN_RECORD).write_text(json.dumps(record) + "\n")
     if not keep_checkpoints:
         for p in run.out_dir.glob("*.pth"):
