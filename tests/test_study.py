@@ -440,7 +440,14 @@ def test_a_resumed_run_is_recorded_and_left_out_of_the_cpu_figures(tmp_path: Pat
     summary = results.regimes["scratch"].arms[interrupted.arm].summary
     assert summary is not None and summary.cpu_seconds is None
     results.dataset = DatasetInfo(str(data), 0, 1, 1, {}, oracle_ap=0.9)
+    results.invocation = Invocation(seconds=60.0, planned=3, trained=3, jobs=2, threads=1)
     text = write_report(results, study, tmp_path / "docs", study.root, "x").read_text()
     assert "over the 2 runs with a CPU record (1 run(s) resumed after an interruption" in text
+    assert "Last training invocation to finish: 1.0 min wall, trained 3 of 3 planned runs, 2 run(s) at a time" in text
+    # a report-only invocation is not described as if it had trained anything
+    results.invocation = Invocation(seconds=12.0, report_only=True)
+    text = write_report(results, study, tmp_path / "docs", study.root, "x").read_text()
+    assert "Last training invocation" not in text and "regenerated from the committed run records" in text
+    assert "the runs record 1 torch thread(s) each" in text
     saved = StudyResults.load(tmp_path / "docs" / "study_results.json")
     assert saved.regimes["scratch"].arms[interrupted.arm].runs[0].resumed

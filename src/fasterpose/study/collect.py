@@ -49,6 +49,7 @@ def parse_run(cfg: Config, early_epoch: int) -> RunResult:
         run_seconds=float(ends[-1]["seconds"]) if ends and not resumed else None,
         cpu_seconds=None if resumed else record.get("cpu_seconds"),
         resumed=resumed,
+        threads=record.get("threads"),
     )
 
 

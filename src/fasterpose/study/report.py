@@ -54,11 +54,21 @@ def _time_line(results: StudyResults) -> str:
     resumed = sum(x.resumed for x in runs)
     inv = results.invocation
     extra = ""
-    if inv is not None:
+    if inv is not None and inv.trained + inv.failed > 0:  # an invocation that trained (its facts kept by reports)
         load = [x for x in inv.load_average if x is not None]
         extra = (
-            f" Last invocation: {inv.seconds / 60:.1f} min wall, {inv.jobs} run(s) at a time, {inv.threads} torch "
-            f"thread(s) each" + (f", load average {load[0]:.1f} at its start" if load else "") + "."
+            f" Last training invocation to finish: {inv.seconds / 60:.1f} min wall, trained {inv.trained} of "
+            f"{inv.planned} planned runs, {inv.jobs} run(s) at a time, {inv.threads} torch thread(s) each"
+            + (f", load average {load[0]:.1f} at its start" if load else "")
+            + "."
+        )
+    elif inv is not None:
+        threads = sorted({x.threads for x in runs if x.threads is not None})
+        extra = (
+            " This report was regenerated from the committed run records (`--report-only`); no invocation that "
+            "trained has finished since the records were last reported"
+            + (f"; the runs record {'/'.join(map(str, threads))} torch thread(s) each" if threads else "")
+            + "."
         )
     cpu_part = f"{cpu / 3600:.2f} CPU-hours of process time over the {len(timed)} runs with a CPU record"
     if resumed:

@@ -65,6 +65,7 @@ class RunResult:
     run_seconds: float | None = None  # the run's wall time; None when it was resumed (only a piece was timed)
     cpu_seconds: float | None = None  # process CPU time; None when unknown or resumed
     resumed: bool = False  # continued from last.pth after an interruption
+    threads: int | None = None  # torch threads of the training process, from study_run.json
 
     def value(self, metric: str) -> float:
         return float(getattr(self, metric))
