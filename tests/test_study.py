@@ -396,6 +396,28 @@ def test_real_micro_study_reruns_and_checks(tmp_path: Path) -> None:
     assert saved.regimes["pretrained"].pretrain_dataset.seed == 2
     # checkpoints dropped by default; the pretraining keeps its exported backbone
     assert [p.name for p in (tmp_path / "runs").rglob("*.pth")] == ["backbone.pth"]
+    # a fresh clone holds the run records but not backbone.pth: no finished run is trained again ...
+    from fasterpose.study.runs import read_metrics, train_runner
+
+    work, over = tmp_path / "runs", ["train.epochs=2", "train.batch_size=4", "eval.batch_size=8"]
+    (work / "pretrained" / "_pretrain" / "seed0" / "backbone.pth").unlink()
+    trained: list[str] = []
+
+    def recording(cfg: Config, threads: int) -> None:
+        trained.append(Path(cfg.train.out_dir).relative_to(work).as_posix())
+        train_runner(cfg, threads)
+
+    def aps(run: str) -> list[float]:
+        return [r["AP"] for r in read_metrics(work / run / "metrics.jsonl") if r.get("kind") == "eval"]
+
+    before = {run: aps(run) for run in ("pretrained/_pretrain/seed0", "pretrained/lr_rce/seed0")}
+    counts = run_study(load_study(root), 1, work, tmp_path / "sp", over, runner=recording)
+    assert trained == [] and counts["skipped"] == counts["planned"] == 5
+    # ... until a fine-tuning that starts from it must run: the pretraining runs again first, identically
+    shutil.rmtree(work / "pretrained" / "lr_rce" / "seed0")
+    counts = run_study(load_study(root), 1, work, tmp_path / "sp", over, runner=recording)
+    assert trained == list(before) and counts == {"planned": 5, "skipped": 3, "trained": 2, "failed": 0}
+    assert {run: aps(run) for run in before} == before
     # a rerun into a fresh work dir reproduces the per-epoch APs exactly (deterministic per seed)
     rerun = [*args, "--out", str(tmp_path / "rerun"), "--check", str(tmp_path / "docs" / "study_results.json")]
     rerun[rerun.index("--work-dir") + 1] = str(tmp_path / "runs2")

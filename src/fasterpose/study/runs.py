@@ -267,6 +267,14 @@ def run_study(
     """
     plan = plan_runs(study, seeds, work_dir, dataset_dir, overrides, regimes)
     todo = [r for r in plan if not planned_finished(r)]
+    # A finished pretraining whose backbone.pth is gone (only its records are committed) trains again only
+    # when a fine-tuning that starts from it is still to run; otherwise its records stand as they are.
+    wanted = {r.needs for r in todo if r.needs is not None}
+    for run in [r for r in todo if r.arm is None and run_finished(r.cfg)]:
+        if run.out_dir / BACKBONE_FILE in wanted:
+            log.warning("%s: finished, but its %s is gone; training it again", run.name, BACKBONE_FILE)
+        else:
+            todo.remove(run)
     log.info("study %s: %d runs planned, %d already finished", study.title, len(plan), len(plan) - len(todo))
     failed: list[str] = []
     done = 0
