@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -473,3 +474,110 @@ def test_a_resumed_run_is_recorded_and_left_out_of_the_cpu_figures(tmp_path: Pat
     assert "the runs record 1 torch thread(s) each" in text
     saved = StudyResults.load(tmp_path / "docs" / "study_results.json")
     assert saved.regimes["scratch"].arms[interrupted.arm].runs[0].resumed
+
+
+def _hold_lock(folder: Path, pid: int) -> Path:
+    """A lock file as a live process on this host leaves it (the engine's RunFolder format)."""
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".lock"
+    lock.write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
+    return lock
+
+
+def test_a_second_study_into_a_busy_work_dir_or_run_folder_is_refused(tmp_path: Path) -> None:
+    """Two invocations training into one work dir at once could restart each other's runs: the second is
+    refused with the folder named, and a run folder held by a live training keeps its files."""
+    import subprocess
+    import sys
+
+    from fasterpose.study.runs import train_runner
+
+    study = load_study(small_study(tmp_path, ("lr_mse", "lr_rce")))
+    work, data = tmp_path / "runs", tmp_path / "data"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = _hold_lock(work, other.pid)
+        with pytest.raises(StudyError, match=rf"{work}.*another study invocation \(pid {other.pid}.*--work-dir"):
+            run_study(study, 1, work, data, runner=fake_runner)
+        assert not (work / "scratch").exists()  # nothing was trained
+        lock.unlink()
+        # a run folder in use by a live training (not a study): the run fails, its files stay as they are
+        plan = plan_runs(study, 1, work, data, ["train.epochs=1"])
+        for run in plan:
+            _hold_lock(run.out_dir, other.pid)
+            (run.out_dir / "metrics.jsonl").write_text('{"kind": "step"}\n')
+        counts = run_study(study, 1, work, data, ["train.epochs=1"], runner=train_runner)
+        assert counts["failed"] == 2 and counts["trained"] == 0
+        assert all((r.out_dir / "metrics.jsonl").read_text() == '{"kind": "step"}\n' for r in plan)
+    finally:
+        other.kill()
+        other.wait()
+    # the lock of a process that is gone is taken over; the study's own lock goes when it ends
+    _hold_lock(work, other.pid)
+    assert run_study(study, 1, work, data, runner=fake_runner)["trained"] == 2
+    assert not (work / ".lock").exists()
+
+
+RUNNER_MODULE = '''
+import os, signal, time
+from pathlib import Path
+
+def runner(cfg, threads):
+    out = Path(cfg.train.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    (out / "pid").write_text(str(os.getpid()))
+    while not stop:
+        time.sleep(0.05)
+    (out / "stopped").write_text("after SIGTERM")
+    raise RuntimeError("stopped")
+'''
+
+DRIVER = '''
+import sys
+from pathlib import Path
+from fasterpose.study import load_study, run_study
+import slow_runner
+if __name__ == "__main__":
+    root, work = Path(sys.argv[1]), Path(sys.argv[2])
+    run_study(load_study(root), 1, work, work / "data", runner=slow_runner.runner, jobs=2)
+'''
+
+
+def test_runs_stop_when_the_study_process_is_killed(tmp_path: Path) -> None:
+    """A killed study (SIGKILL, or SIGTERM to it alone) cannot stop its pool: each worker notices and stops
+    its run the way SIGTERM does (checkpoint saved, resumable) instead of training on unseen."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = small_study(tmp_path, ("lr_mse", "lr_rce"))
+    (tmp_path / "slow_runner.py").write_text(RUNNER_MODULE)
+    (tmp_path / "driver.py").write_text(DRIVER)
+    work = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    study = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(root), str(work)], env=env)
+    pids: list[Path] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(pids) < 2 and time.monotonic() < deadline and study.poll() is None:
+            time.sleep(0.2)
+            pids = sorted(work.rglob("pid"))
+        assert len(pids) == 2, "the two runs did not start"
+        os.kill(study.pid, signal.SIGKILL)
+        study.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(list(work.rglob("stopped"))) < 2:
+            time.sleep(0.2)
+        assert sorted(p.parent for p in work.rglob("stopped")) == [p.parent for p in pids]
+    finally:
+        if study.poll() is None:
+            study.kill()
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(p.read_text()), signal.SIGKILL)

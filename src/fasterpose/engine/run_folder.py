@@ -48,17 +48,21 @@ def _pid_alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class RunFolder:
-    """``path``: the folder; ``writer``: whether this process writes it (rank 0 only under DDP)."""
+    """``path``: the folder; ``writer``: whether this process writes it (rank 0 only under DDP); ``what``:
+    what holds such a folder and ``elsewhere`` how to avoid it, for the lock's error message."""
 
     path: Path
     writer: bool = True
+    what: str = "training run"
+    elsewhere: str = "choose another train.out_dir"
 
     @classmethod
     @contextmanager
     def claim(cls, path: str | os.PathLike[str], resume: bool, overwrite: bool = False,
-              writer: bool = True) -> Iterator[RunFolder]:  # fmt: skip
+              writer: bool = True, what: str = "training run",
+              elsewhere: str = "choose another train.out_dir") -> Iterator[RunFolder]:  # fmt: skip
         """The folder, locked for this run while inside; see the module docstring."""
-        folder = cls(Path(path), writer)
+        folder = cls(Path(path), writer, what, elsewhere)
         if not writer:
             yield folder
             return
@@ -112,8 +116,8 @@ class RunFolder:
             )
         if pid > 0 and _pid_alive(pid):
             raise RunFolderError(
-                f"{self.path} is in use by another training run (pid {pid}, lock file {lock}); wait for it to "
-                f"finish or choose another train.out_dir"
+                f"{self.path} is in use by another {self.what} (pid {pid}, lock file {lock}); wait for it to "
+                f"finish or {self.elsewhere}"
             )
         log.warning("%s: stale lock of a process that no longer runs (pid %d): taking it over", lock, pid)
         lock.unlink(missing_ok=True)

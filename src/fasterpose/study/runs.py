@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -28,6 +31,7 @@ from typing import Any
 import yaml
 
 from fasterpose.config import Config, load_config
+from fasterpose.engine.run_folder import RunFolder, RunFolderError
 from fasterpose.study.manifest import Study, StudyError
 
 log = logging.getLogger(__name__)
@@ -179,11 +183,26 @@ def train_runner(cfg: Config, threads: int) -> None:
         torch.set_num_threads(threads)
     out = Path(cfg.train.out_dir)
     resume = resume_checkpoint(cfg)
-    if resume is None and out.exists():
-        shutil.rmtree(out)  # a stale or foreign run: start clean so metrics.jsonl holds one run
-    result = train(cfg, resume=resume, progress=False)
+    # not resumable: a stale or foreign run's files go (the engine's lock first keeps a live run safe),
+    # so that metrics.jsonl holds one run
+    result = train(cfg, resume=resume, progress=False, overwrite=resume is None)
     if result.status != "finished":
         raise RuntimeError(f"run {out} stopped early ({result.status}) at epoch {result.epoch}")
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Pool-worker initializer: when the study process is gone (killed, so it could not stop its workers),
+    stop the run as SIGTERM does (after the current iteration, ``last.pth`` saved, so it resumes) instead of
+    training on unseen, then exit."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(120.0)  # time for the run to save its checkpoint; then leave for good
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 def _run_one(runner: TrainFn, run: PlannedRun, threads: int, keep_checkpoints: bool) -> float:
@@ -246,6 +265,21 @@ def plan_runs(
     return plan
 
 
+@contextmanager
+def _study_lock(work_dir: Path) -> Iterator[None]:
+    """``work_dir`` held by this study invocation: a second one training into it at once could restart a run
+    the first is training (a lock left by a dead process is taken over)."""
+    stack = ExitStack()
+    try:
+        stack.enter_context(
+            RunFolder.claim(work_dir, resume=True, what="study invocation", elsewhere="give another --work-dir")
+        )
+    except RunFolderError as exc:
+        raise StudyError(str(exc)) from exc
+    with stack:
+        yield
+
+
 def run_study(
     study: Study,
     seeds: int,
@@ -265,6 +299,24 @@ def run_study(
     ready once its pretrained backbone exists. Each run uses ``threads`` torch threads. A failed run
     is logged and the others go on; the counts report it.
     """
+    with _study_lock(Path(work_dir)):
+        return _train_plan(
+            study, seeds, work_dir, dataset_dir, overrides, runner, jobs, threads, keep_checkpoints, regimes
+        )
+
+
+def _train_plan(
+    study: Study,
+    seeds: int,
+    work_dir: Path,
+    dataset_dir: Path,
+    overrides: list[str] | tuple[str, ...],
+    runner: TrainFn,
+    jobs: int,
+    threads: int,
+    keep_checkpoints: bool,
+    regimes: list[str] | None,
+) -> dict[str, int]:
     plan = plan_runs(study, seeds, work_dir, dataset_dir, overrides, regimes)
     todo = [r for r in plan if not planned_finished(r)]
     # A finished pretraining whose backbone.pth is gone (only its records are committed) trains again only
@@ -304,7 +356,9 @@ def run_study(
     else:
         waiting = list(todo)
         running: dict[Future[float], PlannedRun] = {}
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=get_context("spawn"), initializer=_stop_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             while waiting or running:
                 for run in [r for r in waiting if ready(r)][: jobs - len(running)]:
                     waiting.remove(run)
