@@ -8,6 +8,10 @@ run also records its process CPU time in ``study_run.json`` (comparable across m
 time) and whether it was resumed: a resumed run's CPU and wall time cover only its last piece, since the
 interrupted process could not record its own.
 
+A finished pretraining whose ``backbone.pth`` is gone (a fresh clone holds only the records) is trained
+again only when a fine-tuning that starts from it is still to run. One invocation trains into a work dir
+at a time (a ``.lock`` in it); pool workers stop their run, resumably, if the study process is killed.
+
 Runs are deterministic per seed: ``train.seed = k`` fixes the initial weights, the sample order
 and every augmentation draw (see :mod:`fasterpose.engine.train`).
 """
