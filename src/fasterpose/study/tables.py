@@ -83,11 +83,21 @@ def grid_table(regime: RegimeResult, group: Group) -> str:
     return "\n".join(lines)
 
 
+def fmt_p(p: float | None, alpha: float = 0.05) -> str:
+    """A p-value at 3 decimals; one that rounds to 0.000 reads "< 0.001", not zero, and one that would
+    round onto the significance level ``alpha`` gets a 4th decimal, so that its side of it shows."""
+    if p is None:
+        return "n/a"
+    if p < 0.0005:
+        return "< 0.001"
+    text = f"{p:.3f}"
+    return f"{p:.4f}" if float(text) == alpha and p != alpha else text
+
+
 def _claim_cells(c: ClaimResult) -> str:
     means = ", ".join(f"`{a}` {m * PCT:.1f}" if m is not None else f"`{a}` n/a" for a, m in c.means.items())
     diff = "n/a" if c.diff is None else f"range {c.diff * PCT:.1f}" if c.kind == "equal" else f"{c.diff * PCT:+.1f}"
-    p = "n/a" if c.p is None else f"{c.p:.3f}"
-    return f"{means} | {diff} | {p} | **{c.verdict}**"
+    return f"{means} | {diff} | {fmt_p(c.p)} | **{c.verdict}**"
 
 
 def claims_table(results: StudyResults) -> str:
@@ -115,7 +125,7 @@ def verdict_summary(results: StudyResults) -> str:
         cells = []
         for r in regimes:
             rc = r.claims[i]
-            p = "" if rc.p is None else f" (p {rc.p:.3f})"
+            p = "" if rc.p is None else f" (p {fmt_p(rc.p)})"
             cells.append(f"{rc.verdict}{p}")
         lines.append(f"| {c.text} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
