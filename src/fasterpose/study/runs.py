@@ -152,11 +152,6 @@ def resume_checkpoint(cfg: Config) -> Path | None:
     return last if last.is_file() and same_config(out / "config.yaml", cfg) else None
 
 
-def planned_finished(run: PlannedRun) -> bool:
-    """Finished with the same config; a pretraining also needs its exported backbone."""
-    return run_finished(run.cfg) and (run.arm is not None or (run.out_dir / BACKBONE_FILE).is_file())
-
-
 def save_backbone(model: Any, path: Path) -> None:
     """Write the backbone's weights alone, in the layout ``model.weights`` loads (atomic)."""
     import torch
@@ -322,15 +317,14 @@ def _train_plan(
     regimes: list[str] | None,
 ) -> dict[str, int]:
     plan = plan_runs(study, seeds, work_dir, dataset_dir, overrides, regimes)
-    todo = [r for r in plan if not planned_finished(r)]
+    complete = [run_finished(r.cfg) for r in plan]
     # A finished pretraining whose backbone.pth is gone (only its records are committed) trains again only
     # when a fine-tuning that starts from it is still to run; otherwise its records stand as they are.
-    wanted = {r.needs for r in todo if r.needs is not None}
-    for run in [r for r in todo if r.arm is None and run_finished(r.cfg)]:
-        if run.out_dir / BACKBONE_FILE in wanted:
-            log.warning("%s: finished, but its %s is gone; training it again", run.name, BACKBONE_FILE)
-        else:
-            todo.remove(run)
+    wanted = {r.needs for r, f in zip(plan, complete, strict=True) if not f and r.needs and not r.needs.is_file()}
+    again = [r for r, f in zip(plan, complete, strict=True) if f and r.out_dir / BACKBONE_FILE in wanted]
+    for run in again:
+        log.warning("%s: finished, but its %s is gone; training it again", run.name, BACKBONE_FILE)
+    todo = [r for r, f in zip(plan, complete, strict=True) if not f or r in again]
     log.info("study %s: %d runs planned, %d already finished", study.title, len(plan), len(plan) - len(todo))
     failed: list[str] = []
     done = 0
