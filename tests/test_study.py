@@ -397,6 +397,14 @@ def test_real_micro_study_reruns_and_checks(tmp_path: Path) -> None:
     assert saved.regimes["pretrained"].pretrain_dataset.seed == 2
     # checkpoints dropped by default; the pretraining keeps its exported backbone
     assert [p.name for p in (tmp_path / "runs").rglob("*.pth")] == ["backbone.pth"]
+    # reports regenerated from the records, once or twice, keep the facts of the invocation that trained
+    trained_by = saved.invocation
+    assert trained_by is not None and trained_by.trained == 5 and not trained_by.report_only
+    for _ in range(2):
+        assert main([*args, "--out", str(tmp_path / "docs"), "--report-only"]) == 0
+        kept = StudyResults.load(tmp_path / "docs" / "study_results.json").invocation
+        assert kept == dataclasses.replace(trained_by, report_only=True)
+    assert f"runs trained at commit `{trained_by.git_commit}`" in (tmp_path / "docs" / "results.md").read_text()
     # a fresh clone holds the run records but not backbone.pth: no finished run is trained again ...
     from fasterpose.study.runs import read_metrics, train_runner
 
@@ -480,8 +488,10 @@ def _hold_lock(folder: Path, pid: int) -> Path:
     """A lock file as a live process on this host leaves it (the engine's RunFolder format)."""
     import socket
 
+    from fasterpose.engine.run_folder import LOCK
+
     folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / ".lock"
+    lock = folder / LOCK
     lock.write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
     return lock
 

@@ -91,7 +91,7 @@ def execute(study: Study, opts: Options, config_dir: Path) -> tuple[StudyResults
         except StudyError as exc:  # a results file of an earlier format: nothing to keep
             log.warning("%s", exc)
             old = None
-        if old is not None and not old.report_only:
+        if old is not None and old.planned > 0:  # it trained (or found all done): report-only ones plan nothing
             results.invocation = dataclasses.replace(old, report_only=True)
     md = write_report(results, study, opts.out, config_dir=config_dir, command=opts.command)
     if opts.readme is not None:
