@@ -87,6 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, help="image-reading threads (default: data.num_workers, at most the CPU cores)"
     )
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="score without the people of damaged or unreadable images (listed in the metrics file and the "
+        "summary) instead of refusing to score",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     parser.add_argument("--json", action="store_true", help="also print the metrics as one JSON object (last line)")
 
@@ -150,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if args.det:
             raise ValueError("--oracle scores ground-truth keypoints in ground-truth boxes; it cannot use --det")
         cfg = apply_overrides(cfg, ["eval.use_gt_boxes=true"])  # the oracle always crops GT boxes
-        eval_set = build_eval_set(cfg, args.split, use_gt_boxes=True)
+        eval_set = build_eval_set(cfg, args.split, use_gt_boxes=True, skip_bad_images=args.skip_bad_images)
         preds = oracle_predictions(cfg, eval_set)
         out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
         title = (
@@ -165,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         model = Path(args.model)
         out_dir = Path(args.out) if args.out else model.parent
         if args.split == "test-dev":
-            return _test_dev(preds, cfg, out_dir, args.json)
+            return _test_dev(preds, cfg, out_dir, args.json, eval_set.bad_images)
         info = {"model": str(model), "runtime": runner.runtime, "precision": runner.precision, "processes": world}
         prefix = model_file_prefix(model, runner.runtime, runner.precision)
         boxes = "GT" if cfg.eval.use_gt_boxes else "detector"
@@ -178,11 +184,21 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))
     for key, note in info.get("notes", {}).items():
         print(f"{key}: {note}")
+    _print_bad_images(info)
     if out_dir is not None:
         print(f"results: {info['results_file']}\nmetrics: {info['metrics_file']}")
     if args.json:
         print(json.dumps(shown))
     return 0
+
+
+def _print_bad_images(info: dict[str, Any]) -> None:
+    """Say which images --skip-bad-images left out (their people are not in the score)."""
+    bad = info.get("bad_images", [])
+    if bad:
+        print(f"NOT SCORED: {len(bad)} damaged or unreadable images ({info['people_not_scored']} people), left out:")
+        for b in bad:
+            print(f"  {b['file']}: {b['error']}")
 
 
 def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[list[Any], Config, Any, Any, int] | None:
@@ -206,13 +222,14 @@ def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[lis
 
         testdev_image_ids(cfg)  # a missing image-info file is named before any image is read
     pipeline = TopDownPipeline.from_config(cfg, runner)
-    eval_set = build_eval_set(cfg, args.split)
+    eval_set = build_eval_set(cfg, args.split, skip_bad_images=args.skip_bad_images)
     workers = capped_workers(cfg.data.num_workers) if args.workers is None else args.workers
     preds = predict_eval_set(pipeline, eval_set, workers, progress and rank == 0, rank, world)
     if world > 1:
         from fasterpose.engine.distributed import cleanup_distributed, gather_to_main
 
         gathered = gather_to_main(preds)
+        eval_set.bad_images = gather_to_main(eval_set.bad_images)  # every rank's, for rank 0's summary
         cleanup_distributed()
         if rank != 0:
             return None
@@ -220,11 +237,16 @@ def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[lis
     return preds, cfg, eval_set, runner, world
 
 
-def _test_dev(preds: list[Any], cfg: Config, out_dir: Path, as_json: bool) -> int:
+def _test_dev(preds: list[Any], cfg: Config, out_dir: Path, as_json: bool, bad: list[dict[str, str]]) -> int:
     """Write the test-dev results file (beside the model unless --out) and say what it holds."""
     from fasterpose.pipeline.testdev import write_testdev
 
     info = write_testdev(preds, cfg, out_dir)
+    if bad:
+        info["bad_images"] = bad
+        print(f"NOT PREDICTED: {len(bad)} damaged or unreadable images, left out:")
+        for b in bad:
+            print(f"  {b['file']}: {b['error']}")
     print(
         f"wrote {info['results_file']}: {info['people_after_nms']} people (of {info['people']} boxes) on "
         f"{info['images_with_people']} of {info['images']} images; not scored (zip it and submit it to the COCO server)"

@@ -2,8 +2,9 @@
 
 ``read_image`` returns RGB uint8 (H, W, 3) for any input OpenCV can decode: grayscale is replicated
 to three channels, an alpha channel is dropped, 16-bit images are scaled to 8 bit. A missing file,
-an empty file, bytes that do not decode, and a JPEG cut short (no end-of-image marker) raise
-:class:`ImageReadError`.
+an empty file, bytes that do not decode, a JPEG cut short (no end-of-image marker) and a JPEG that
+libjpeg decodes only in part (damaged in the middle: "Corrupt JPEG data") raise
+:class:`ImageReadError`, naming the file; libjpeg's and libpng's own lines never reach ``stderr``.
 """
 
 from __future__ import annotations
@@ -65,19 +66,96 @@ def check_jpeg_complete(data: bytes, path: str | os.PathLike[str]) -> None:
 def decode_image(data: bytes, path: str | os.PathLike[str], rgb: bool = True) -> np.ndarray:
     """Decode encoded image bytes to uint8 (H, W, 3), RGB (or BGR with ``rgb=False``).
 
-    ``IMREAD_COLOR`` makes OpenCV replicate grayscale, drop alpha and scale 16-bit to 8-bit.
+    ``IMREAD_COLOR`` makes OpenCV replicate grayscale, drop alpha and scale 16-bit to 8-bit. A JPEG
+    that libjpeg decodes only in part (its "Corrupt JPEG data" / "Premature end of JPEG file"
+    warnings, which OpenCV prints and then returns an image anyway) raises :class:`ImageReadError`
+    naming the file and libjpeg's words; so does a PNG that libpng refuses (its words too).
     """
-    check_jpeg_complete(data, path)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    try:
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    except cv2.error as exc:
-        raise ImageReadError(path, f"cannot decode image ({exc.err or exc})") from None
+    img, warnings, codec_errors = _decode_captured(data, path)
+    if warnings:
+        raise ImageReadError(path, damaged_message(warnings))
     if img is None or img.size == 0:
-        raise ImageReadError(path, f"cannot decode image: not a valid image file ({len(data)} bytes)")
+        why = f" (libpng: {'; '.join(codec_errors[:2])})" if codec_errors else ""
+        raise ImageReadError(path, f"cannot decode image: not a valid image file ({len(data)} bytes){why}")
     if rgb:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return img
+
+
+def damaged_message(warnings: list[str]) -> str:
+    """The problem text for a JPEG that libjpeg decoded only in part (``warnings``: its lines)."""
+    return f"damaged JPEG, it decodes only in part (libjpeg: {'; '.join(warnings[:2])})"
+
+
+class _Capture:
+    """One per process: a temporary file that fd 2 points at while a decode runs (see below)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the process)
+
+
+_capture: _Capture | None = None
+
+
+def _reset_after_fork() -> None:
+    global _STDERR_LOCK, _capture
+    _STDERR_LOCK = threading.Lock()  # a lock a parent's thread held at fork would never be released
+    _capture = None  # the parent's file is shared with it: each process writes its own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _decode_captured(
+    data: bytes, path: str | os.PathLike[str]
+) -> tuple[np.ndarray | None, list[str], list[str]]:
+    """OpenCV's decode (BGR) with what libjpeg / libpng print on C ``stderr`` meanwhile caught.
+
+    Returns (image or None, libjpeg's damage warnings, libpng's error lines). File descriptor 2 is
+    pointed at a per-process temporary file for the decode: a few system calls (microseconds, see
+    ``scripts/bench_image_integrity.py``). That is process-wide, so decodes in one process take a
+    lock; whatever else was printed meanwhile is written back to ``stderr``.
+    """
+    global _capture
+    check_jpeg_complete(data, path)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    with _STDERR_LOCK:
+        if _capture is None or _capture.pid != os.getpid():
+            _capture = _Capture()
+        fd = _capture.file.fileno()
+        saved = os.dup(2)
+        try:
+            os.dup2(fd, 2)
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        except cv2.error as exc:
+            raise ImageReadError(path, f"cannot decode image ({exc.err or exc})") from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            text = _drain(fd)
+    if not text:
+        return img, [], []
+    lines = text.splitlines(keepends=True)
+    warnings = [line.strip() for line in lines if any(w in line for w in _LIBJPEG_WARNINGS)]
+    png = [line.strip().removeprefix("libpng error: ") for line in lines if line.startswith("libpng error")]
+    other = "".join(line for line in lines if not any(w in line for w in _LIBJPEG_WARNINGS) and line.strip()
+                    and not line.startswith("libpng error"))
+    if other:
+        sys.stderr.write(other)  # whatever else was printed meanwhile is not ours to swallow
+    return img, warnings, png
+
+
+def _drain(fd: int) -> str:
+    """What was written to the capture file since the last drain; empties it (no read when empty)."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return ""
+    text = os.pread(fd, size, 0).decode("utf-8", errors="replace")
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return text
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -101,29 +179,16 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 
 
 def decode_warnings(data: bytes, path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str]]:
-    """Decode like :func:`decode_image` (BGR) and return libjpeg's warnings about the file too.
+    """Decode (BGR) and return libjpeg's warnings about the file instead of raising on them.
 
-    libjpeg reports damaged entropy-coded data ("Corrupt JPEG data: premature end of data segment",
-    "... extraneous bytes before marker") on the C ``stderr`` and OpenCV returns an image anyway,
-    with the damaged part grey or smeared. The warnings are caught by pointing file descriptor 2 at
-    a temporary file for the length of the decode. That is process-wide, so this is for checks
-    (``fasterpose data check``), not for DataLoader threads.
+    For ``fasterpose data check``, which lists every problem: :func:`decode_image` raises
+    :class:`ImageReadError` for the same damage.
 
     Returns:
         (image (H, W, 3) uint8 BGR, warnings): the libjpeg lines that say the file is damaged.
     """
-    with _STDERR_LOCK, tempfile.TemporaryFile() as captured:
-        saved = os.dup(2)
-        try:
-            os.dup2(captured.fileno(), 2)
-            img = decode_image(data, path, rgb=False)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        captured.seek(0)
-        text = captured.read().decode("utf-8", errors="replace")
-    lines = [line.strip() for line in text.splitlines() if any(w in line for w in _LIBJPEG_WARNINGS)]
-    other = "".join(line for line in text.splitlines(keepends=True) if not any(w in line for w in _LIBJPEG_WARNINGS))
-    if other:
-        sys.stderr.write(other)  # whatever else was printed meanwhile is not ours to swallow
-    return img, lines
+    img, warnings, codec_errors = _decode_captured(data, path)
+    if img is None or img.size == 0:
+        why = f" (libpng: {'; '.join(codec_errors[:2])})" if codec_errors else ""
+        raise ImageReadError(path, f"cannot decode image: not a valid image file ({len(data)} bytes){why}")
+    return img, warnings

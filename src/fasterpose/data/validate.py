@@ -17,7 +17,7 @@ import numpy as np
 from fasterpose.data.coco import load_json
 from fasterpose.data.coco_schema import coco_problems, is_int, is_number, number_list, number_problem, person_category
 from fasterpose.data.errors import AnnotationError
-from fasterpose.data.image_io import ImageReadError, decode_warnings, read_image_bytes
+from fasterpose.data.image_io import ImageReadError, damaged_message, decode_warnings, read_image_bytes
 
 
 def _is_box(value: Any) -> bool:
@@ -174,7 +174,7 @@ def _read_size(path: Path, problems: list[str]) -> tuple[float, float] | None:
         problems.append(str(exc))
         return None
     if warnings:
-        problems.append(f"{path}: damaged JPEG, it decodes only in part (libjpeg: {'; '.join(warnings[:2])})")
+        problems.append(f"{path}: {damaged_message(warnings)}")
     return float(img.shape[1]), float(img.shape[0])
 
 

@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from fasterpose.atomic import atomic_write_text
 from fasterpose.codec import HeatmapCodec
 from fasterpose.data.build import build_records, initial_crop
+from fasterpose.data.image_io import ImageReadError
 from fasterpose.data.records import PersonRecord
 from fasterpose.data.transforms import transform_keypoints
 from fasterpose.evaluation.coco import CocoEvaluator, oks_to_ground_truth
@@ -54,6 +55,9 @@ class EvalSet:
         ann_file: the ground-truth annotation file of the split (test-dev: its image-info file).
         image_ids: the images scored when limited by ``eval.max_images`` (None: every image).
         boxes: where the person boxes came from: ``gt`` (annotations) or ``det`` (``data.det_file``).
+        skip_bad_images: leave out the people of an image that cannot be read or is damaged
+            (listed in ``bad_images``) instead of stopping with an error naming it.
+        bad_images: ``{"file", "error"}`` per image left out (filled while predicting).
     """
 
     records: list[PersonRecord]
@@ -63,6 +67,8 @@ class EvalSet:
     ann_file: Path
     image_ids: list[int] | None = None
     boxes: str = "gt"
+    skip_bad_images: bool = False
+    bad_images: list[dict[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -74,8 +80,12 @@ def split_annotations(cfg: Config, split: str) -> Path:
     return Path(d.root) / {"train": d.train_ann, "val": d.val_ann}.get(split, d.test_ann or "")
 
 
-def build_eval_set(cfg: Config, split: str = "val", use_gt_boxes: bool | None = None) -> EvalSet:
+def build_eval_set(
+    cfg: Config, split: str = "val", use_gt_boxes: bool | None = None, skip_bad_images: bool | None = None
+) -> EvalSet:
     """The records of ``split`` (GT boxes or ``data.det_file``), limited to ``eval.max_images`` images.
+
+    ``skip_bad_images`` (default ``data.skip_bad_images``): see :class:`EvalSet`.
 
     ``split="test-dev"`` takes the detector boxes of ``data.test_det_file`` (there is no ground truth).
     A layout given as data must match the joints the annotation file's category lists.
@@ -97,7 +107,8 @@ def build_eval_set(cfg: Config, split: str = "val", use_gt_boxes: bool | None = 
     centers = np.array([c for c, _ in crops], np.float32).reshape(-1, 2)
     scales = np.array([s for _, s in crops], np.float32).reshape(-1, 2)
     boxes = "gt" if gt_boxes and split != "test-dev" else "det"
-    return EvalSet(records, centers, scales, split, ann, image_ids, boxes)
+    skip = cfg.data.skip_bad_images if skip_bad_images is None else skip_bad_images
+    return EvalSet(records, centers, scales, split, ann, image_ids, boxes, skip)
 
 
 def eval_file_names(split: str, boxes: str, prefix: str = "") -> tuple[str, str]:
@@ -116,7 +127,19 @@ def shard_images(eval_set: EvalSet, rank: int, world_size: int) -> list[list[int
 
 
 def _load(eval_set: EvalSet, group: list[int], input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    image = as_rgb_image(eval_set.records[group[0]].image_path)
+    path = eval_set.records[group[0]].image_path
+    try:
+        image = as_rgb_image(path)
+    except ImageReadError as exc:
+        if not eval_set.skip_bad_images:
+            raise ImageReadError(
+                exc.path,
+                f"{exc.problem}; a set with a damaged or unreadable image is not scored: replace the file, "
+                "or pass --skip-bad-images (data.skip_bad_images=true) to leave its people out",
+            ) from None
+        log.warning("skipped %s: its %d people are not scored", exc, len(group))
+        eval_set.bad_images.append({"file": exc.path, "error": exc.problem})
+        return np.zeros((0, 3, input_size[1], input_size[0]), np.float32), np.zeros(0, np.int64)
     idx = np.asarray(group)
     return warp_crops(image, eval_set.centers[idx], eval_set.scales[idx], input_size), idx
 
@@ -226,7 +249,16 @@ def score_predictions(
     results_file = out / results_name if out is not None else None
     extra["boxes"] = eval_set.boxes
     records = eval_set.records
+    skipped = {b["file"] for b in eval_set.bad_images}
+    if skipped:
+        extra["bad_images"] = list(eval_set.bad_images)
+        extra["people_not_scored"] = sum(r.image_path in skipped for r in records)
     if cfg.data.dataset == "mpii":
+        if skipped:  # PCKh counts a record without a prediction as missed: score the others only
+            keep = [i for i, r in enumerate(records) if r.image_path not in skipped]
+            where = {old: new for new, old in enumerate(keep)}
+            records = [records[i] for i in keep]
+            predictions = [replace(p, index=where[p.index]) for p in predictions if p.index in where]
         pckh = PckhEvaluator(records, spec)
         pckh.process(predictions)
         metrics = pckh.evaluate()
@@ -237,6 +269,9 @@ def score_predictions(
     else:
         kept = postprocess(predictions, spec, cfg.eval.in_vis_threshold, cfg.eval.oks_nms_threshold)
         coco = CocoEvaluator(eval_set.ann_file, spec, image_ids=eval_set.image_ids)
+        if skipped:  # the skipped images' people are left out, not counted as missed
+            gone = {int(r.image_id) for r in records if r.image_path in skipped}
+            coco.image_ids = sorted(set(coco.image_ids or coco.coco.getImgIds()) - gone)
         coco.process(kept)
         if results_file is not None:
             coco.write_results(results_file)

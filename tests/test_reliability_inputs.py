@@ -1,0 +1,159 @@
+"""Damaged images in every reader, inputs never overwritten, detections checked, ranges and plain errors.
+
+Each test breaks one promise of ``docs/reliability.md`` if the behaviour it names breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import simple_keypoints, write_coco
+from fasterpose.cli import main
+from fasterpose.config import Config, apply_overrides, dump_config
+from fasterpose.data.image_io import ImageReadError, decode_warnings, read_image
+from fasterpose.engine.checkpoint import save_checkpoint
+from fasterpose.models.pose_model import PoseModel
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+
+
+def smooth_jpeg(seed: int = 0, size: tuple[int, int] = (160, 120)) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (size[1], size[0], 3)).astype(np.uint8), (7, 7), 3)
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def damage(data: bytes) -> bytes:
+    """Bit rot in the middle of the entropy-coded data; the end marker stays, OpenCV decodes it anyway."""
+    mid = len(data) // 2
+    out = data[:mid] + bytes(b ^ 0x5A for b in data[mid : mid + 40]) + data[mid + 40 :]
+    assert cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_COLOR) is not None  # OpenCV alone says nothing
+    return out
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Config]:
+    """Four 160x120 images with two people each (train = val), a config pointing at them."""
+    root = tmp_path_factory.mktemp("set")
+    people = [
+        {"image_id": i, "bbox": bbox, "keypoints": simple_keypoints(x, y)}
+        for i in range(1, 5)
+        for bbox, x, y in (([30, 10, 60, 70], 40, 20), ([80, 40, 50, 60], 85, 45))
+    ]
+    ann, images = write_coco(root, people, num_images=4, name="val")
+    for i in range(1, 5):
+        (images / f"{i:012d}.jpg").write_bytes(smooth_jpeg(i))
+    cfg = apply_overrides(
+        Config(),
+        [*TINY, f"data.root={root}", f"data.train_ann={ann.relative_to(root)}", "data.train_images=val",
+         f"data.val_ann={ann.relative_to(root)}", "data.val_images=val", "data.num_workers=0"],
+    )  # fmt: skip
+    return root, cfg
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory, dataset: tuple[Path, Config]) -> tuple[Path, Path]:
+    """(config YAML, checkpoint) of a random tiny model for the dataset."""
+    _, cfg = dataset
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("model")
+    ckpt = save_checkpoint(
+        root / "run_a" / "last.pth", {"model": PoseModel.from_config(cfg).state_dict(), "config": cfg}
+    )
+    config = root / "cfg.yaml"
+    dump_config(cfg, config)
+    return config, ckpt
+
+
+def damaged_copy(dataset: tuple[Path, Config], tmp_path: Path) -> tuple[Config, Path]:
+    """The dataset in ``tmp_path`` with image 2 damaged: (config, damaged file)."""
+    root, cfg = dataset
+    import shutil
+
+    shutil.copytree(root, tmp_path / "set")
+    bad = tmp_path / "set" / "val" / "000000000002.jpg"
+    bad.write_bytes(damage(bad.read_bytes()))
+    return apply_overrides(cfg, [f"data.root={tmp_path / 'set'}"]), bad
+
+
+# ---- image integrity ---------------------------------------------------------------------------------
+
+
+def test_read_image_refuses_a_damaged_jpeg_naming_the_file_and_prints_no_raw_libjpeg_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    good, bad = tmp_path / "good.jpg", tmp_path / "bad.jpg"
+    good.write_bytes(smooth_jpeg())
+    bad.write_bytes(damage(smooth_jpeg()))
+    capfd.readouterr()  # what damage()'s own OpenCV decode printed
+    assert read_image(good).shape == (120, 160, 3)
+    with pytest.raises(ImageReadError, match=r"bad\.jpg: damaged JPEG, it decodes only in part \(libjpeg: Corrupt"):
+        read_image(bad)
+    png = cv2.imencode(".png", np.full((40, 30, 3), 7, np.uint8))[1].tobytes()
+    (tmp_path / "bad.png").write_bytes(png[: len(png) // 2] + bytes(b ^ 1 for b in png[len(png) // 2 :]))
+    with pytest.raises(ImageReadError, match=r"bad\.png: cannot decode image.*\(libpng: "):
+        read_image(tmp_path / "bad.png")
+    err = capfd.readouterr().err
+    assert "Corrupt JPEG" not in err and "libpng error" not in err  # only our line, with the file's name
+    _, warnings = decode_warnings(damage(smooth_jpeg()), bad)  # data check's listing still sees the words
+    assert warnings and warnings[0].startswith("Corrupt JPEG data")
+
+
+def test_eval_refuses_a_set_with_a_damaged_jpeg_unless_skip_bad_images_which_lists_it(
+    dataset: tuple[Path, Config], model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, bad = damaged_copy(dataset, tmp_path)
+    config, ckpt = model
+    args = ["eval", str(config), "--model", str(ckpt), f"data.root={cfg.data.root}", "--no-progress", "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "o1")]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}: damaged JPEG" in err and "--skip-bad-images" in err
+    assert not (tmp_path / "o1").exists() or not list((tmp_path / "o1").glob("*metrics*"))  # no score written
+    assert main([*args, "--out", str(tmp_path / "o2"), "--skip-bad-images", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT SCORED: 1 damaged or unreadable images (2 people)" in out and f"{bad}: damaged JPEG" in out
+    metrics = json.loads(next((tmp_path / "o2").glob("*metrics_val_gt.json")).read_text())
+    assert [b["file"] for b in metrics["bad_images"]] == [str(bad)] and metrics["people_not_scored"] == 2
+    assert metrics["people"] == 6  # the other three images' people were scored
+
+
+def test_training_data_follows_skip_bad_images_for_a_damaged_jpeg(
+    dataset: tuple[Path, Config], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fasterpose.data.dataset import TopDownDataset
+
+    cfg, bad = damaged_copy(dataset, tmp_path)
+    strict = TopDownDataset.from_config(cfg, "train", train=True)
+    index = next(i for i, r in enumerate(strict.records) if r.image_path == str(bad))
+    with pytest.raises(ImageReadError, match="damaged JPEG") as info:
+        strict[index]
+    assert info.value.path == str(bad)
+    lenient = TopDownDataset.from_config(apply_overrides(cfg, ["data.skip_bad_images=true"]), "train", train=True)
+    with caplog.at_level(logging.WARNING):
+        sample = lenient[index]
+    assert sample["meta"].image_id != 2 and lenient.bad_image_paths == {str(bad)}
+    assert f"skipping unreadable image {bad} (damaged JPEG" in caplog.text
+
+
+def test_predict_skips_and_lists_a_damaged_jpeg_in_a_folder(model: tuple[Path, Path], tmp_path: Path) -> None:
+    _, ckpt = model
+    src = tmp_path / "imgs"
+    src.mkdir()
+    for i, name in enumerate(("a.jpg", "b.jpg", "c.jpg")):
+        (src / name).write_bytes(smooth_jpeg(i))
+    (src / "b.jpg").write_bytes(damage((src / "b.jpg").read_bytes()))
+    res = tmp_path / "r.json"
+    argv = ["predict", "--checkpoint", str(ckpt), "--runtime", "torch", str(src), "--whole-image"]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--json", str(res)]) == 0
+    assert sorted({r["file_name"] for r in json.loads(res.read_text())}) == ["a.jpg", "c.jpg"]
+    skipped = json.loads((tmp_path / "r_summary.json").read_text())["skipped"]
+    assert [s["file"] for s in skipped] == ["b.jpg"] and "damaged JPEG" in skipped[0]["error"]
