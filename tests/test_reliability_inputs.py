@@ -157,3 +157,70 @@ def test_predict_skips_and_lists_a_damaged_jpeg_in_a_folder(model: tuple[Path, P
     assert sorted({r["file_name"] for r in json.loads(res.read_text())}) == ["a.jpg", "c.jpg"]
     skipped = json.loads((tmp_path / "r_summary.json").read_text())["skipped"]
     assert [s["file"] for s in skipped] == ["b.jpg"] and "damaged JPEG" in skipped[0]["error"]
+
+
+# ---- detections checked as predict checks them --------------------------------------------------------
+
+
+def _det_file(root: Path, name: str, xyxy: bool) -> Path:
+    ann = json.loads((root / "annotations" / "person_keypoints_val.json").read_text())
+    dets = []
+    for a in ann["annotations"]:
+        x, y, w, h = a["bbox"]
+        dets.append({"image_id": a["image_id"], "category_id": 1, "score": 0.9,
+                     "bbox": [x, y, x + w, y + h] if xyxy else [x, y, w, h]})  # fmt: skip
+    path = root / name
+    path.write_text(json.dumps(dets))
+    return path
+
+
+def test_eval_det_and_test_dev_refuse_xyxy_detections_naming_the_fix(
+    dataset: tuple[Path, Config], model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = dataset
+    config, ckpt = model
+    xyxy = _det_file(root, "dets_xyxy.json", xyxy=True)
+    _det_file(root, "dets_xywh.json", xyxy=False)
+    args = ["eval", str(config), "--model", str(ckpt), "--no-progress", "--device", "cpu", "--out", str(tmp_path)]
+    assert main([*args, "--det", "data.det_file=dets_xyxy.json"]) == 1
+    err = capsys.readouterr().err
+    assert f"{xyxy}: 4 of 8 detection boxes do not fit their image as [x, y, width, height]" in err
+    assert "convert them to [x1, y1, x2 - x1, y2 - y1]" in err
+    test_dev = ["--split", "test-dev", "data.test_ann=annotations/person_keypoints_val.json", "data.test_images=val"]
+    assert main([*args, *test_dev, "data.test_det_file=dets_xyxy.json"]) == 1
+    assert "4 of 8 detection boxes do not fit" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*test-dev*"))  # no server file written from misread boxes
+    assert main([*args, "--det", "data.det_file=dets_xywh.json"]) == 0  # the same boxes as xywh are scored
+    assert main([*args, *test_dev, "data.test_det_file=dets_xywh.json"]) == 0
+
+
+def test_a_few_xyxy_like_detections_warn_and_boxes_outside_the_image_are_dropped(
+    dataset: tuple[Path, Config], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fasterpose.data.coco import parse_coco_detections
+
+    root, _ = dataset
+    ann = root / "annotations" / "person_keypoints_val.json"
+    dets = [{"image_id": i, "bbox": [30, 10, 60, 70], "score": 0.9} for i in range(1, 5)]
+    dets += [{"image_id": 1, "bbox": [80, 40, 130, 100], "score": 0.9}]  # one xyxy-looking box of five
+    dets += [{"image_id": 2, "bbox": [5058, 40, 50, 60], "score": 0.9}]  # nowhere on the 160x120 image
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(dets))
+    with caplog.at_level(logging.WARNING):
+        records = parse_coco_detections(path, ann, root / "val")
+    assert len(records) == 5 and all(r.box[0] < 160 for r in records)
+    assert "1 of 5 detection boxes do not fit their image as [x, y, width, height]" in caplog.text
+    assert "dropped 1 detections entirely outside their image" in caplog.text
+
+
+def test_predictor_skips_a_box_entirely_outside_the_image_with_a_warning() -> None:
+    from fasterpose.deploy.predictor import Predictor
+    from test_predict import tiny_cfg
+
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    predictor = Predictor(PoseModel.from_config(cfg).eval(), cfg, runtime="torch")
+    img = np.zeros((120, 160, 3), np.uint8)
+    with pytest.warns(UserWarning, match=r"1 of 2 boxes lie entirely outside the 160x120 image and are skipped"):
+        people = predictor(img, [[10, 10, 50, 80], [5058, 10, 50, 80]])
+    assert len(people) == 1 and float(people[0].box[0]) == 10.0

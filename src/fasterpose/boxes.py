@@ -71,6 +71,26 @@ def _fits(xyxy: np.ndarray, width: float, height: float, slack: float) -> np.nda
     return (x2 > x1) & (y2 > y1) & (x1 >= -mx) & (y1 >= -my) & (x2 <= width + mx) & (y2 <= height + my)
 
 
+def looks_xyxy(xywh: np.ndarray, image_wh: np.ndarray, slack: float = 0.1) -> np.ndarray:
+    """Per box (N, 4) read as xywh, with its image's (N, 2) width and height: it does not fit the image
+    but its xyxy reading does (the rule of :func:`format_warning`, per box)."""
+    xywh = np.asarray(xywh, np.float64).reshape(-1, 4)
+    wh = np.asarray(image_wh, np.float64).reshape(-1, 2)
+    as_given = xywh.copy()
+    as_given[:, 2:] += as_given[:, :2]
+    w, h = wh[:, 0], wh[:, 1]
+    return ~_fits(as_given, w, h, slack) & _fits(xywh, w, h, slack)  # type: ignore[arg-type]
+
+
+def outside_image(xywh: np.ndarray, image_wh: np.ndarray) -> np.ndarray:
+    """Per xywh box (N, 4): no pixel of it inside its image (N, 2) (a person drawn at x = 5058)."""
+    xywh = np.asarray(xywh, np.float64).reshape(-1, 4)
+    wh = np.asarray(image_wh, np.float64).reshape(-1, 2)
+    x1, y1 = xywh[:, 0], xywh[:, 1]
+    x2, y2 = x1 + xywh[:, 2], y1 + xywh[:, 3]
+    return (x2 <= 0) | (y2 <= 0) | (x1 >= wh[:, 0]) | (y1 >= wh[:, 1])
+
+
 def format_warning(boxes: Any, image_wh: tuple[int, int], box_format: str, slack: float = 0.1) -> str | None:
     """A warning when the boxes look like the other format than ``box_format``; None when they fit.
 

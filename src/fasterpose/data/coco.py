@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from fasterpose.boxes import looks_xyxy, outside_image
 from fasterpose.data.coco_schema import (
     is_int,
     is_number,
@@ -202,6 +203,10 @@ def parse_coco_detections(
         if not (box[2] > 0 and box[3] > 0):
             skipped["zero or negative width/height"] += 1
             continue
+        size = (int(img.get("width", 0)), int(img.get("height", 0)))
+        if min(size) > 0 and outside_image(np.asarray(box), np.asarray(size))[0]:
+            skipped["entirely outside the image"] += 1
+            continue
         records.append(
             PersonRecord(
                 image_path=str(image_dir / img["file_name"]),
@@ -218,8 +223,31 @@ def parse_coco_detections(
             f"{det_file}: none of the {len(dets)} detections has the person category id {person_id} of {ann_file} "
             f"(found category ids {sorted(other_categories, key=str)[:10]})"
         )
+    check_detection_box_format(det_file, records)
     _report_detection_coverage(det_file, ann_file, len(images), covered, {r.image_id for r in records}, skipped)
     return records
+
+
+def check_detection_box_format(det_file: str | os.PathLike[str], records: list[PersonRecord]) -> None:
+    """Refuse a detection file whose boxes are [x1, y1, x2, y2], not COCO's [x, y, width, height].
+
+    The rule is ``predict``'s (:func:`fasterpose.boxes.format_warning`): a box that does not fit its
+    image as xywh but does as xyxy counts; half or more of the boxes (of images with a known size)
+    is an error naming the fix, fewer a warning counting them.
+    """
+    sized = [r for r in records if r.image_size and min(r.image_size) > 0]
+    if not sized:
+        return
+    bad = int(looks_xyxy(np.stack([r.box for r in sized]), np.array([r.image_size for r in sized])).sum())
+    if not bad:
+        return
+    what = (
+        f"{det_file}: {bad} of {len(sized)} detection boxes do not fit their image as [x, y, width, height] "
+        "(the COCO results format) but do as [x1, y1, x2, y2]"
+    )
+    if bad * 2 >= len(sized):
+        raise AnnotationError(f"{what}: convert them to [x1, y1, x2 - x1, y2 - y1] and pass the new file")
+    log.warning("%s: check the box format of those detections", what)
 
 
 def _report_detection_coverage(
@@ -235,6 +263,10 @@ def _report_detection_coverage(
             "%s: dropped %d detections with zero or negative width/height",
             det_file,
             skipped["zero or negative width/height"],
+        )
+    if skipped["entirely outside the image"]:
+        log.warning(
+            "%s: dropped %d detections entirely outside their image", det_file, skipped["entirely outside the image"]
         )
     if len(covered) < num_images:
         log.warning(

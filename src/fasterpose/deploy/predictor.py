@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
-from fasterpose.boxes import as_xywh, format_warning
+from fasterpose.boxes import as_xywh, format_warning, outside_image
 from fasterpose.config import Config
 from fasterpose.deploy.models import open_runner
 from fasterpose.deploy.results import Results
@@ -128,6 +128,16 @@ class Predictor:
             if warning:
                 warnings.warn(warning, UserWarning, stacklevel=2)
             xywh = np.concatenate([xy, scores[:, None]], axis=1)
+            outside = outside_image(xy, np.array([[w, h]]))
+            if outside.any():  # no pixel to look at: a person there would be made up
+                i = int(np.flatnonzero(outside)[0])
+                warnings.warn(
+                    f"{int(outside.sum())} of {len(xy)} boxes lie entirely outside the {w}x{h} image and are "
+                    f"skipped (box {i}: {xy[i].round(1).tolist()} as x, y, width, height)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                xywh = xywh[~outside]
         path = None if isinstance(image, np.ndarray) else str(image)
         return Results(self.pipeline(img, xywh, image_id), img, self.spec, path)
 
