@@ -224,3 +224,85 @@ def test_predictor_skips_a_box_entirely_outside_the_image_with_a_warning() -> No
     with pytest.warns(UserWarning, match=r"1 of 2 boxes lie entirely outside the 160x120 image and are skipped"):
         people = predictor(img, [[10, 10, 50, 80], [5058, 10, 50, 80]])
     assert len(people) == 1 and float(people[0].box[0]) == 10.0
+
+
+# ---- inputs are never outputs; evaluations never replace each other ------------------------------------
+
+
+def test_predict_json_onto_its_model_or_boxes_is_refused_even_with_overwrite(
+    model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, ckpt = model
+    img = tmp_path / "a.jpg"
+    img.write_bytes(smooth_jpeg())
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"a.jpg": [[10, 10, 50, 80]]}))
+    before = ckpt.read_bytes(), boxes.read_bytes()
+    base = ["predict", "--checkpoint", str(ckpt), "--runtime", "torch", str(img), "--no-save", "--overwrite"]
+    assert main([*base, "--whole-image", "--json", str(ckpt)]) == 1
+    assert f"{ckpt}: the output would overwrite the input model" in capsys.readouterr().err
+    assert main([*base, "--boxes", str(boxes), "--json", str(boxes)]) == 1
+    assert "would overwrite the input boxes file" in capsys.readouterr().err
+    assert (ckpt.read_bytes(), boxes.read_bytes()) == before
+
+
+def test_two_models_of_one_name_and_two_datasets_never_replace_each_others_eval_files(
+    dataset: tuple[Path, Config], model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, ckpt = model
+    other = tmp_path / "run_b" / "last.pth"
+    other.parent.mkdir()
+    torch.manual_seed(1)
+    save_checkpoint(other, {"model": PoseModel.from_config(dataset[1]).state_dict(), "config": dataset[1]})
+    out = tmp_path / "evals"
+    common = ["--no-progress", "--device", "cpu", "--out", str(out)]
+    assert main(["eval", str(config), "--model", str(ckpt), *common]) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(first) == ["last_metrics_val_gt.json", "last_results_val_gt.json"]
+    assert main(["eval", str(config), "--model", str(other), *common]) == 1  # same names, another model
+    err = capsys.readouterr().err
+    assert "holds the evaluation of model" in err and str(ckpt) in err and "--out DIR to keep both" in err
+    assert main(["eval", str(config), "--model", str(ckpt), *common, "eval.max_images=2"]) == 1  # other data
+    assert "max_images None" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # the first evaluation untouched
+    assert main(["eval", str(config), "--model", str(ckpt), *common]) == 0  # the same evaluation again: fine
+    assert main(["eval", str(config), "--model", str(other), *common[:-1], str(tmp_path / "evals_b")]) == 0
+    assert (out / "last_metrics_val_gt.json").is_file() and (
+        tmp_path / "evals_b" / "last_metrics_val_gt.json"
+    ).is_file()
+    both = [json.loads(p.read_text())["evaluated"]["model"] for p in (out, tmp_path / "evals_b")
+            for p in [p / "last_metrics_val_gt.json"]]  # fmt: skip
+    assert both == [str(ckpt.resolve()), str(other.resolve())]
+
+
+def test_safetensors_and_pth_of_one_stem_keep_apart_eval_files(
+    model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, ckpt = model
+    folder = tmp_path / "m"
+    folder.mkdir()
+    pth = folder / "last.pth"
+    pth.write_bytes(ckpt.read_bytes())
+    assert main(["export", "--checkpoint", str(pth), "--format", "weights"]) == 0
+    for m in (pth, folder / "last.safetensors"):
+        assert main(["eval", str(config), "--model", str(m), "--no-progress", "--device", "cpu"]) == 0
+    names = sorted(p.name for p in folder.glob("*_val_gt.json"))
+    assert names == ["last_metrics_val_gt.json", "last_results_val_gt.json",
+                     "last_safetensors_metrics_val_gt.json", "last_safetensors_results_val_gt.json"]  # fmt: skip
+
+
+def test_eval_into_an_unwritable_folder_is_refused_before_any_prediction(
+    model: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fasterpose.pipeline.evaluate as ev
+
+    config, ckpt = model
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("predicted before the output folder was checked")
+
+    monkeypatch.setattr(ev, "predict_eval_set", never)
+    assert main(["eval", str(config), "--model", str(ckpt), "--no-progress", "--out", str(blocker / "out")]) == 1
+    assert f"cannot write the results folder {blocker / 'out'}" in capsys.readouterr().err

@@ -132,6 +132,65 @@ def drop_partial_line(path: str | os.PathLike[str]) -> bool:
     return True
 
 
+class InputOverwriteError(ValueError):
+    """An output path that is one of the command's inputs (refused even with ``--overwrite``)."""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)  # a hard link or another spelling
+    except OSError:
+        return False
+
+
+def model_input_files(model: str | os.PathLike[str] | None) -> list[Path]:
+    """The files a model path stands for: an OpenVINO ``.xml`` and its ``.bin``, else the file itself."""
+    if model is None:
+        return []
+    path = Path(model)
+    return [path, path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [path]
+
+
+def refuse_inputs(
+    outputs: list[Path | None], inputs: dict[str, list[Path] | Path | str | None], option: str = "--out"
+) -> None:
+    """Raise :class:`InputOverwriteError` when an output is one of the inputs (the same file).
+
+    Args:
+        outputs: the paths a command would write (None entries are ignored).
+        inputs: what each input is (``"model"``, ``"boxes file"``) -> its path or paths.
+        option: the option to change, for the message.
+    """
+    for out in outputs:
+        if out is None:
+            continue
+        for what, paths in inputs.items():
+            if paths is None:
+                continue
+            for path in paths if isinstance(paths, list) else [Path(paths)]:
+                if _same_file(Path(out), Path(path)):
+                    raise InputOverwriteError(
+                        f"{out}: the output would overwrite the input {what} {path}; pass another {option} "
+                        "(an input is never replaced, even with --overwrite)"
+                    )
+
+
+def check_writable_folder(folder: str | os.PathLike[str], what: str = "output") -> None:
+    """Create ``folder`` if needed and write a probe file there: an unwritable or read-only output is
+    found before any work, not after it (``os.access`` alone says yes to root on a read-only mount)."""
+    d = Path(folder)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / f".write-probe.{secrets.token_hex(6)}.tmp"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(f"cannot write the {what} folder {d}: {exc.strerror or exc}; pass another --out") from None
+
+
 def remove_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files an interrupted :func:`atomic_write` left in ``folder``."""
     d = Path(folder)

@@ -85,6 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", help="folder for the results and metrics files (default: the model's folder)")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace results / metrics files that hold another model's or another dataset's evaluation",
+    )
+    parser.add_argument(
         "--workers", type=int, help="image-reading threads (default: data.num_workers, at most the CPU cores)"
     )
     parser.add_argument(
@@ -111,6 +116,8 @@ def model_file_prefix(model: Path, runtime: str, precision: str) -> str:
     of one model file in different runtimes or precisions keep apart files (``last.pth`` and an
     ``last.onnx`` beside it too, as an exported file never runs in torch)."""
     tag = "" if (runtime, precision) == ("torch", "fp32") else f"{runtime}_{precision}_"
+    if model.suffix.lower() == ".safetensors":
+        tag = f"safetensors_{tag}"  # ``last.safetensors`` beside ``last.pth`` keeps apart files
     return f"{model.stem}_{tag}"
 
 
@@ -159,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         eval_set = build_eval_set(cfg, args.split, use_gt_boxes=True, skip_bad_images=args.skip_bad_images)
         preds = oracle_predictions(cfg, eval_set)
         out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
+        if out_dir is not None:
+            _check_outputs(args, cfg, out_dir, prefix, None)
         title = (
             f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
             f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split} (GT boxes)"
@@ -192,6 +201,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(args: argparse.Namespace, cfg: Config, out_dir: Path, prefix: str, model: Path | None) -> None:
+    """The results / metrics files: no input, a writable folder, no other evaluation replaced unasked."""
+    from fasterpose.atomic import model_input_files
+    from fasterpose.pipeline.evaluate import check_eval_outputs, eval_file_names, eval_identity, split_annotations
+
+    boxes = "gt" if cfg.eval.use_gt_boxes else "det"
+    names = eval_file_names(args.split, boxes, prefix)
+    identity = eval_identity(cfg, args.split, boxes, model)
+    inputs = {"model": model_input_files(model), "annotation file": split_annotations(cfg, args.split),
+              "detection file": identity["det_file"], "config": args.config}  # fmt: skip
+    check_eval_outputs(out_dir, names, identity, inputs, args.overwrite)
+
+
 def _print_bad_images(info: dict[str, Any]) -> None:
     """Say which images --skip-bad-images left out (their people are not in the score)."""
     bad = info.get("bad_images", [])
@@ -217,6 +239,10 @@ def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[lis
     else:
         device = _device(args.device)
     runner, cfg = open_model(args, cfg, device)
+    if rank == 0 and args.split != "test-dev":  # before any work: nothing found wrong after the evaluation
+        model = Path(args.model)
+        prefix = model_file_prefix(model, runner.runtime, runner.precision)
+        _check_outputs(args, cfg, Path(args.out) if args.out else model.parent, prefix, model)
     if args.split == "test-dev":
         from fasterpose.pipeline.testdev import testdev_image_ids
 

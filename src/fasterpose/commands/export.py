@@ -157,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
 def _refuse_overwriting_input(out: Path, source: str | Path, fmt: str, overwrite: bool = False) -> None:
     """An export never replaces the file it reads (an IR's ``.bin`` included), nor, without
     ``--overwrite``, any file that exists."""
-    src = Path(source).resolve()
+    from fasterpose.atomic import refuse_inputs
+
     written = [out, out.with_suffix(".bin")] if fmt == "openvino" else [out]
-    if any(p.resolve() == src for p in written):
-        raise ValueError(f"{out}: the output would overwrite the input {source}; pass another --out")
+    refuse_inputs(list(written), {"checkpoint": Path(source)})
     existing = [str(p) for p in written if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exists: pass --overwrite to replace it, or another --out")

@@ -111,6 +111,7 @@ def _ignored_options(args: argparse.Namespace, kind: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fasterpose.atomic import model_input_files, refuse_inputs
     from fasterpose.deploy.boxes import box_provider
     from fasterpose.deploy.outputs import plan_outputs
     from fasterpose.deploy.predict_run import predict_source
@@ -123,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
     for note in _ignored_options(args, source.kind):
         log.warning("%s", note)
     plan = plan_outputs(source, args.source, args.out, args.json, not args.no_save, args.overwrite)
+    inputs = {"model": model_input_files(args.checkpoint), "boxes file": args.boxes,
+              "detector weights": args.detector_weights}  # fmt: skip
+    refuse_inputs([plan.json_path, plan.summary_path, plan.single_file], inputs, "--out / --json")
     boxes = box_provider(args.boxes, args.whole_image, args.detector_weights, box_format=args.box_format)
     if boxes.table is not None:
         boxes.table.check_single_image(len(source.paths) if source.kind == "images" else 0)

@@ -118,6 +118,56 @@ def eval_file_names(split: str, boxes: str, prefix: str = "") -> tuple[str, str]
     return f"{prefix}results_{split}_{boxes}.json", f"{prefix}metrics_{split}_{boxes}.json"
 
 
+def eval_identity(cfg: Config, split: str, boxes: str, model: str | Path | None) -> dict[str, Any]:
+    """What one evaluation scored, as its metrics file records it under ``evaluated``: the model file,
+    the dataset, the annotation file, the detection file (``det`` boxes) and ``eval.max_images``."""
+    d = cfg.data
+    det = d.test_det_file if split == "test-dev" else d.det_file if boxes == "det" else None
+    return {
+        "model": str(Path(model).resolve()) if model is not None else None,
+        "dataset": d.dataset,
+        "ann_file": str(split_annotations(cfg, split).resolve()),
+        "det_file": str((Path(d.root) / det).resolve()) if det else None,
+        "max_images": cfg.eval.max_images,
+    }
+
+
+def check_eval_outputs(
+    out_dir: Path, names: tuple[str, str], identity: dict[str, Any], inputs: dict[str, Any], overwrite: bool
+) -> None:
+    """Before any work: the results / metrics files are none of the inputs, the folder can be written,
+    and an existing pair holds this same evaluation (same model and data) unless ``overwrite``.
+
+    Raises:
+        InputOverwriteError: an output is an input (even with ``overwrite``).
+        OSError: the folder cannot be written.
+        FileExistsError: the files hold another model's or another dataset's evaluation.
+    """
+    from fasterpose.atomic import check_writable_folder, refuse_inputs
+
+    results, metrics = out_dir / names[0], out_dir / names[1]
+    refuse_inputs([results, metrics], inputs)
+    check_writable_folder(out_dir, "results")
+    if overwrite or not (results.exists() or metrics.exists()):
+        return
+    try:
+        earlier = json.loads(metrics.read_text())
+        before = earlier.get("evaluated") or {"model": earlier.get("model")}
+    except (OSError, ValueError, AttributeError):
+        before = {}
+    if before.get("model") and not Path(str(before["model"])).is_absolute():
+        before["model"] = str(Path(str(before["model"])).resolve())
+    differ = [k for k in ("model", "dataset", "ann_file", "det_file", "max_images") if k in before
+              and before[k] != identity.get(k)]  # fmt: skip
+    if before and not differ:
+        return  # the same evaluation again: its files are replaced
+    what = ", ".join(f"{k} {before.get(k)}" for k in differ) if before else "an unknown evaluation"
+    raise FileExistsError(
+        f"{metrics if metrics.exists() else results} holds the evaluation of {what}, not this one: pass --out DIR "
+        "to keep both, or --overwrite to replace it"
+    )
+
+
 def shard_images(eval_set: EvalSet, rank: int, world_size: int) -> list[list[int]]:
     """Record positions grouped by image (first-seen order); rank ``r`` of ``w`` gets groups r, r+w, ..."""
     groups: dict[str, list[int]] = {}
@@ -248,6 +298,7 @@ def score_predictions(
     results_name, metrics_name = eval_file_names(split, eval_set.boxes, file_prefix)
     results_file = out / results_name if out is not None else None
     extra["boxes"] = eval_set.boxes
+    extra["evaluated"] = eval_identity(cfg, split, eval_set.boxes, extra.get("model"))
     records = eval_set.records
     skipped = {b["file"] for b in eval_set.bad_images}
     if skipped:
