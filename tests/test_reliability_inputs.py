@@ -306,3 +306,56 @@ def test_eval_into_an_unwritable_folder_is_refused_before_any_prediction(
     monkeypatch.setattr(ev, "predict_eval_set", never)
     assert main(["eval", str(config), "--model", str(ckpt), "--no-progress", "--out", str(blocker / "out")]) == 1
     assert f"cannot write the results folder {blocker / 'out'}" in capsys.readouterr().err
+
+
+# ---- numeric options range-checked; a failed study run fails the command --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "value"),
+    [
+        (["predict", "x.jpg", "--checkpoint", "m.onnx", "--threshold", "nan"], "--threshold", "nan"),
+        (["predict", "x.jpg", "--checkpoint", "m.onnx", "--det-threshold", "2"], "--det-threshold", "2"),
+        (["predict", "x.mp4", "--checkpoint", "m.onnx", "--max-frames", "0"], "--max-frames", "0"),
+        (["predict", "x.mp4", "--checkpoint", "m.onnx", "--smooth-min-cutoff", "0"], "--smooth-min-cutoff", "0"),
+        (["predict", "x.mp4", "--checkpoint", "m.onnx", "--smooth-beta", "-1"], "--smooth-beta", "-1"),
+        (["eval", "c.yaml", "--model", "m.pth", "--workers", "-2"], "--workers", "-2"),
+        (["export", "--checkpoint", "m.pth", "--format", "onnx", "--calib-limit", "0"], "--calib-limit", "0"),
+        (["study", "configs/study", "--seeds", "0"], "--seeds", "0"),
+        (["study", "configs/study", "--jobs", "inf"], "--jobs", "inf"),
+        (["data", "synthpose", "out", "--train", "-5"], "--train", "-5"),
+        (["data", "show", "c.yaml", "--n", "1.5"], "--n", "1.5"),
+        (["quickstart", "--minutes", "-1"], "--minutes", "-1"),
+        (["quickstart", "--num-val", "0"], "--num-val", "0"),
+        (["bench", "latency", "m.onnx", "--runs", "0"], "--runs", "0"),
+    ],
+)
+def test_numeric_options_are_range_checked_naming_option_and_value(
+    argv: list[str], option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {option}" in err and f"got '{value}'" in err and "must be" in err
+
+
+def test_a_study_with_a_failed_run_exits_non_zero(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    import fasterpose.study as study
+
+    def fake_execute(failed: int):  # type: ignore[no-untyped-def]
+        return lambda *a, **k: (
+            SimpleNamespace(invocation=SimpleNamespace(trained=3, failed=failed)),
+            tmp_path / "r.md",
+        )
+
+    monkeypatch.setattr(study, "load_study", lambda d: object())
+    monkeypatch.setattr(study, "execute", fake_execute(1))
+    assert main(["study", str(tmp_path), "--out", str(tmp_path)]) == 1
+    assert "1 run(s) FAILED" in capsys.readouterr().out
+    monkeypatch.setattr(study, "execute", fake_execute(0))
+    assert main(["study", str(tmp_path), "--out", str(tmp_path)]) == 0

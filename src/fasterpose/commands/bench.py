@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from fasterpose.commands.argtypes import count
+
 DEFAULT_CONFIGS = ("configs/fasterpose_r50_256x192.yaml", "configs/simplebaseline_r50_256x192.yaml")
 DEFAULT_VARIANTS = "torch,torch-compile,onnxruntime,openvino,openvino-bf16"
 
@@ -50,10 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated runtimes: torch, torch-compile, onnxruntime, openvino, openvino-bf16",
     )
     lat.add_argument("--batches", default="1,32", help="comma-separated batch sizes")
-    lat.add_argument("--runs", type=int, default=20, help="timed interleaved rounds after the warm-up")
-    lat.add_argument("--warmup", type=int, default=3, help="untimed calls per model, runtime and batch first")
-    lat.add_argument("--threads", type=int, help="CPU threads for every runtime (default: torch's, all cores)")
-    lat.add_argument("--peak-size", type=int, default=2048, help="square matrix size for the matmul peak")
+    lat.add_argument("--runs", type=count(), default=20, help="timed interleaved rounds after the warm-up")
+    lat.add_argument("--warmup", type=count(0), default=3, help="untimed calls per model, runtime and batch first")
+    lat.add_argument("--threads", type=count(), help="CPU threads for every runtime (default: torch's, all cores)")
+    lat.add_argument("--peak-size", type=count(), default=2048, help="square matrix size for the matmul peak")
     lat.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="config changes for every model (default: none)"
     )

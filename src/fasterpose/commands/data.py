@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from fasterpose.commands.argtypes import count
+
 DESCRIPTION = """\
 Work with datasets: `check` validates an annotation file (and its images) and lists every problem
 training or evaluation would meet; `show` draws a grid of augmented training samples with their
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--ann", required=True, help="annotation JSON")
     p.add_argument("--images", default=None, help="image folder (default: check the JSON only)")
-    p.add_argument("--max-print", type=int, default=200, help="print at most this many problems")
+    p.add_argument("--max-print", type=count(0), default=200, help="print at most this many problems")
     p.set_defaults(_data_run=run_check)
 
     p = sub.add_parser(
@@ -48,11 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("config", help="experiment YAML")
     p.add_argument("overrides", nargs="*", help="config changes as key=value")
-    p.add_argument("--n", type=int, default=16, help="number of samples")
+    p.add_argument("--n", type=count(), default=16, help="number of samples")
     p.add_argument("--out", default="samples.png", help="output image (png/jpg)")
     p.add_argument("--split", choices=("train", "val"), default="train", help="which split to draw from")
     p.add_argument("--no-augment", action="store_true", help="show evaluation crops (no augmentation)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the sample choice and augmentation")
+    p.add_argument("--seed", type=count(0), default=0, help="random seed of the sample choice and augmentation")
     p.set_defaults(_data_run=run_show)
 
     p = sub.add_parser(
@@ -63,10 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         epilog="example:\n  fasterpose data synthpose --out data/synthpose --train 2000 --val 200 --workers 2",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--train", type=int, default=2000, help="training images")
-    p.add_argument("--val", type=int, default=200, help="validation images")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
-    p.add_argument("--workers", type=int, default=1, help="render with this many processes (same output)")
+    p.add_argument("--train", type=count(), default=2000, help="training images")
+    p.add_argument("--val", type=count(), default=200, help="validation images")
+    p.add_argument("--seed", type=count(0), default=0, help="random seed (same seed, same dataset)")
+    p.add_argument("--workers", type=count(), default=1, help="render with this many processes (same output)")
     p.add_argument(
         "--layout",
         default="coco17",

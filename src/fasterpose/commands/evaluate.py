@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fasterpose.commands.argtypes import count
 from fasterpose.config import Config, apply_overrides, load_config
 from fasterpose.evaluation.report import format_table
 from fasterpose.pipeline.runner import RUNTIMES
@@ -90,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace results / metrics files that hold another model's or another dataset's evaluation",
     )
     parser.add_argument(
-        "--workers", type=int, help="image-reading threads (default: data.num_workers, at most the CPU cores)"
+        "--workers", type=count(0), help="image-reading threads (default: data.num_workers, at most the CPU cores)"
     )
     parser.add_argument(
         "--skip-bad-images",

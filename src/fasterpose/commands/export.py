@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fasterpose.commands.argtypes import count
 from fasterpose.config import load_config
 from fasterpose.deploy.quantize import CALIBRATION_METHODS
 
@@ -64,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="int8: dataset config whose person boxes calibrate (default: --val, else the model's own)",
     )
     parser.add_argument("--calib-split", default="train", choices=("train", "val"), help="int8: whose boxes calibrate")
-    parser.add_argument("--calib-limit", type=int, default=64, help="int8: at most this many calibration crops/images")
+    parser.add_argument(
+        "--calib-limit", type=count(), default=64, help="int8: at most this many calibration crops/images"
+    )
     parser.add_argument(
         "--calib-method", default="minmax", choices=CALIBRATION_METHODS, help="int8: how value ranges are chosen"
     )

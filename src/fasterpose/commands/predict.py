@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from fasterpose.commands.argtypes import SCORE, count, number
 from fasterpose.pipeline.runner import RUNTIMES
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=f"local weights of torchvision's {DETECTOR} (default: the torch hub cache)",
     )
-    a("--det-threshold", metavar="SCORE", type=float,
+    a("--det-threshold", metavar="SCORE", type=SCORE,
       help="drop person boxes scoring below this (default: the model config's data.det_score_threshold, "
       "the value eval uses)")  # fmt: skip
     a("--out", metavar="PATH",
@@ -79,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a(
         "--threshold",
         metavar="SCORE",
-        type=float,
+        type=SCORE,
         default=0.3,
         help="joints scoring at or below this are not drawn (default: 0.3)",
     )
@@ -87,12 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--smooth", action="store_true", help="One-Euro smoothing of the joints over time, video/webcam (default: off)")
     a(
         "--smooth-min-cutoff",
-        type=float,
+        type=number(0.0, low_open=True),
         default=1.0,
         help="One-Euro minimum cutoff in Hz, with --smooth (default: 1.0)",
     )
-    a("--smooth-beta", type=float, default=0.05, help="One-Euro speed coefficient, with --smooth (default: 0.05)")
-    a("--max-frames", metavar="N", type=int, help="stop after this many video / webcam frames (default: all)")
+    a("--smooth-beta", type=number(0.0), default=0.05, help="One-Euro speed coefficient, with --smooth (default: 0.05)")
+    a("--max-frames", metavar="N", type=count(), help="stop after this many video / webcam frames (default: all)")
 
 
 def _ignored_options(args: argparse.Namespace, kind: str) -> list[str]:

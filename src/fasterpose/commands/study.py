@@ -14,6 +14,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from fasterpose.commands.argtypes import count
+
 WORK_DIR = "docs/study_runs"  # = fasterpose.study.driver.WORK_DIR (not imported here: help stays fast)
 
 log = logging.getLogger(__name__)
@@ -33,15 +35,15 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config_dir", help="study folder with study.yaml and one YAML per arm, e.g. configs/study")
     parser.add_argument("overrides", nargs="*", help="config overrides applied to every run, e.g. train.device=cuda")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (arms may cap it with max_seeds)")
+    parser.add_argument("--seeds", type=count(), default=3, help="seeds per arm (arms may cap it with max_seeds)")
     parser.add_argument("--out", default="docs", help="where results.md, study_results.json and images/ go")
     parser.add_argument(
         "--work-dir", default=WORK_DIR, help=f"run folders <regime>/<arm>/seed<k> (default {WORK_DIR}, committed)"
     )
     parser.add_argument("--dataset-dir", default=None, help="SynthPose folder (default: the manifest's dataset.dir)")
     parser.add_argument("--regimes", nargs="+", default=None, help="only these regimes (default: all)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (0: torch's default)")
+    parser.add_argument("--jobs", type=count(), default=1, help="runs trained at once (processes)")
+    parser.add_argument("--threads", type=count(0), default=1, help="torch threads per run (0: torch's default)")
     parser.add_argument(
         "--keep-checkpoints", action="store_true", help="keep last.pth/best.pth of finished runs (deleted otherwise)"
     )
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             return 1
         print("  every arm's mean final AP is within the reference mean ± its spread")
-    return 0
+    return 1 if inv is not None and inv.failed and not args.report_only else 0  # a failed run is a failure
 
 
 def _command_line(args: argparse.Namespace) -> str:
