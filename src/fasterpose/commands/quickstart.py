@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from fasterpose.atomic import atomic_write_text
+from fasterpose.commands.argtypes import count
 from fasterpose.config import Config, load_config, shipped_path
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--minutes", type=float, default=5.0, help="training time budget in minutes, evaluation included"
     )
-    parser.add_argument("--num-train", type=int, default=DATA_PARAMS["num_train"], help="SynthPose train images")
-    parser.add_argument("--num-val", type=int, default=DATA_PARAMS["num_val"], help="SynthPose val images")
-    parser.add_argument("--workers", type=int, default=2, help="processes for SynthPose generation")
+    parser.add_argument("--num-train", type=count(), default=DATA_PARAMS["num_train"], help="SynthPose train images")
+    parser.add_argument("--num-val", type=count(), default=DATA_PARAMS["num_val"], help="SynthPose val images")
+    parser.add_argument("--workers", type=count(), default=2, help="processes for SynthPose generation")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=count(0),
         default=0,
         help="torch threads (default 0: time a few steps with 1 and with all threads, keep the faster)",
     )
