@@ -1,4 +1,4 @@
-"""``fasterpose quickstart``: generate SynthPose, train FasterPose for 5 minutes, evaluate, draw.
+"""``fasterpose quickstart``: generate SynthPose, train FasterPose for a fixed schedule, evaluate, draw.
 
 On a fresh machine (CPU is enough)::
 
@@ -6,12 +6,21 @@ On a fresh machine (CPU is enough)::
 
 1. writes SynthPose into ``data/synthpose`` (skipped when it is already there with the same
    parameters, as recorded in its annotation files; a different SynthPose there is an error);
-2. trains ``configs/quickstart.yaml`` (ResNet-18 + LHR head, RCE loss, from scratch) into
-   ``runs/quickstart`` for at most ``--minutes`` (default 5), evaluating on the SynthPose
-   validation split with pycocotools every 2 epochs and at the end (inside the budget);
-3. writes ``metrics.json`` (AP and the other COCO numbers, timings), ``training_curve.png``,
-   ``predictions.png`` (predicted skeletons on validation images) and ``last.pth``. A second
-   quickstart into the same ``--out`` replaces that run (it is the quickstart's own folder).
+2. trains ``configs/quickstart.yaml`` (ResNet-18 + LHR head, RCE loss, from scratch) for its fixed
+   schedule (``train.epochs`` x the SynthPose train batches, learning-rate drop included: the same
+   steps on every machine, so the same AP within noise), printing an ETA after its first steps,
+   and evaluating on the SynthPose validation split with pycocotools every 2 epochs and at the end;
+3. writes ``metrics.json`` (AP of ``last.pth`` and the other COCO numbers, steps, timings),
+   ``training_curve.png``, ``predictions.png`` (``last.pth``'s skeletons on validation images),
+   ``last.pth`` (the weights at the end of the schedule) and ``best.pth`` (the weights of the best
+   of those evaluations).
+
+It never deletes a run: without ``--out`` it writes ``runs/quickstart``, or ``runs/quickstart2``,
+``runs/quickstart3``, ... when that exists; an ``--out`` that holds a run is refused unless
+``--overwrite`` (which first deletes that run's checkpoints, their exports, metrics and drawings, so
+an interrupted run cannot leave a half-trained ``last.pth`` beside an earlier run's files).
+``--minutes`` (opt-in) stops training at a wall-clock budget; the schedule may then not finish, and
+the metrics say so.
 
 On a 2-core CPU it uses one or two threads, whichever runs a few training steps faster (two
 threads lose badly when other work shares the cores).
@@ -29,20 +38,22 @@ from typing import Any
 import numpy as np
 
 from fasterpose.atomic import atomic_write_text
-from fasterpose.commands.argtypes import count
+from fasterpose.commands.argtypes import count, number
 from fasterpose.config import Config, load_config, shipped_path
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-The five-minute tour, on a CPU: generate SynthPose (a synthetic COCO-format dataset) unless it is
-already there, train FasterPose (ResNet-18, configs/quickstart.yaml) from scratch for --minutes,
-evaluate it with pycocotools, and write metrics.json, training_curve.png, predictions.png and
-last.pth into --out. A second quickstart into the same --out replaces that run."""
+The first tour, on a CPU: generate SynthPose (a synthetic COCO-format dataset) unless it is already
+there, train FasterPose (ResNet-18, configs/quickstart.yaml) from scratch for a fixed schedule (the
+same steps on every machine), evaluate it with pycocotools, and write metrics.json (AP of last.pth),
+training_curve.png, predictions.png, last.pth (end of the schedule) and best.pth (best evaluation).
+Each run gets a new folder: runs/quickstart, then runs/quickstart2, ... (nothing is replaced unless
+--overwrite)."""
 EXAMPLES = """\
 examples:
-  fasterpose quickstart
-  fasterpose quickstart --minutes 2 --out runs/qs2
+  fasterpose quickstart                          # -> runs/quickstart (or runs/quickstart2, ...)
+  fasterpose quickstart --out runs/qs --overwrite  # replace the run in runs/qs
   fasterpose quickstart train.lr=2e-3 --no-progress"""
 
 # The SynthPose the quickstart trains on: one person per image, no occluders, clutter, noise, blur or
@@ -75,9 +86,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="config changes as key=value, e.g. train.epochs=4")
     parser.add_argument("--config", help="experiment YAML (default: configs/quickstart.yaml of this checkout)")
     parser.add_argument("--data", default="data/synthpose", help="SynthPose folder (generated if missing)")
-    parser.add_argument("--out", default="runs/quickstart", help="run folder (replaced by a later quickstart)")
     parser.add_argument(
-        "--minutes", type=float, default=5.0, help="training time budget in minutes, evaluation included"
+        "--out",
+        default=None,
+        help="run folder (default: runs/quickstart, or runs/quickstart2, ... when that exists); "
+        "one that holds a run is refused unless --overwrite",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (default --out: runs/quickstart) instead of using a new folder",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=number(0.0, low_open=True),
+        default=None,
+        help="opt-in safety stop: end training after this many minutes even if the schedule has not "
+        "finished (the metrics then say so); default: no time limit, the full schedule",
     )
     parser.add_argument("--num-train", type=count(), default=DATA_PARAMS["num_train"], help="SynthPose train images")
     parser.add_argument("--num-val", type=count(), default=DATA_PARAMS["num_val"], help="SynthPose val images")
@@ -192,63 +217,175 @@ def _resize(image: np.ndarray, f: float) -> np.ndarray:
     return cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
 
 
+# What a run folder holds that says "a run is here", and what --overwrite deletes besides the
+# training loop's own files (RunFolder): the quickstart's products and whatever was exported or
+# evaluated from its checkpoints (last.onnx, best.safetensors, last_int8.xml, ...).
+HOLDS_RUN = ("last.pth", "best.pth", "metrics.jsonl", "metrics.json")
+EARLIER_RUN_GLOBS = ("last*", "best*", "metrics*.json", "results*.json", "predictions.png", "training_curve.png")
+DEFAULT_OUT = Path("runs") / "quickstart"
+CHECKPOINTS_NOTE = (
+    "last.pth: the weights at the end of the schedule (scored in metrics.json, drawn in predictions.png); "
+    "best.pth: the weights of the best validation AP among the evaluations (every 2 epochs and at the end)"
+)
+
+
+def choose_out_dir(out: str | None, overwrite: bool) -> Path:
+    """The run folder: ``out``, else ``runs/quickstart`` (``--overwrite``) or the first free of
+    ``runs/quickstart``, ``runs/quickstart2``, ...; an ``out`` holding a run needs ``overwrite``."""
+    from fasterpose.deploy.outputs import numbered_dir
+
+    if out is None:
+        return DEFAULT_OUT if overwrite else numbered_dir(DEFAULT_OUT)
+    path = Path(out)
+    held = [name for name in HOLDS_RUN if (path / name).exists()]
+    if held and not overwrite:
+        raise ValueError(
+            f"--out {path} already holds a run ({', '.join(held)}): pass --overwrite to replace it, "
+            f"or leave out --out for a new numbered folder under runs/"
+        )
+    return path
+
+
+def clear_earlier_run(path: Path) -> list[str]:
+    """Delete the earlier run in ``path`` (--overwrite): checkpoints, their exports, metrics, drawings.
+
+    Taken under the run folder's lock, so a run still writing there is refused, not deleted under."""
+    from fasterpose.engine.run_folder import RunFolder
+
+    removed: list[str] = []
+    if not path.is_dir():
+        return removed
+    with RunFolder.claim(path, resume=False, overwrite=True, what="quickstart", elsewhere="pass another --out"):
+        for pattern in EARLIER_RUN_GLOBS:
+            for f in sorted(path.glob(pattern)):
+                if f.is_file():
+                    f.unlink()
+                    removed.append(f.name)
+    return removed
+
+
+class Eta:
+    """``on_step`` of the training loop: after the first few steps, one line with the time per step
+    and when training will end (the first steps, which warm up, are left out of the rate)."""
+
+    def __init__(self) -> None:
+        self.mark: tuple[int, float] | None = None
+        self.printed = False
+
+    def __call__(self, step: int, total: int) -> None:
+        from tqdm import tqdm
+
+        first = max(1, min(5, total // 4))
+        if step == first:
+            self.mark = (step, time.monotonic())
+        elif self.mark is not None and not self.printed and step >= min(first + 25, total):
+            per_step = (time.monotonic() - self.mark[1]) / (step - self.mark[0])
+            left = per_step * (total - step)
+            end = time.strftime("%H:%M", time.localtime(time.time() + left))
+            tqdm.write(f"ETA: {per_step:.3f} s/step over steps {self.mark[0] + 1}-{step} of {total}: "
+                       f"training ends in ~{left / 60:.1f} min (about {end}), then the final evaluation")  # fmt: skip
+            self.printed = True
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
     from fasterpose.engine.distributed import resolve_device
-    from fasterpose.engine.inference import evaluate_model
+    from fasterpose.engine.optim import autocast_settings
     from fasterpose.engine.train import train
-    from fasterpose.pipeline.evaluate import eval_file_names
-    from fasterpose.visualize import plot_training_curve
 
     start = time.monotonic()
-    data_dir, out_dir = Path(args.data), Path(args.out)
+    data_dir, out_dir = Path(args.data), choose_out_dir(args.out, args.overwrite)
+    budget = [f"train.max_minutes={args.minutes}"] if args.minutes is not None else []
+    overrides = [f"data.root={data_dir}", f"train.out_dir={out_dir}", *budget, *args.overrides]
+    cfg = load_config(args.config or default_config_path(), overrides)  # a bad override fails before any work
     prepare_data(data_dir, args.num_train, args.num_val, args.workers)
-    overrides = [f"data.root={data_dir}", f"train.out_dir={out_dir}", f"train.max_minutes={args.minutes}",
-                 *args.overrides]  # fmt: skip
-    cfg = load_config(args.config or default_config_path(), overrides)
+    if args.overwrite and (removed := clear_earlier_run(out_dir)):
+        print(f"--overwrite: deleted the earlier run's files in {out_dir}: {', '.join(removed)}")
     device = resolve_device(cfg.train.device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads if args.threads > 0 else pick_threads(cfg))
+    use_amp, amp_dtype = autocast_settings(cfg.train, device)
+    precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
+    minutes = cfg.train.max_minutes
+    limit = f", stopped at {minutes:g} min if not done (time budget)" if minutes is not None else ""
+    print(f"run folder: {out_dir}")
     print(f"training {cfg.model.backbone} + {cfg.model.head} ({cfg.loss.name}) at "
-          f"{cfg.data.input_size[1]}x{cfg.data.input_size[0]} for at most {args.minutes:g} min "
-          f"({torch.get_num_threads()} threads) ...", flush=True)  # fmt: skip
-    result = train(cfg, progress=not args.no_progress, overwrite=True)  # its own folder: a fresh run
-    print(f"  {result.status}: {result.epoch} epochs, {result.global_step} steps in {result.wall_seconds:.0f} s")
+          f"{cfg.data.input_size[1]}x{cfg.data.input_size[0]}, batch {cfg.train.batch_size}, "
+          f"{cfg.train.epochs} epochs (lr x{cfg.train.lr_factor:g} after epoch(s) "
+          f"{', '.join(map(str, cfg.train.lr_steps)) or '-'}), {precision}, {torch.get_num_threads()} "
+          f"thread(s){limit} ...", flush=True)  # fmt: skip
+    result = train(cfg, progress=not args.no_progress, on_step=Eta())
+    planned = cfg.train.epochs * result.iters_per_epoch
+    print(f"  {result.status}: {result.epoch} epochs, {result.global_step} of {planned} steps "
+          f"in {result.wall_seconds:.0f} s")  # fmt: skip
+    if result.status == "interrupted":
+        print(f"interrupted: {out_dir} holds a partial run (last.pth at step {result.global_step} of {planned}); "
+              f"continue it with: fasterpose train {out_dir / 'config.yaml'} --resume")  # fmt: skip
+        return 130
+    facts = {"steps_planned": planned, "precision": precision, "device": str(device),
+             "threads": torch.get_num_threads(), "time_budget_minutes": minutes, "started": start}  # fmt: skip
+    return report(args, cfg, out_dir, result, facts)
+
+
+def report(args: argparse.Namespace, cfg: Config, out_dir: Path, result: Any, facts: dict[str, Any]) -> int:
+    """Score ``last.pth`` (the loop's final evaluation when it ran one), draw, write metrics.json, print."""
+    from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
+    from fasterpose.engine.distributed import resolve_device
+    from fasterpose.engine.inference import evaluate_model
+    from fasterpose.pipeline.evaluate import eval_file_names
+    from fasterpose.visualize import plot_training_curve
 
     checkpoint = out_dir / "last.pth"
     history = load_checkpoint(checkpoint)["history"]
     eval_start = time.monotonic()
-    if result.last_metrics and result.status != "interrupted":
+    if result.last_metrics:
         metrics = result.last_metrics  # the training loop's final evaluation, of these very weights
-    else:
+    else:  # train.eval_every 0: no evaluation in the loop
         model, _ = load_model_from_checkpoint(checkpoint)
-        metrics = evaluate_model(model, cfg, device, "val", out_dir=out_dir, progress=not args.no_progress)
+        metrics = evaluate_model(model, cfg, resolve_device(cfg.train.device), "val", out_dir=out_dir,
+                                 progress=not args.no_progress)  # fmt: skip
         history["evals"].append([result.epoch + result.iteration / max(1, result.iters_per_epoch), metrics["AP"]])
     eval_seconds = time.monotonic() - eval_start
     plot_training_curve(history["steps"], history["evals"], "AP", out_dir / "training_curve.png",
                 title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
-                      f"({result.wall_seconds / 60:.1f} min, {result.global_step} steps)")  # fmt: skip
+                      f"({result.global_step} steps, {result.wall_seconds / 60:.1f} min)")  # fmt: skip
     results_name, _ = eval_file_names("val", "gt" if cfg.eval.use_gt_boxes else "det")
     grid = draw_predictions(cfg, out_dir / results_name, out_dir / "predictions.png")
+    complete = result.global_step == facts["steps_planned"]
     summary = {
         **metrics,
-        "data": f"SynthPose val ({args.num_val} images, seed {DATA_PARAMS['seed']}) in {data_dir}",
+        "checkpoint": "last.pth",
+        "checkpoints": CHECKPOINTS_NOTE,
+        "best": {"checkpoint": "best.pth", "AP": result.best_metric, "epoch": result.best_epoch},
+        "data": f"SynthPose val ({args.num_val} images, seed {DATA_PARAMS['seed']}) in {args.data}",
         "train_status": result.status,
+        "schedule_complete": complete,
         "epochs": result.epoch,
         "steps": result.global_step,
+        "steps_planned": facts["steps_planned"],
+        "batch_size": cfg.train.batch_size,
+        "precision": facts["precision"],
+        "time_budget_minutes": facts["time_budget_minutes"],
         "train_seconds": round(result.wall_seconds, 1),
         "extra_eval_seconds": round(eval_seconds, 1),  # 0: the loop's final evaluation (in train_seconds)
-        "total_seconds": round(time.monotonic() - start, 1),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
+        "total_seconds": round(time.monotonic() - facts["started"], 1),
+        "device": facts["device"],
+        "threads": facts["threads"],
     }
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=1) + "\n", "metrics")
-    print(f"\nSynthPose val AP = {metrics['AP']:.3f} (AP50 {metrics['AP50']:.3f}, AR {metrics['AR']:.3f})")
+    print(f"\nSynthPose val AP = {metrics['AP']:.3f} (AP50 {metrics['AP50']:.3f}, AR {metrics['AR']:.3f}) "
+          f"of last.pth, after {result.global_step} steps")  # fmt: skip
+    if not complete:
+        print(f"  the schedule did not finish ({result.global_step} of {facts['steps_planned']} steps, "
+              f"stopped by the time budget): this AP is not the quickstart's")  # fmt: skip
+    if result.best_metric is not None:
+        print(f"  best.pth: AP {result.best_metric:.3f} at epoch {result.best_epoch} (the best evaluation)")
+    print(f"  run folder:      {out_dir}")
     print(f"  metrics:         {out_dir / 'metrics.json'}")
     print(f"  training curve:  {out_dir / 'training_curve.png'}")
-    print(f"  predictions:     {grid}")
-    print(f"  checkpoint:      {checkpoint}")
+    print(f"  predictions:     {grid} (last.pth)")
+    print(f"  checkpoints:     {checkpoint} (end of the schedule; the one scored above), "
+          f"{out_dir / 'best.pth'} (best evaluation)")  # fmt: skip
     print(f"  total time:      {summary['total_seconds']:.0f} s")
     return 0

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +114,7 @@ class Run:
     started: float
     progress: bool
     commit: str | None
+    on_step: Callable[[int, int], None] | None = None  # (global step, planned steps) after each step
 
     def save(self, state: TrainingState, name: str) -> None:
         if self.dist.is_main:
@@ -186,6 +188,8 @@ def train_one_epoch(run: Run, model: nn.Module, state: TrainingState, stop: Stop
         rate = samples / max(1e-9, time.monotonic() - start)
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.3g}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}", refresh=False)
+        if run.on_step is not None and dist.is_main:
+            run.on_step(state.global_step, t.epochs * run.iters_per_epoch)
         if state.global_step % max(1, t.log_every) == 0 or state.iteration == 1:
             state.history.steps.append([state.global_step, loss_value, lr])
             run.folder.log_metrics({"kind": "step", "epoch": state.epoch, "iteration": state.iteration,
@@ -214,7 +218,7 @@ def evaluate(run: Run, model: nn.Module, state: TrainingState) -> bool:
         value = float(state.metrics[metric])
         state.history.evals.append([point, value])
         run.folder.log_metrics({"kind": "eval", "epoch": state.epoch, "step": state.global_step, **state.metrics})
-        log.info("epoch %d: %s %.4f", state.epoch, metric, value)
+        log.info("epoch %d, step %d: %s %.4f", state.epoch, state.global_step, metric, value)
         if state.best.value is None or value > state.best.value:
             state.best = Best(metric, value, state.epoch)
             run.save(state, BEST)
@@ -233,7 +237,8 @@ def end_of_epoch(run: Run, model: nn.Module, state: TrainingState, final: bool) 
         run.save(state, LAST)
 
 
-def build_run(cfg: Config, dist: DistInfo, folder: RunFolder, progress: bool, started: float) -> Run:
+def build_run(cfg: Config, dist: DistInfo, folder: RunFolder, progress: bool, started: float,
+              on_step: Callable[[int, int], None] | None = None) -> Run:  # fmt: skip
     """The data (train split, ground-truth boxes), loss and precision settings of a run."""
     t = cfg.train
     dataset = TopDownDataset.from_config(cfg, "train", train=True, use_gt_boxes=True)
@@ -244,20 +249,22 @@ def build_run(cfg: Config, dist: DistInfo, folder: RunFolder, progress: bool, st
                iters_per_epoch=len(epoch_batches(len(dataset), t.batch_size, 0, t.seed, dist)),
                use_amp=use_amp, amp_dtype=amp_dtype,
                memory_format=torch.channels_last if t.channels_last else torch.contiguous_format,
-               started=started, progress=progress, commit=git_commit())  # fmt: skip
+               started=started, progress=progress, commit=git_commit(), on_step=on_step)  # fmt: skip
 
 
-def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, overwrite: bool = False) -> TrainResult:
+def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, overwrite: bool = False,
+          on_step: Callable[[int, int], None] | None = None) -> TrainResult:  # fmt: skip
     """Train ``cfg`` (optionally resuming from checkpoint ``resume``); see the module docstring.
 
     ``overwrite``: replace a run already in ``cfg.train.out_dir`` (refused otherwise unless resuming).
+    ``on_step(global_step, planned_steps)``: called on rank 0 after every optimisation step (e.g. an ETA).
     """
     started = time.monotonic()
     cfg = resolve_config_layout(cfg)  # the run's config (and checkpoints) carry the whole keypoint layout
     dist = init_distributed(cfg.train.device)
     try:
         with RunFolder.claim(cfg.train.out_dir, resume is not None, overwrite, writer=dist.is_main) as folder:
-            run = build_run(cfg, dist, folder, progress, started)
+            run = build_run(cfg, dist, folder, progress, started, on_step)
             t = cfg.train
             seed_everything(t.seed)  # every rank builds the same initial weights
             net = PoseModel.from_config(cfg, pretrained=False if resume is not None else None)
