@@ -39,6 +39,9 @@ class ModelConfig:
     feature_index: int = -1  # which backbone stage feeds the head (-1: the last)
     num_keypoints: int | None = None  # None: the keypoint layout's count; a number must equal it
     prior: float = 0.01  # initial sigmoid probability for heads trained with a sigmoid loss
+    # channel order the weights were trained on; the pipeline always feeds RGB with ImageNet mean/std, and a
+    # "bgr" model (Microsoft / HRNet SimpleBaseline weights, `fasterpose convert`) re-orders inside its forward
+    input_order: Literal["rgb", "bgr"] = "rgb"
 
 
 @dataclass(frozen=True)

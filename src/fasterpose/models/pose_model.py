@@ -29,14 +29,18 @@ class PoseModel(nn.Module):
     same module exports once for every loss.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module, input_order: str = "rgb") -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
+        # weights trained on BGR images (model.input_order): our RGB input re-ordered and re-normalised first
+        self.bgr = BgrInput() if input_order == "bgr" else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+        if self.bgr is not None:
+            images = self.bgr(images)
         return self.head(self.backbone(images))
 
     @classmethod
@@ -71,12 +75,36 @@ class PoseModel(nn.Module):
             final_layer=m.final_layer,
             bias_prior=prior,
         )
-        model = cls(backbone, head)
+        model = cls(backbone, head, m.input_order)
         if init is not None:
             state, _ = read_weights(init)
             load_into(model, state, init, allow_new_head=True)
             log.info("initialised the model from the weights file %s", init)
         return model
+
+
+class BgrInput(nn.Module):
+    """RGB input normalised with ImageNet mean/std -> what a network trained on BGR images saw.
+
+    The Microsoft / HRNet SimpleBaseline code feeds OpenCV's BGR images normalised with the RGB mean
+    and std (channel c of the BGR image with mean[c], std[c]). Channel c of that input is
+    ``rgb[2 - c] * std[2 - c] / std[c] + (mean[2 - c] - mean[c]) / std[c]`` in terms of our input, exactly;
+    no tensors of its own (the state dict is unchanged; ONNX gets a Gather, a Mul and an Add).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64)
+        std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64)
+        scale, shift = std.flip(0) / std, (mean.flip(0) - mean) / std
+        self.register_buffer("order", torch.tensor([2, 1, 0]), persistent=False)
+        self.register_buffer("scale", scale.float().view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", shift.float().view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        order, scale, shift = self.order, self.scale, self.shift
+        assert isinstance(order, torch.Tensor) and isinstance(scale, torch.Tensor) and isinstance(shift, torch.Tensor)
+        return torch.index_select(images, 1, order) * scale.to(images.dtype) + shift.to(images.dtype)
 
 
 def build_head(
