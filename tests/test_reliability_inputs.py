@@ -359,3 +359,132 @@ def test_a_study_with_a_failed_run_exits_non_zero(
     assert "1 run(s) FAILED" in capsys.readouterr().out
     monkeypatch.setattr(study, "execute", fake_execute(0))
     assert main(["study", str(tmp_path), "--out", str(tmp_path)]) == 0
+
+
+# ---- plain messages ---------------------------------------------------------------------------------------
+
+
+def test_disk_full_while_predict_writes_names_the_file_and_leaves_no_temporary_file(
+    model: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    import fasterpose.atomic as atomic
+
+    _, ckpt = model
+    img = tmp_path / "a.jpg"
+    img.write_bytes(smooth_jpeg())
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    out = tmp_path / "out"
+    argv = ["predict", "--checkpoint", str(ckpt), "--runtime", "torch", str(img), "--whole-image", "--out", str(out)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{out / 'a.jpg'}" in err and "the disk is full" in err and len(err.strip().splitlines()) == 1
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_an_onnx_file_without_its_suffix_is_named_as_onnx_not_as_pickled_objects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3), (torch.zeros(1, 3, 8, 8),), buf, dynamo=False)
+    model_file = tmp_path / "model"
+    model_file.write_bytes(buf.getvalue())
+    img = tmp_path / "a.jpg"
+    img.write_bytes(smooth_jpeg())
+    assert main(["predict", "--checkpoint", str(model_file), str(img), "--whole-image", "--no-save"]) == 1
+    err = capsys.readouterr().err
+    assert "is an ONNX model" in err and "model.onnx" in err and "pickled" not in err
+
+
+def test_export_refuses_a_weights_file_named_onnx_and_half_for_onnx(
+    model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, ckpt = model
+    out = tmp_path / "w.onnx"
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "weights", "--out", str(out)]) == 1
+    assert "--format weights writes a .safetensors file" in capsys.readouterr().err and not out.exists()
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--half", "--out", str(out)]) == 1
+    assert "--half stores float16 weights files" in capsys.readouterr().err and not out.exists()
+
+
+def test_image_ids_and_box_keys_follow_the_documented_rules(model: tuple[Path, Path], tmp_path: Path) -> None:
+    _, ckpt = model
+    src = tmp_path / "imgs"
+    src.mkdir()
+    for i, name in enumerate(("000000000785.jpg", "785.jpg", "b.jpg")):
+        (src / name).write_bytes(smooth_jpeg(i))
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"785": [[10, 10, 50, 80, 0.9], [70, 20, 40, 60, 0.9]]}))
+    res = tmp_path / "r.json"
+    argv = ["predict", "--checkpoint", str(ckpt), "--runtime", "torch", str(src), "--boxes", str(boxes)]
+    assert main([*argv, "--no-save", "--json", str(res), "--no-nms"]) == 0
+    got = json.loads(res.read_text())
+    # 785 matches 000000000785.jpg by its image id and 785.jpg (id 786: 785 is taken) by its stem; b.jpg has none
+    assert {r["file_name"]: r["image_id"] for r in got} == {"000000000785.jpg": 785, "785.jpg": 786}
+    assert len(got) == 4  # two boxes each
+    from fasterpose.deploy.sources import image_ids, open_source
+
+    paths = open_source(str(src)).paths
+    named = [(p.name, i) for p, (i, _) in zip(paths, image_ids(paths), strict=True)]
+    assert named == [("000000000785.jpg", 785), ("785.jpg", 786), ("b.jpg", 787)]
+
+
+def test_empty_results_file_says_so(
+    dataset: tuple[Path, Config], tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    root, _ = dataset
+    empty = tmp_path / "results.json"
+    empty.write_text("[]")
+    ann = root / "annotations" / "person_keypoints_val.json"
+    with caplog.at_level(logging.WARNING):
+        assert main(["eval-results", str(empty), "--ann", str(ann)]) == 0
+    assert f"{empty} holds no results (an empty list)" in caplog.text
+    assert "NO RESULTS" in capsys.readouterr().out
+
+
+def _layout(tmp_path: Path, **extra: object) -> Path:
+    import yaml
+
+    names = ["nose", "left_eye", "right_eye", "left_shoulder", "right_shoulder", "left_hip", "right_hip"]
+    data = {"name": "seven", "keypoints": names, "sigmas": [0.05] * 7, **extra}
+    path = tmp_path / "seven.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_layout_sigma_above_one_is_refused_and_partial_flip_pairs_warn(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fasterpose.layouts import LayoutError, load_layout
+
+    with pytest.raises(LayoutError, match=r"sigmas\[0\] \('nose'\) is 79: .* at most 1 .*did you mean 0.079"):
+        load_layout(str(_layout(tmp_path, sigmas=[79, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])))
+    with caplog.at_level(logging.WARNING):
+        spec = load_layout(str(_layout(tmp_path, flip_pairs=[["left_shoulder", "right_shoulder"]])))
+    assert spec.flip_pairs == ((3, 4),)
+    assert "flip_pairs leaves 2 left_/right_ twins unpaired (left_eye/right_eye, left_hip/right_hip)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_layout(str(_layout(tmp_path, flip_pairs=[])))  # an empty list: no flip pairs, on purpose
+    assert "unpaired" not in caplog.text
+
+
+def test_use_joint_weights_without_joint_weights_is_an_error(dataset: tuple[Path, Config], tmp_path: Path) -> None:
+    import yaml
+
+    from fasterpose.data.dataset import TopDownDataset
+
+    _, cfg = dataset
+    layout = tmp_path / "k17.yaml"
+    layout.write_text(yaml.safe_dump({"name": "k17", "sigmas": [0.05] * 17, "flip_pairs": []}))
+    plain = apply_overrides(cfg, [f"data.keypoints={layout}"])
+    assert len(TopDownDataset.from_config(plain, "train", train=False)) == 8
+    with pytest.raises(ValueError, match="data.use_joint_weights=true, but layout k17 gives no joint_weights"):
+        TopDownDataset.from_config(apply_overrides(plain, ["data.use_joint_weights=true"]), "train", train=True)

@@ -232,8 +232,10 @@ class BoxTable:
         return cls(p, out)
 
     def lookup(self, name: str, image_id: int | None = None) -> np.ndarray | None:
-        """Boxes for one image by file name, then stem, then image id; None when the file has none for it."""
-        keys: Iterable[Any] = (name, Path(name).stem, image_id, SINGLE_IMAGE)
+        """Boxes for one image by file name, then stem, then image id (a number, or its digits as a map's key:
+        ``{"785": ...}`` is ``000000000785.jpg``'s); None when the file has none for it."""
+        digits = str(image_id) if image_id is not None else None
+        keys: Iterable[Any] = (name, Path(name).stem, image_id, digits, SINGLE_IMAGE)
         for key in keys:
             if key is not None and key in self.boxes:
                 self.matched.add(key)

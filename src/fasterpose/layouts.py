@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,20 @@ def derive_flip_pairs(names: tuple[str, ...], source: str) -> tuple[tuple[str, s
     return tuple(pairs)
 
 
+def _warn_unpaired(names: Sequence[str], flip: Sequence[tuple[str, str]], source: str, name: str) -> None:
+    """Warn when explicit ``flip_pairs`` leave out ``left_x`` / ``right_x`` twins (a flip would not swap them)."""
+    paired = {j for pair in flip for j in pair}
+    missing = [n for n in names if n.startswith("left_") and "right_" + n[5:] in names
+               and not {n, "right_" + n[5:]} & paired]  # fmt: skip
+    if missing and (source + name + " flip") not in _warned:
+        _warned.add(source + name + " flip")
+        log.warning(
+            "%s: layout %s: flip_pairs leaves %d left_/right_ twins unpaired (%s): a horizontal flip will not swap "
+            "them; list them in flip_pairs, or leave flip_pairs out to pair every left_/right_ name",
+            source, name, len(missing), ", ".join(f"{n}/right_{n[5:]}" for n in missing),
+        )  # fmt: skip
+
+
 def build_spec(
     layout: LayoutConfig,
     source: str,
@@ -215,6 +230,14 @@ def build_spec(
             )  # fmt: skip
     elif any(not s > 0 for s in sigmas):
         raise LayoutError(f"{source}: sigmas: every OKS sigma must be > 0, got {list(sigmas)}")
+    elif any(s > 1 for s in sigmas):
+        j = next(i for i, s in enumerate(sigmas) if s > 1)
+        raise LayoutError(
+            f"{source}: sigmas[{j}] ({names[j]!r}) is {sigmas[j]:g}: an OKS sigma is a fraction of the person's "
+            f"scale, at most 1 (COCO's lie between 0.025 and 0.107); did you mean {sigmas[j] / 1000:g}?"
+        )
+    if layout.flip_pairs:  # given, and not the empty list that says "no flip pairs" on purpose
+        _warn_unpaired(names, flip, source, name)
     if any(w < 0 for w in layout.joint_weights):
         raise LayoutError(f"{source}: joint_weights: weights must be >= 0, got {list(layout.joint_weights)}")
     try:

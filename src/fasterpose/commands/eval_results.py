@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 from fasterpose.evaluation.coco import CocoEvaluator, load_results
 from fasterpose.evaluation.report import format_table
 from fasterpose.layouts import load_layout
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Score a COCO keypoint results file (from fasterpose, mmpose, HRNet or any other tool) against a
@@ -33,11 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     evaluator = CocoEvaluator(args.ann, load_layout(args.keypoints, args.ann))
-    evaluator.process(load_results(args.results), source=str(args.results))
+    results = load_results(args.results)
+    if not results:
+        log.warning("%s holds no results (an empty list): every person counts as missed, AP 0", args.results)
+    evaluator.process(results, source=str(args.results))
     metrics = evaluator.evaluate()
     if args.summary:
         print(evaluator.summary.rstrip())
-    print(format_table(metrics, title=f"{args.results} vs {args.ann}"))
+    empty = " (NO RESULTS in the file)" if not results else ""
+    print(format_table(metrics, title=f"{args.results} vs {args.ann}{empty}"))
     if args.json:
         print(json.dumps(metrics))
     return 0

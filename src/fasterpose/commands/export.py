@@ -104,6 +104,17 @@ def run(args: argparse.Namespace) -> int:
     from fasterpose.deploy.quantize import folder_calibration_crops
     from fasterpose.engine.model_file import load_model_file
 
+    if args.half and args.format != "weights":
+        raise ValueError(
+            f"--half stores float16 weights files (--format weights); an {args.format} export is float32 "
+            "(or --precision bf16 / int8): drop --half or pass --format weights"
+        )
+    if args.format == "weights" and args.out and Path(args.out).suffix.lower() != ".safetensors":
+        _refuse_overwriting_input(Path(args.out), args.checkpoint, "weights", overwrite=True)  # named first
+        raise ValueError(
+            f"--out {args.out}: --format weights writes a .safetensors file; name it "
+            f"{Path(args.out).with_suffix('.safetensors')} (for an ONNX model pass --format onnx)"
+        )
     if args.format != "weights":  # refused before any work (the weights path checks its own output)
         out = Path(args.out) if args.out else default_output(args.checkpoint, args.format, args.precision)
         _refuse_overwriting_input(out, args.checkpoint, args.format, args.overwrite)

@@ -107,6 +107,11 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         d = cfg.data
         codec = HeatmapCodec.from_config(cfg)
         spec = resolve_layout(d)
+        if d.use_joint_weights and not spec.joint_weights:
+            raise ValueError(
+                f"data.use_joint_weights=true, but layout {spec.name} gives no joint_weights (every joint would "
+                "weigh 1: the option would do nothing): add joint_weights to the layout, or drop the option"
+            )
         if d.dataset in ("coco", "synthpose"):
             ann = {"train": d.train_ann, "val": d.val_ann}.get(split, d.test_ann)
             if ann:

@@ -14,14 +14,15 @@ the same folder, then rename), so a killed run never leaves half a results file.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
+from fasterpose import atomic
 from fasterpose.deploy.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source
 
 DEFAULT_BASE = Path("runs") / "predict"
@@ -42,26 +43,19 @@ def numbered_dir(base: Path = DEFAULT_BASE) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``; a failed
+    write (disk full) is one error naming ``path`` and leaves no temporary file
+    (:func:`fasterpose.atomic.atomic_write_text`)."""
 
+    def write(fh: BinaryIO) -> None:
+        wrapper = io.TextIOWrapper(fh, encoding="utf-8")
+        try:
+            wrapper.write(text)
+            wrapper.flush()
+        finally:
+            wrapper.detach()  # the binary file stays open for the fsync
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return atomic.atomic_write(path, write, what="results")
 
 
 def check_outside_source(out: Path, source: Path) -> None:
@@ -106,9 +100,7 @@ class OutputPlan:
         ok, data = cv2.imencode(path.suffix or ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if not ok:
             raise OutputError(f"{path}: OpenCV cannot encode this image format")
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
+        atomic.atomic_write_bytes(path, data.tobytes(), what="drawing")
 
     def write_json(self, path: Path | None, text: str) -> None:
         if path is not None:

@@ -128,6 +128,8 @@ def _refuse_non_checkpoint(p: Path) -> None:
         head = fh.read(8)
     if kind is None and head.lstrip().startswith(b"<"):
         kind = "an XML file (an OpenVINO IR model?)"
+    if kind is None and head[:1] == b"\x08" and b"\x12" in head[1:4]:  # protobuf: ir_version, producer_name
+        kind = f"an ONNX model (its name lacks the .onnx suffix: rename it {p.name}.onnx to run it)"
     if kind is not None:
         raise CheckpointError(
             f"{p} is {kind}, not a training checkpoint: exported models cannot be trained, evaluated as "
