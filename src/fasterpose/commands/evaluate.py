@@ -144,7 +144,7 @@ def open_model(args: argparse.Namespace, cfg: Config, device: str) -> tuple[Any,
         return runner, eval_cfg
     model, model_cfg = load_torch_model(path, cfg, device)
     eval_cfg = with_model_of(cfg, model_cfg)
-    runner, _ = open_runner(model, eval_cfg, args.runtime or "torch", device, args.precision)
+    runner, _ = open_runner(model, eval_cfg, args.runtime or "torch", device, args.precision, source=str(path))
     return runner, eval_cfg
 
 

@@ -65,16 +65,21 @@ def cached_onnx(path: str | os.PathLike[str], cfg: Config | None, load: Loader) 
         log.debug("%s: using the cached ONNX export %s", path, target)
         os.utime(target)  # most recently used
         return target
+    model, file_cfg = load(path, cfg)  # first: a missing torch is the error to report
+    from fasterpose.extras import require
+
+    require("onnx", f"{path}: running a torch model file on ONNX Runtime / OpenVINO exports it to ONNX once, which")
     import onnx
 
     from fasterpose.deploy.metadata import set_onnx_metadata
     from fasterpose.deploy.onnx_export import onnx_bytes
 
-    model, file_cfg = load(path, cfg)
     used = cfg or file_cfg
     proto = onnx.load_from_string(onnx_bytes(model, used.data.input_size))
     set_onnx_metadata(proto, used, "fp32")
-    atomic_write_bytes(target, proto.SerializeToString(), what="cached ONNX export")
+    from fasterpose.integrity import seal_onnx
+
+    atomic_write_bytes(target, seal_onnx(proto.SerializeToString()), what="cached ONNX export")
     log.info("%s: exported to ONNX once for this runtime, cached as %s (keyed by the file's SHA-256)", path, target)
     _trim(target.parent)
     return target

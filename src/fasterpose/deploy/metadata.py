@@ -27,26 +27,14 @@ def set_onnx_metadata(proto: Any, cfg: Config | None, precision: str) -> None:
 
 
 def _onnx_props(path: Path) -> dict[str, str]:
-    """ONNX metadata_props through ONNX Runtime (the runtime install) or the onnx package."""
+    """ONNX metadata_props, read from the file's protobuf directly: no onnx package, no runtime needed."""
+    from fasterpose.deploy.onnx_proto import OnnxProtoError, onnx_metadata_props
     from fasterpose.deploy.runtimes import unreadable_model
 
     try:
-        import onnxruntime as ort
-    except ImportError:
-        import onnx
-
-        try:
-            proto = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
-            raise unreadable_model(path, exc) from exc
-        return {m.key: m.value for m in proto.metadata_props}
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - ORT raises its own types (InvalidProtobuf, Fail, ...)
+        return onnx_metadata_props(path)
+    except OnnxProtoError as exc:
         raise unreadable_model(path, exc) from exc
-    return dict(session.get_modelmeta().custom_metadata_map)
 
 
 def read_metadata(path: str | Path) -> tuple[Config | None, str]:
@@ -72,6 +60,9 @@ def read_metadata(path: str | Path) -> tuple[Config | None, str]:
             precision = model.get_rt_info(["fasterpose", "precision"]).astype(str)
     else:
         raise ValueError(f"{p}: not an exported model (expected .onnx or .xml)")
+    from fasterpose.integrity import verify_exported
+
+    verify_exported(p)  # the content hash, before anything it carries is used
     try:
         cfg = config_from_dict(json.loads(raw)) if raw else None
     except (ValueError, TypeError) as exc:

@@ -28,6 +28,9 @@ def is_exported(path: str | os.PathLike[str]) -> bool:
 
 def load_torch_model(path: str | os.PathLike[str], cfg: Config | None, device: str = "cpu") -> tuple[nn.Module, Config]:
     """A training checkpoint or a weights file (each with its own config), or a bare state dict for ``cfg``'s model."""
+    from fasterpose.extras import require
+
+    require("torch", f"{path}: a torch model file (run an exported .onnx / .xml without torch), which")
     import torch
 
     from fasterpose.engine.checkpoint import CheckpointError
@@ -46,6 +49,9 @@ def load_torch_model(path: str | os.PathLike[str], cfg: Config | None, device: s
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: neither a FasterPose checkpoint nor a state dict of tensors")
+    from fasterpose.integrity import unverified
+
+    unverified(path, "a bare state dict (not written by FasterPose) carries no content hash")
     model = PoseModel.from_config(cfg, pretrained=False)
     try:
         model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
@@ -54,7 +60,9 @@ def load_torch_model(path: str | os.PathLike[str], cfg: Config | None, device: s
     return model.eval(), cfg
 
 
-def open_exported(path: Path, cfg: Config | None, runtime: str, precision: str | None) -> tuple[Runner, Config]:
+def open_exported(
+    path: Path, cfg: Config | None, runtime: str, precision: str | None, source: str | None = None
+) -> tuple[Runner, Config]:
     """An ``.onnx`` / ``.xml`` file on ONNX Runtime or OpenVINO, with its embedded (or the given) config."""
     file_cfg, file_precision = read_metadata(path)
     cfg = cfg or file_cfg
@@ -65,9 +73,13 @@ def open_exported(path: Path, cfg: Config | None, runtime: str, precision: str |
         runtime = "openvino" if path.suffix == ".xml" else auto_cpu_runtime(precision)
     if runtime == "torch" or (runtime == "onnxruntime" and path.suffix == ".xml"):
         raise ValueError(f"{path}: runtime {runtime!r} cannot run a {path.suffix} file")
+    runner: OnnxRuntimeRunner | OpenVinoRunner
     if runtime == "onnxruntime":
-        return OnnxRuntimeRunner(path, precision=precision), cfg
-    return OpenVinoRunner(path, precision=precision), cfg
+        runner = OnnxRuntimeRunner(path, precision=precision)
+    else:
+        runner = OpenVinoRunner(path, precision=precision)
+    runner.source = source or runner.source  # a cached export names the file it was made from
+    return runner, cfg
 
 
 def open_runner(
@@ -76,8 +88,11 @@ def open_runner(
     runtime: str = "auto",
     device: str = "cpu",
     precision: str | None = None,
+    source: str | None = None,
 ) -> tuple[Runner, Config]:
     """Resolve a model (module, checkpoint, weights file, .onnx or .xml) and a runtime into a runner + config.
+
+    ``source`` names the file a module came from in errors (a path names itself).
 
     For an exported file ``cfg`` replaces its embedded config when given; for a checkpoint the
     checkpoint's own config is used unless ``cfg`` is given. A checkpoint or weights file run on ONNX
@@ -98,9 +113,10 @@ def open_runner(
             from fasterpose.deploy.export_cache import cached_onnx
 
             onnx_file = cached_onnx(path, cfg, lambda p, c: load_torch_model(p, c, "cpu"))
-            return open_exported(onnx_file, cfg, resolved, precision or "fp32")
+            return open_exported(onnx_file, cfg, resolved, precision or "fp32", str(path))
         model, ck_cfg = load_torch_model(path, cfg, device)
         cfg = cfg or ck_cfg
+        source = str(path)
     else:
         model = model_or_path
         if cfg is None:
@@ -110,19 +126,25 @@ def open_runner(
     if runtime == "torch":
         from fasterpose.pipeline.torch_runner import TorchRunner
 
-        return TorchRunner(model, device=device, precision=precision), cfg
+        runner = TorchRunner(model, device=device, precision=precision)
+        runner.source = source or runner.source
+        return runner, cfg
     if precision == "int8":
         raise ValueError("int8 needs a quantised export: `fasterpose export --precision int8`")
     from fasterpose.deploy.onnx_export import onnx_bytes
 
     data = onnx_bytes(model, cfg.data.input_size)
+    exported: OnnxRuntimeRunner | OpenVinoRunner
     if runtime == "onnxruntime":
-        return OnnxRuntimeRunner(data, precision=precision), cfg
-    import io
+        exported = OnnxRuntimeRunner(data, precision=precision)
+    else:
+        import io
 
-    import openvino as ov
+        import openvino as ov
 
-    return OpenVinoRunner(ov.convert_model(io.BytesIO(data)), precision=precision), cfg
+        exported = OpenVinoRunner(ov.convert_model(io.BytesIO(data)), precision=precision)
+    exported.source = source or exported.source
+    return exported, cfg
 
 
 def _cpu_runtime(runtime: str, device: str, precision: str) -> str:

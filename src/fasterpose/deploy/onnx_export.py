@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,9 +50,20 @@ def export_onnx(
     proto = onnx.load_from_string(onnx_bytes(model, input_size, opset))
     set_onnx_metadata(proto, cfg, "fp32")
     onnx.checker.check_model(proto)
+    return save_onnx(proto, path)
+
+
+def save_onnx(proto: Any, path: str | Path) -> Path:
+    """Write an ONNX ``ModelProto`` as one file sealed with its content hash
+    (:func:`fasterpose.integrity.seal_onnx`; an earlier hash entry is dropped first)."""
+    from fasterpose.integrity import ONNX_HASH_KEY, seal_onnx
+
+    keep = [p for p in proto.metadata_props if p.key != ONNX_HASH_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(proto, str(out), save_as_external_data=False)
+    out.write_bytes(seal_onnx(proto.SerializeToString()))
     return out
 
 

@@ -25,4 +25,7 @@ def export_openvino(
     out = Path(xml_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(out), compress_to_fp16=False)
+    from fasterpose.integrity import seal_openvino
+
+    seal_openvino(out)  # the content hashes of the .xml and the .bin, checked at every load
     return out

@@ -85,8 +85,9 @@ def quantize_int8(
             root.setLevel(level)
     proto = onnx.load(str(out))
     set_onnx_metadata(proto, cfg, "int8")
-    onnx.save_model(proto, str(out), save_as_external_data=False)
-    return out
+    from fasterpose.deploy.onnx_export import save_onnx
+
+    return save_onnx(proto, out)
 
 
 def folder_calibration_crops(folder: str | Path, cfg: Config, limit: int = 64) -> np.ndarray:

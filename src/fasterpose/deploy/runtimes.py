@@ -25,6 +25,7 @@ import numpy as np
 from fasterpose.pipeline.runner import PRECISIONS, RUNTIMES, check_images, default_num_threads
 
 __all__ = [
+    "AUTO_BY_CPU_CLASS",
     "DEFAULT_CPU_RUNTIME",
     "PRECISIONS",
     "RUNTIMES",
@@ -39,6 +40,10 @@ __all__ = [
 # a trained checkpoint (fasterpose.bench.runtime_choice; see docs/deployment.md). bf16 has only one
 # CPU runtime here, so ``auto`` at bf16 means OpenVINO (:func:`auto_cpu_runtime`).
 DEFAULT_CPU_RUNTIME = "onnxruntime"
+# The fp32 runtime ``auto`` runs per CPU instruction-set class (fasterpose.bench.provenance.cpu_class),
+# each decided by scripts/bench_runtime_choice.py on a machine of that class (docs/bench/runtime_choice*.json,
+# one per class); a class not measured yet gets DEFAULT_CPU_RUNTIME.
+AUTO_BY_CPU_CLASS = {"avx2": "onnxruntime", "amx": "onnxruntime"}
 
 
 class ModelFileError(ValueError):
@@ -67,13 +72,16 @@ def installed(runtime: str) -> bool:
 
 def auto_cpu_runtime(precision: str | None) -> str:
     """What ``runtime="auto"`` runs on the CPU at this precision: OpenVINO for bf16 (the only runtime
-    here with bf16 convolutions), else :data:`DEFAULT_CPU_RUNTIME`, or the other one when only it is
-    installed."""
+    here with bf16 convolutions), else the measured choice for this CPU's class (:data:`AUTO_BY_CPU_CLASS`,
+    :data:`DEFAULT_CPU_RUNTIME` for a class not measured), or the other one when only it is installed."""
     if precision == "bf16":
         return "openvino"
-    other = "openvino" if DEFAULT_CPU_RUNTIME == "onnxruntime" else "onnxruntime"
-    if installed(DEFAULT_CPU_RUNTIME) or not installed(other):
-        return DEFAULT_CPU_RUNTIME
+    from fasterpose.bench.provenance import cpu_class  # torch-free
+
+    best = AUTO_BY_CPU_CLASS.get(cpu_class(), DEFAULT_CPU_RUNTIME)
+    other = "openvino" if best == "onnxruntime" else "onnxruntime"
+    if installed(best) or not installed(other):
+        return best
     return other
 
 
@@ -100,9 +108,9 @@ def openvino_core() -> Any:
     global _OV_CORE
     with _OV_CORE_LOCK:
         if _OV_CORE is None:
-            import openvino as ov
+            from fasterpose.extras import import_runtime
 
-            _OV_CORE = ov.Core()
+            _OV_CORE = import_runtime("openvino").Core()
         return _OV_CORE
 
 
@@ -125,8 +133,9 @@ class OnnxRuntimeRunner:
     def __init__(
         self, model: str | os.PathLike[str] | bytes, num_threads: int | None = None, precision: str = "fp32"
     ) -> None:
-        import onnxruntime as ort
+        from fasterpose.extras import import_runtime
 
+        ort = import_runtime("onnxruntime")
         if precision == "bf16":
             raise ValueError("onnxruntime's CPU provider has no bf16 convolutions; use runtime=openvino for bf16")
         opts = ort.SessionOptions()
@@ -146,12 +155,36 @@ class OnnxRuntimeRunner:
             self.session = ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ORT raises its own types (InvalidProtobuf, Fail, ...)
             raise unreadable_model(source if isinstance(source, str) else "<ONNX bytes>.onnx", exc) from exc
+        if isinstance(source, str):
+            from fasterpose.integrity import verify_exported
+
+            verify_exported(source)
         self.input_name = self.session.get_inputs()[0].name
         self.precision = precision
+        self.source = source if isinstance(source, str) else "the model"
+        self.input_shape = tuple(d if isinstance(d, int) else None for d in self.session.get_inputs()[0].shape)
+        self.output_names = [o.name for o in self.session.get_outputs()]
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: check_images(images)})[0]
-        return np.asarray(out, dtype=np.float32)
+        return in_fixed_batches(self._run, check_images(images), self.input_shape[0] if self.input_shape else None)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float32)
+
+
+def in_fixed_batches(run: Any, x: np.ndarray, batch: int | None) -> np.ndarray:
+    """``run(x)``, or for a model exported with a fixed batch size, ``run`` on chunks of exactly that
+    many crops (the last one padded with zeros, its padding dropped from the output)."""
+    if batch is None or len(x) == batch:
+        return np.asarray(run(x))
+    outs = []
+    for start in range(0, len(x), batch):
+        chunk = x[start : start + batch]
+        n = len(chunk)
+        if n < batch:
+            chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
+        outs.append(np.asarray(run(chunk))[:n])
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
 class OpenVinoRunner:
@@ -185,16 +218,26 @@ class OpenVinoRunner:
         self.core = openvino_core()  # shared: see openvino_core() for why not ov.Core() here
         if precision == "bf16" and not cpu_has_bf16():
             raise RuntimeError("this CPU has no bf16 support (OpenVINO reports no BF16 capability); use fp32")
+        model_path = None
         if isinstance(model, str | os.PathLike):
-            path = Path(model)
+            path = model_path = Path(model)
             if not path.is_file():
                 raise FileNotFoundError(f"OpenVINO model not found: {path}")
             try:
                 model = self.core.read_model(str(path))
             except RuntimeError as exc:
                 raise unreadable_model(path, exc) from exc
+            from fasterpose.integrity import verify_exported
+
+            verify_exported(path)
         self.model = model
         self.precision = precision
+        self.source = str(model_path) if model_path is not None else "the model"
+        shape = model.input(0).get_partial_shape()
+        self.input_shape = (
+            tuple(d.get_length() if d.is_static else None for d in shape) if shape.rank.is_static else None
+        )
+        self.output_names = [next(iter(o.get_names()), f"output {i}") for i, o in enumerate(model.outputs)]
         self.config = {
             "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
             "PERFORMANCE_HINT": "LATENCY",
@@ -222,7 +265,10 @@ class OpenVinoRunner:
         return req
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        x = check_images(images)
+        fixed = self.input_shape[0] if self.input_shape else None
+        return in_fixed_batches(self._run, check_images(images), fixed)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         req = self._get(x.shape[0])
         req.infer({0: x})
         return np.array(req.get_output_tensor(0).data, dtype=np.float32)

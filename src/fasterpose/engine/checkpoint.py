@@ -15,7 +15,6 @@ never touches these keys: it saves and restores a :class:`TrainingState` through
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -30,6 +29,7 @@ from torch import nn
 from fasterpose.atomic import atomic_write
 from fasterpose.config import Config, config_from_dict, config_to_dict
 from fasterpose.engine.rng import rng_state, set_rng_state
+from fasterpose.integrity import mismatch, tensors_sha256, unverified
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,6 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def tensors_sha256(state: Mapping[str, Any]) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of a state dict's tensors (sorted by name)."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        value = state[name]
-        if not isinstance(value, torch.Tensor):
-            continue
-        t = value.detach().to("cpu").contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     """Write ``payload`` (plus format marker and model hash) to ``path`` atomically: temp file, fsync,
     rename. A crash or a full disk while writing leaves any previous file at ``path`` intact."""
@@ -156,11 +143,10 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if "model" not in data or "config" not in data:
         raise CheckpointError(f"{p}: checkpoint lacks 'model' or 'config'")
     expected = data.get("model_sha256")
-    if expected is not None and tensors_sha256(data["model"]) != expected:
-        raise CheckpointError(
-            f"{p}: the model weights do not match the content hash stored with them (the file was "
-            f"corrupted on disk or in transfer); use another copy of the checkpoint"
-        )
+    if expected is None:
+        unverified(p, "the checkpoint carries no content hash of its weights (written by an older FasterPose)")
+    elif (got := tensors_sha256(data["model"])) != expected:
+        raise CheckpointError(str(mismatch(p, "weights", expected, got, "use another copy of the checkpoint")))
     return data
 
 

@@ -21,11 +21,13 @@ import torch
 from torch import nn
 
 from fasterpose.config import Config, config_from_dict, config_to_dict
+from fasterpose.integrity import mismatch, tensors_sha256, unverified
 
 log = logging.getLogger(__name__)
 FORMAT = "fasterpose-weights"
 VERSION = "1"
 SUFFIX = ".safetensors"
+HASH_KEY = "tensors_sha256"
 _MAX_HEADER = 100_000_000
 
 
@@ -67,16 +69,24 @@ def save_weights(model: nn.Module, cfg: Config, path: str | os.PathLike[str], ha
     state = {k: v.contiguous() for k, v in state.items()}
     meta = {"format": FORMAT, "version": VERSION, "config": json.dumps(config_to_dict(cfg)),
             "dtype": "float16" if half else "float32"}  # fmt: skip
+    meta[HASH_KEY] = tensors_sha256(state)  # checked by read_weights (fasterpose.integrity)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     try:
         save_file(state, tmp, metadata=meta)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp / safetensors make it 0600; other outputs keep the umask's
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], Config]:
@@ -103,7 +113,17 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
         state = load_file(str(p))
     except (SafetensorError, OSError) as exc:
         raise WeightsFileError(f"{p}: cannot read its tensors ({exc})") from None
+    _check_hash(p, meta, state)
     return state, cfg
+
+
+def _check_hash(p: Path, meta: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """The tensors against the ``tensors_sha256`` the writer stored (a zeroed or edited tensor fails)."""
+    expected = meta.get(HASH_KEY)
+    if expected is None:
+        unverified(p, "the weights file carries no content hash (written by an older FasterPose)")
+    elif (got := tensors_sha256(state)) != expected:
+        raise WeightsFileError(str(mismatch(p, "weights", expected, got, "export it again from its checkpoint")))
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, allow_new_head: bool = False) -> None:

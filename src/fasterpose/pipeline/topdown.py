@@ -13,6 +13,7 @@ area ``scale_w * scale_h`` as the person area.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from fasterpose.geometry import input_to_image
 from fasterpose.keypoints import KeypointSpec
 from fasterpose.layouts import resolve_layout
 from fasterpose.pipeline.crops import as_rgb_image, crop_people
-from fasterpose.pipeline.runner import Runner
+from fasterpose.pipeline.runner import Runner, check_model_fits
 
 if TYPE_CHECKING:
     import os
@@ -127,7 +128,9 @@ class TopDownPipeline:
     def from_config(
         cls, cfg: Config, runner: Runner, flip_test: bool | None = None, batch_size: int | None = None
     ) -> TopDownPipeline:
-        """The pipeline of ``cfg`` (flip test and batch size default to ``cfg.eval``'s)."""
+        """The pipeline of ``cfg`` (flip test and batch size default to ``cfg.eval``'s), once the model and
+        ``cfg`` agree (:func:`~fasterpose.pipeline.runner.check_model_fits`)."""
+        check_model_fits(runner, cfg)
         return cls(
             runner,
             HeatmapCodec.from_config(cfg),
@@ -178,9 +181,14 @@ class TopDownPipeline:
         image_ids: np.ndarray,
         indices: np.ndarray | None = None,
         boxes: np.ndarray | None = None,
+        speed: dict[str, float] | None = None,
     ) -> list[PosePrediction]:
-        """One rescored (not yet NMS-ed) :class:`PosePrediction` per crop, in crop order."""
-        kpts = self.keypoints(self.heatmaps(crops), centers, scales)
+        """One rescored (not yet NMS-ed) :class:`PosePrediction` per crop, in crop order; ``speed`` gains
+        the milliseconds of ``inference`` (the runner, with flip) and ``postprocess`` (decode, back-project)."""
+        start = time.perf_counter()
+        heatmaps = self.heatmaps(crops)
+        ran = time.perf_counter()
+        kpts = self.keypoints(heatmaps, centers, scales)
         out = []
         for i in range(len(kpts)):
             c, s = np.asarray(centers[i], np.float64), np.asarray(scales[i], np.float64)
@@ -197,18 +205,32 @@ class TopDownPipeline:
                     box=None if boxes is None else np.asarray(boxes[i], np.float32),
                 )
             )
+        if speed is not None:
+            speed["inference"] = speed.get("inference", 0.0) + (ran - start) * 1e3
+            speed["postprocess"] = speed.get("postprocess", 0.0) + (time.perf_counter() - ran) * 1e3
         return out
 
     def __call__(
-        self, image: np.ndarray | str | os.PathLike[str], boxes: object = None, image_id: int = 0
+        self,
+        image: np.ndarray | str | os.PathLike[str],
+        boxes: object = None,
+        image_id: int = 0,
+        speed: dict[str, float] | None = None,
     ) -> list[PosePrediction]:
-        """Every person of one image, in box order (rescored, no NMS); see :func:`crop_people`."""
+        """Every person of one image, in box order (rescored, no NMS); see :func:`crop_people`.
+
+        ``speed`` (ms): ``preprocess`` (reading, cropping), ``inference`` and ``postprocess`` are added to it."""
+        start = time.perf_counter()
         img = as_rgb_image(image)
         crops, centers, scales, xywh, box_scores = crop_people(img, boxes, self.input_size, self.padding)
+        if speed is not None:
+            speed["preprocess"] = speed.get("preprocess", 0.0) + (time.perf_counter() - start) * 1e3
+            speed.setdefault("inference", 0.0)
+            speed.setdefault("postprocess", 0.0)
         if len(crops) == 0:
             return []
         ids = np.full(len(crops), image_id)
-        return self.predict_crops(crops, centers, scales, box_scores, ids, np.arange(len(crops)), xywh)
+        return self.predict_crops(crops, centers, scales, box_scores, ids, np.arange(len(crops)), xywh, speed)
 
     def suppress(self, people: list[PosePrediction]) -> list[PosePrediction]:
         """OKS-NMS over one image's people, keeping the survivors in their input order."""

@@ -24,6 +24,7 @@ class TorchRunner:
     """
 
     runtime = "torch"
+    source = "the model"  # the model file, when it came from one (set by ``open_runner``)
 
     def __init__(
         self,
