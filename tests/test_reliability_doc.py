@@ -14,6 +14,8 @@ def test_every_row_names_an_existing_test() -> None:
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| fault")]
     rows = [r for r in rows if not set(r) <= set("|- ")]
     assert len(rows) >= 15
+    stated = re.search(r"Faults listed: (\d+) rows", text)
+    assert stated and int(stated[1]) == len(rows), f"the count line says {stated and stated[1]}, rows: {len(rows)}"
     for row in rows:
         refs = REF.findall(row)
         assert refs, f"row without a test: {row}"
