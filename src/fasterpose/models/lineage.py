@@ -127,9 +127,11 @@ def detect_layout(keys: Iterable[str]) -> str | None:
     keys = list(keys)
     if any(k.startswith("keypoint_head.") for k in keys):
         return "mmpose0"
-    if any(k.startswith("head.") for k in keys) and any(k.startswith("backbone.") for k in keys):
+    if any(k.startswith(("head.deconv_layers.", "head.final_layer.")) for k in keys) and any(
+        k.startswith("backbone.") for k in keys
+    ):
         return "mmpose1"
-    if any(k.startswith(("deconv_layers.", "final_layer.")) for k in keys) and "conv1.weight" in keys:
+    if any(k.startswith(("deconv_layers.", "final_layer.")) for k in keys):
         return "msra"
     return None
 

@@ -13,6 +13,7 @@ from fasterpose.activation import loss_outputs_logits
 from fasterpose.layouts import check_num_keypoints
 from fasterpose.models.backbones import build_backbone
 from fasterpose.models.heads import DeconvHead, LowToHighRegressor
+from fasterpose.models.weights import load_backbone_only
 from fasterpose.models.weights_file import is_weights_file, load_into, read_weights
 
 if TYPE_CHECKING:
@@ -77,10 +78,30 @@ class PoseModel(nn.Module):
         )
         model = cls(backbone, head, m.input_order)
         if init is not None:
-            state, _ = read_weights(init)
-            load_into(model, state, init, allow_new_head=True)
-            log.info("initialised the model from the weights file %s", init)
+            state, file_cfg = read_weights(init)
+            _init_from_weights_file(model, state, file_cfg, cfg, init)
         return model
+
+
+def _init_from_weights_file(model: PoseModel, state: dict[str, torch.Tensor], file_cfg: Config, cfg: Config,
+                            source: str) -> None:  # fmt: skip
+    """``model.weights=FILE``: the whole model when the file's head is this head (another keypoint count
+    re-initialises it), else the backbone tensors only and a fresh head (a converted SimpleBaseline file
+    starting a FasterPose LHR model)."""
+    theirs = {k for k in state if k.startswith("head.")}
+    ours = {k for k in model.state_dict() if k.startswith("head.")}
+    if theirs == ours:
+        load_into(model, state, source, allow_new_head=True)
+        log.info("initialised the model from the weights file %s", source)
+    else:
+        loaded, fresh = load_backbone_only(model, state, source)
+        log.info("initialised the backbone from the weights file %s (%d tensors); its %s head (%d tensors) is "
+                 "not this model's %s head, which starts fresh (%d tensors: %s)", source, loaded,
+                 file_cfg.model.head, len(theirs), cfg.model.head, len(fresh), ", ".join(fresh))  # fmt: skip
+    if file_cfg.model.input_order != cfg.model.input_order:
+        log.warning("%s was trained on %s images, this model takes %s: set model.input_order=%s to keep the "
+                    "backbone's channel order", source, file_cfg.model.input_order.upper(),
+                    cfg.model.input_order.upper(), file_cfg.model.input_order)  # fmt: skip
 
 
 class BgrInput(nn.Module):

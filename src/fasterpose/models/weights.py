@@ -69,3 +69,24 @@ def init_scratch_backbone(model: ModuleT, name: str, pretrained: bool, weights: 
             name,
         )
     return model
+
+
+def load_backbone_only(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> tuple[int, list[str]]:
+    """Copy the ``backbone.*`` tensors of ``state`` into ``model`` (strictly: every backbone tensor, same
+    shapes) and keep the model's fresh head; for a file whose head is another architecture (a converted
+    SimpleBaseline deconv head starting a FasterPose LHR model). Returns (tensors loaded, fresh head keys)."""
+    own = model.state_dict()
+    body = {k: v for k, v in state.items() if k.startswith("backbone.")}
+    missing = [k for k in own if k.startswith("backbone.") and k not in body and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in body if k not in own]
+    shapes = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in body.items()
+              if k in own and v.shape != own[k].shape]  # fmt: skip
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"{source}: its backbone does not match the model in the config: {len(missing)} missing "
+            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}), {len(shapes)} of another "
+            f"shape (e.g. {shapes[:2]}); use a file of the same model.backbone"
+        )
+    model.load_state_dict(body, strict=False)
+    fresh = [k for k in own if k.startswith("head.")]
+    return len(body), fresh
