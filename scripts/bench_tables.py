@@ -55,6 +55,21 @@ def caption(report: dict[str, Any], json_name: str, link_prefix: str) -> str:
     )
 
 
+def machine(report: dict[str, Any]) -> str:
+    """``amx: Intel(R) Xeon(R) Processor, family 6``: the CPU class a figure was measured on, first."""
+    from fasterpose.bench.provenance import cpu_class
+
+    m = report["provenance"]["machine"]
+    return f"{m.get('class') or cpu_class(m['flags'])}: {m['cpu']}, family {m['family']}"
+
+
+def ratios_shown(report: dict[str, Any]) -> bool:
+    """A floor ratio is shown only when the peak was timed in the rows' own rounds (bench/latency.py)."""
+    from fasterpose.bench.latency import ratios_comparable
+
+    return ratios_comparable(report)
+
+
 def ms(v: float) -> str:
     return f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
@@ -79,26 +94,43 @@ def latency_table(json_name: str, prefix: str) -> str:
             gmacs = next((g["gmacs"] for g in got if g), gmacs)
             if got[-1] and c[1] == "fp32":
                 ratios.append(got[-1]["ratio"])
-        best = f"{min(ratios):.2f}" if ratios else "-"
+        best = f"{min(ratios):.2f}" if ratios and ratios_shown(r) else "-"
         out.append(f"| {NAMES.get(cfg, cfg)} | {gmacs:.3f} | " + " | ".join(cells) + f" | {best} |")
-    peaks = ", ".join(f"{k} {v:.0f}" for k, v in r["peak_gflops"].items())
+    kernels = r.get("peak_kernel", {})
+    peaks = ", ".join(f"{k} {v:.0f}" + (f" ({kernels[k]})" if k in kernels else "")
+                      for k, v in r["peak_gflops"].items())  # fmt: skip
     skipped = "; ".join(str(s) for s in r.get("skipped", [])) or "none"
+    if ratios_shown(r):
+        held = f"no row below {r['floor_limit']}x its floor" if not r["floor_violations"] else (
+            f"**below {r['floor_limit']}x its floor: {'; '.join(r['floor_violations'])}**")
+        note = f"peak timed in the same rounds as the rows; {held}"
+    else:
+        note = "**floor ratio not shown**: this peak was measured apart from the rows (torch kernels only)"
     return "\n".join(out) + (
-        f"\n\nMedians of {r['runs']} interleaved rounds, {r['threads']} threads, {r.get('weights', 'random')} "
-        f"weights. Floor = true MACs x 2 x batch / peak; peak GFLOP/s: {peaks}. Skipped: {skipped}.\n"
-        + caption(r, json_name, prefix)
+        f"\n\nMachine class {machine(r)}. Medians of {r['runs']} interleaved rounds, {r['threads']} threads, "
+        f"{r.get('weights', 'random')} weights. Floor = true MACs x 2 x batch / peak; peak GFLOP/s: {peaks}; "
+        f"{note}. Skipped: {skipped}.\n" + caption(r, json_name, prefix)
     )
 
 
-def comparisons_table(json_name: str, prefix: str) -> str:
-    r = load(json_name)
-    out = ["| model / versus | runtime | batch | latency ratio |", "| --- | --- | ---: | ---: |"]
-    for c in r["comparisons"]:
-        if c["versus"] != "simplebaseline_r50_256x192":
-            continue
-        out.append(f"| {NAMES.get(c['config'], c['config'])} / {NAMES.get(c['versus'], c['versus'])} | "
-                   f"{c['runtime']} | {c['batch']} | {c['latency_ratio']:.3f} |")  # fmt: skip
-    return "\n".join(out) + "\n\n" + caption(r, json_name, prefix)
+def comparisons_table(json_names: list[str], prefix: str) -> str:
+    """FasterPose / SimpleBaseline latency ratios of each JSON (one per machine class), beside the
+    ratio of their true MACs (what equal speed per multiply-add would give)."""
+    out = ["| machine | model / versus | runtime | batch | latency ratio | true-MAC ratio |",
+           "| --- | --- | --- | ---: | ---: | ---: |"]  # fmt: skip
+    caps = []
+    for json_name in json_names:
+        r = load(json_name)
+        gmacs = {x["config"]: x["gmacs"] for x in r["rows"]}
+        for c in r["comparisons"]:
+            if c["versus"] != "simplebaseline_r50_256x192":
+                continue
+            mac = c.get("mac_ratio", round(gmacs[c["config"]] / gmacs[c["versus"]], 3))
+            out.append(f"| {machine(r).split(':')[0]} | {NAMES.get(c['config'], c['config'])} / "
+                       f"{NAMES.get(c['versus'], c['versus'])} | {c['runtime']} | {c['batch']} | "
+                       f"{c['latency_ratio']:.3f} | {mac:.3f} |")  # fmt: skip
+        caps.append(f"{machine(r).split(':')[0]}: " + caption(r, json_name, prefix))
+    return "\n".join(out) + "\n\n" + "\n".join(caps)
 
 
 def deploy_ap_table(json_name: str, prefix: str) -> str:
@@ -114,19 +146,26 @@ def deploy_ap_table(json_name: str, prefix: str) -> str:
     return "\n".join(out) + "\n\n" + caption(r, json_name, prefix)
 
 
-def runtime_choice_table(json_name: str, prefix: str) -> str:
-    r = load(json_name)
-    d = r["decision"]
-    out = ["| batch | ONNX Runtime ms | OpenVINO f32 ms | faster | lead |", "| ---: | ---: | ---: | --- | ---: |"]
-    for b, row in d["per_batch"].items():
-        out.append(f"| {b} | {ms(row['onnxruntime'])} | {ms(row['openvino'])} | {row['faster']} | "
-                   f"{100 * row['lead']:.1f}% |")  # fmt: skip
-    verdict = "a tie (kept the current default)" if d["tie"] else f"{d['fastest']} ahead"
-    return "\n".join(out) + (
-        f"\n\nOverall: {verdict}, lead {100 * d['lead']:.1f}% (tolerance {100 * d['tolerance']:.0f}%): "
-        f"**`auto` = {d['auto']}**. Medians of {r['runs']} interleaved rounds on {r.get('weights', '')} weights.\n"
-        + caption(r, json_name, prefix)
-    )
+def runtime_choice_table(json_names: list[str], prefix: str) -> str:
+    """One row per CPU class and batch: ONNX Runtime vs OpenVINO fp32 (OpenVINO bf16 beside, for information)."""
+    out = ["| CPU class | batch | ONNX Runtime ms | OpenVINO f32 ms | faster | lead | OpenVINO bf16 ms |",
+           "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]  # fmt: skip
+    notes = []
+    for json_name in json_names:
+        r = load(json_name)
+        d = r["decision"]
+        bf16 = {str(x["batch"]): x["ms_median"] for x in r["rows"] if x["precision"] == "bf16"}
+        cls = machine(r).split(":")[0]
+        for b, row in d["per_batch"].items():
+            out.append(f"| {cls} | {b} | {ms(row['onnxruntime'])} | {ms(row['openvino'])} | {row['faster']} | "
+                       f"{100 * row['lead']:.1f}% | {ms(bf16[b]) if b in bf16 else 'no bf16'} |")  # fmt: skip
+        verdict = "a tie (kept the default)" if d["tie"] else f"{d['fastest']} ahead"
+        notes.append(
+            f"{cls}: {verdict}, lead {100 * d['lead']:.1f}% (tolerance {100 * d['tolerance']:.0f}%): "
+            f"**`auto` = {d['auto']}**. Medians of {r['runs']} interleaved rounds on {r.get('weights', '')} "
+            f"weights. " + caption(r, json_name, prefix)
+        )
+    return "\n".join(out) + "\n\n" + "\n\n".join(notes)
 
 
 def train_table(json_names: list[str], prefix: str) -> str:
@@ -160,27 +199,50 @@ def predict_overhead_table(json_name: str, prefix: str) -> str:
     )
 
 
-def pipeline_table(prefix: str) -> str:
-    data, syn, nms = load("data_pipeline.json"), load("synthpose_generation.json"), load("eval_nms.json")
+PIPELINE_CLASSES = {"avx2": "", "amx": "_amx"}  # JSON name suffix per machine class measured
+
+
+def _pipeline_figures(suffix: str) -> list[tuple[str, bool | None]] | None:
+    """(figure, target met) for the three pipeline rows from one class's JSONs (None: not measured)."""
+    if not (BENCH / f"eval_nms{suffix}.json").is_file():
+        return None
+    data, syn = load(f"data_pipeline{suffix}.json"), load(f"synthpose_generation{suffix}.json")
+    nms = load(f"eval_nms{suffix}.json")
     coco = data["coco_mini_train"]
     coco_cell = (f"{coco['samples_per_second_per_core']:.0f}" if "samples_per_second_per_core" in coco
                  else f"not measured ({coco.get('skipped')})")  # fmt: skip
     syn_rate = syn["images_per_second_per_core"]
-    nms_ms = max(nms["oks_nms_ms"]["100"], nms["oks_nms_ms_mostly_distinct"]["100"])
-    rows = [
-        ("training samples/s/core, 256x192, full augmentation + encoding, JPEG decode (coco_mini train)",
-         coco_cell, f">= {data['target_samples_per_second_per_core']}", coco.get("meets_target"), "data_pipeline.json"),
-        ("SynthPose generation, images/s/core", f"{syn_rate:.0f}", ">= 100", syn_rate >= 100,
-         "synthpose_generation.json"),
-        ("OKS-NMS, 100 people in one image (clustered / mostly distinct)",
-         f"{nms['oks_nms_ms']['100']:.2f} / {nms['oks_nms_ms_mostly_distinct']['100']:.2f} ms",
-         f"< {nms['target_ms_100_people']} ms", nms_ms < nms["target_ms_100_people"], "eval_nms.json"),
+    slow = max(nms["oks_nms_ms"]["100"], nms["oks_nms_ms_mostly_distinct"]["100"])
+    return [
+        (coco_cell, coco.get("meets_target")),
+        (f"{syn_rate:.0f}", syn_rate >= 100),
+        (f"{nms['oks_nms_ms']['100']:.2f} / {nms['oks_nms_ms_mostly_distinct']['100']:.2f} ms",
+         slow < nms["target_ms_100_people"]),
     ]  # fmt: skip
+
+
+def pipeline_table(prefix: str) -> str:
+    """The three pipeline figures per machine class, each class's JSONs and captions beside."""
+    what = [("training samples/s/core, 256x192, full augmentation + encoding, JPEG decode (coco_mini train)",
+             ">= 200"),
+            ("SynthPose generation, images/s/core", ">= 100"),
+            ("OKS-NMS, 100 people in one image (clustered / mostly distinct)", "< 5.0 ms")]  # fmt: skip
+    names = ("data_pipeline", "synthpose_generation", "eval_nms")
+    measured = {cls: figs for cls, s in PIPELINE_CLASSES.items() if (figs := _pipeline_figures(s)) is not None}
     verdict = {True: "met", False: "**not met**", None: "-"}
-    out = ["| what | figure | target | | JSON |", "| --- | ---: | ---: | --- | --- |"]
-    out += [f"| {what} | {fig} | {target} | {verdict[ok]} | [{name}]({prefix}{name}) |"
-            for what, fig, target, ok, name in rows]  # fmt: skip
-    return "\n".join(out) + "\n\n" + caption(nms, "eval_nms.json", prefix)
+    out = ["| what | target | " + "".join(f"{c} | | " for c in measured) + "JSON |",
+           "| --- | ---: | " + "".join("---: | --- | " for _ in measured) + "--- |"]  # fmt: skip
+    for i, (label, target) in enumerate(what):
+        cells = " | ".join(f"{figs[i][0]} | {verdict[figs[i][1]]}" for figs in measured.values())
+        links = ", ".join(f"[{names[i]}{PIPELINE_CLASSES[c]}.json]({prefix}{names[i]}{PIPELINE_CLASSES[c]}.json)"
+                          for c in measured)  # fmt: skip
+        out.append(f"| {label} | {target} | {cells} | {links} |")
+    caps = []
+    for c in measured:
+        for n in names:
+            name = f"{n}{PIPELINE_CLASSES[c]}.json"
+            caps.append(f"{c}, {n}: " + caption(load(name), name, prefix))
+    return "\n".join(out) + "\n\n" + "\n".join(caps)
 
 
 def quickstart_table(json_name: str, prefix: str) -> str:
@@ -200,6 +262,33 @@ def quickstart_table(json_name: str, prefix: str) -> str:
         f"this CPU), 5-minute training budget. JSON: [{json_name}]({prefix}{json_name})."
     )
 
+
+
+QUICKSTART_CLASSES = ("avx512_bf16_amx", "avx512_bf16", "avx512", "avx2")
+
+
+def quickstart_fixed_table(prefix: str) -> str:
+    """One row per run of the fixed-schedule quickstart, from docs/bench/quickstart_<class>.json of each class."""
+    out = ["| machine class | date | commit | setup | precision, threads | steps | SynthPose val AP (last.pth) "
+           "| best.pth AP | command wall time | load average |",
+           "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+    caps = []
+    for klass in QUICKSTART_CLASSES:
+        name = f"quickstart_{klass}.json"
+        if not (BENCH / name).is_file():
+            continue
+        r = load(name)
+        for run in r["runs"]:
+            la, best = run["load_average"], run["metrics"]["best"]
+            out.append(f"| {klass} | {run['date']} | {run['commit']} | {run['setup']} | {run['precision']}, "
+                       f"{run['threads']} | {run['steps']} of {run['steps_planned']} | **{run['AP']:.3f}** | "
+                       f"{best['AP']:.3f} (epoch {best['epoch']}) | {run['wall_s_command'] / 60:.1f} min | "
+                       f"{la[0]} -> {la[1]} |")  # fmt: skip
+        m = r["provenance"]["machine"]
+        caps.append(f"{klass}: {m['cpu']} (x86 family {m['family']}, {m['cores']} cores; flags: "
+                    f"{', '.join(m['flags'])}), `{r['provenance']['command']}`. "
+                    f"JSON: [{name}]({prefix}{name}).")  # fmt: skip
+    return "\n".join(out) + "\n\n" + "\n".join(caps)
 
 RUNS_WHAT = {
     "runtime": "`Predictor`, `fasterpose predict` and `fasterpose eval --model` on exported `.onnx` / `.xml` files",
@@ -222,11 +311,13 @@ def install_table(json_name: str, prefix: str) -> str:
 TABLES: dict[str, Callable[[str], str]] = {
     "install": lambda p: install_table("install_size.json", p),
     "quickstart": lambda p: quickstart_table("quickstart_fresh_clone.json", p),
+    "quickstart-fixed": quickstart_fixed_table,
     "latency": lambda p: latency_table("latency_5rows.json", p),
-    "latency-ratios": lambda p: comparisons_table("latency_5rows.json", p),
+    "latency-amx": lambda p: latency_table("latency_r50_amx.json", p),
+    "latency-ratios": lambda p: comparisons_table(["latency_5rows.json", "latency_r50_amx.json"], p),
     "latency-int8": lambda p: latency_table("latency_int8.json", p),
     "deploy-ap": lambda p: deploy_ap_table("deploy_ap_quickstart.json", p),
-    "runtime-choice": lambda p: runtime_choice_table("runtime_choice.json", p),
+    "runtime-choice": lambda p: runtime_choice_table(["runtime_choice_avx2.json", "runtime_choice_amx.json"], p),
     "train": lambda p: train_table(["train_fp32_nhwc_b16.json", "train_fp32_nchw_b16.json"], p),
     "predict-overhead": lambda p: predict_overhead_table("predict_overhead.json", p),
     "pipeline": pipeline_table,

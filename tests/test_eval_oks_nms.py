@@ -121,3 +121,27 @@ def test_real_detection_poses_match_reference() -> None:
             assert got == reference_nms(kpts, scores, areas, 0.9, in_vis)
         checked += 1
     assert checked >= 5
+
+
+def test_blocks_and_single_rows_keep_the_same_poses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vectorised blocks, and the single rows taken once many candidates are alive, both keep
+    exactly what the reference keeps (200 people: the first pass runs single rows, then blocks)."""
+    import importlib
+
+    module = importlib.import_module("fasterpose.evaluation.oks_nms")
+
+    rng = np.random.default_rng(7)
+    kpts, scores, areas = random_people(rng, 200, clusters=60)
+    scores[::3] = 0.5  # ties
+    want = reference_nms(kpts, scores, areas, 0.9, None)
+    assert oks_nms(kpts, scores, areas, SIGMAS, 0.9).tolist() == want
+    for block, max_alive in ((1, 10**9), (module._BLOCK, 10**9), (module._BLOCK, 0)):
+        monkeypatch.setattr(module, "_BLOCK", block)
+        monkeypatch.setattr(module, "_BLOCK_MAX_ALIVE", max_alive)
+        for seed in range(30):
+            r = np.random.default_rng(seed)
+            n = int(r.integers(1, 60))
+            case = random_people(r, n, clusters=max(1, n // 3))
+            for in_vis in (None, 0.4):
+                assert oks_nms(*case, SIGMAS, 0.7, in_vis).tolist() == reference_nms(*case, 0.7, in_vis)
+        assert oks_nms(kpts, scores, areas, SIGMAS, 0.9).tolist() == want

@@ -148,16 +148,25 @@ def test_latency_bench_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     report = json.loads(out.read_text())
     assert len(report["rows"]) == 2 * 4 * 2
     int8_peak = report["peak_gflops"]["int8"]
-    assert set(report["peak_detail"]["int8"]) >= {"conv1x1-ort", "conv1x1-openvino"}
-    assert int8_peak == max(report["peak_detail"]["int8"].values()) > 0
+    assert set(report["peak_detail"]["int8"]) >= {"onnxruntime conv1x1", "openvino conv1x1"}
+    fp32_kernels = {"torch mm", "torch conv1x1", "onnxruntime matmul", "openvino conv1x1", "openvino conv3x3"}
+    assert set(report["peak_detail"]["fp32"]) >= fp32_kernels  # every runtime's own kernels
+    every = [v for d in report["peak_detail"].values() for v in d.values()]
+    assert int8_peak == pytest.approx(max(every), abs=0.06) and report["peak_kernel"]["int8"].split()[0] in (
+        "torch", "onnxruntime", "openvino")  # fmt: skip
+    assert report["peak_conditions"] == {"interleaved_with_rows": True, "threads": 1, "runs": 2}
     for row in report["rows"]:
         assert row["ms_min"] <= row["ms_median"] <= row["ms_max"]
         key = "int8" if row["precision"] == "int8" else "fp32"
         assert row["floor_ms"] > 0 and row["peak_gflops"] == round(report["peak_gflops"][key], 1)
+        assert row["peak_kernel"] == report["peak_kernel"][key]
         if key == "int8":  # the INT8 floor, beside the fp32 one
             assert row["floor_ms"] == pytest.approx(
                 row["fp32_floor_ms"] * report["peak_gflops"]["fp32"] / int8_peak, rel=0.02
             )
     assert {c["runtime"] for c in report["comparisons"]} == {"torch", "onnxruntime", "openvino", "onnxruntime-int8"}
+    assert all(c["mac_ratio"] > 0 for c in report["comparisons"])
     assert report["fastest_fp32"] in ("torch", "onnxruntime", "openvino")
-    assert "fastest exact" in capsys.readouterr().out
+    assert report["auto"]["auto"] in ("onnxruntime", "openvino") and isinstance(report["auto"]["agrees"], bool)
+    out = capsys.readouterr().out
+    assert "fastest exact" in out and "true-MAC ratio" in out and "auto on this CPU" in out

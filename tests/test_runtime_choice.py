@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from fasterpose.bench import provenance
+from fasterpose.bench.provenance import cpu_class
 from fasterpose.bench.runtime_choice import choose_cpu_runtime
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy import runtimes
-from fasterpose.deploy.runtimes import DEFAULT_CPU_RUNTIME, auto_cpu_runtime
+from fasterpose.deploy.runtimes import AUTO_BY_CPU_CLASS, DEFAULT_CPU_RUNTIME, auto_cpu_runtime
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.models.pose_model import PoseModel
 
@@ -41,10 +43,11 @@ def test_decision_rule() -> None:
 
 def test_auto_follows_what_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert auto_cpu_runtime("bf16") == "openvino"
-    monkeypatch.setattr(runtimes, "installed", lambda name: name != DEFAULT_CPU_RUNTIME)
-    assert auto_cpu_runtime("fp32") != DEFAULT_CPU_RUNTIME  # only the other one installed
+    best = AUTO_BY_CPU_CLASS.get(cpu_class(), DEFAULT_CPU_RUNTIME)  # this CPU's measured choice
+    monkeypatch.setattr(runtimes, "installed", lambda name: name != best)
+    assert auto_cpu_runtime("fp32") != best  # only the other one installed
     monkeypatch.setattr(runtimes, "installed", lambda name: True)
-    assert auto_cpu_runtime("fp32") == DEFAULT_CPU_RUNTIME
+    assert auto_cpu_runtime("fp32") == best
 
 
 def test_script_smoke(tmp_path: Path) -> None:
@@ -72,16 +75,47 @@ def test_script_smoke(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
-    assert report["weights"].startswith("trained") and {r["runtime"] for r in report["rows"]} == {
-        "onnxruntime",
-        "openvino",
-    }
-    assert len(report["rows"]) == 4 and report["decision"]["auto"] in ("onnxruntime", "openvino")
+    fp32 = [r for r in report["rows"] if r["precision"] == "fp32"]
+    assert report["weights"].startswith("trained") and {r["runtime"] for r in fp32} == {"onnxruntime", "openvino"}
+    assert len(fp32) == 4 and report["decision"]["auto"] in ("onnxruntime", "openvino")
+    assert report["cpu_class"] == cpu_class() and report["decision"]["auto_here_now"] == auto_cpu_runtime("fp32")
+    assert bool(report["bf16_speedup"]) == ("openvino-bf16" not in report["skipped"])  # bf16 timed where it runs
     assert set(report["decision"]["per_batch"]) == {"1", "2"}
 
 
-def test_shipped_default_matches_the_committed_measurement() -> None:
-    committed = ROOT / "docs" / "bench" / "runtime_choice.json"
-    if not committed.is_file():
-        pytest.skip("no committed runtime-choice measurement yet (scripts/bench_runtime_choice.py, quiet machine)")
-    assert json.loads(committed.read_text())["decision"]["auto"] == DEFAULT_CPU_RUNTIME
+def test_class_table_matches_the_committed_measurements() -> None:
+    """One committed JSON per measured CPU class; auto's table says what each of them decided."""
+    committed = sorted((ROOT / "docs" / "bench").glob("runtime_choice_*.json"))
+    classes = {}
+    for path in committed:
+        report = json.loads(path.read_text())
+        cls = cpu_class(report["provenance"]["machine"]["flags"])
+        assert path.name == f"runtime_choice_{cls}.json", f"{path.name} was measured on class {cls}"
+        classes[cls] = report["decision"]["auto"]
+    assert {"avx2", "amx"} <= set(classes)  # both classes among this project's machines
+    assert classes == AUTO_BY_CPU_CLASS
+
+
+@pytest.mark.parametrize(
+    ("flags", "cls"),
+    [
+        ("fpu sse2 avx avx2 fma", "avx2"),
+        ("avx2 fma avx512f avx512bw", "avx512"),
+        ("avx2 avx512f avx512_vnni", "avx512_bf16_vnni"),
+        ("avx2 avx512f avx512_bf16 avx512_vnni", "avx512_bf16_vnni"),
+        ("avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8", "amx"),
+        ("fp asimd sve", "unknown"),
+        ("", "unknown"),
+    ],
+)
+def test_auto_follows_the_class_table(monkeypatch: pytest.MonkeyPatch, flags: str, cls: str) -> None:
+    """Stub /proc/cpuinfo flags: the class detected at run time picks auto's fp32 runtime from the table."""
+    monkeypatch.setattr(provenance, "_cpuinfo", lambda: {"flags": flags})
+    monkeypatch.setattr(runtimes, "installed", lambda name: True)
+    assert cpu_class() == cls
+    table = {"avx2": "onnxruntime", "avx512": "openvino", "avx512_bf16_vnni": "openvino", "amx": "onnxruntime"}
+    monkeypatch.setattr(runtimes, "AUTO_BY_CPU_CLASS", table)
+    assert auto_cpu_runtime("fp32") == table.get(cls, DEFAULT_CPU_RUNTIME)
+    monkeypatch.setattr(runtimes, "AUTO_BY_CPU_CLASS", {c: "openvino" for c in table})
+    assert auto_cpu_runtime("fp32") == ("openvino" if cls != "unknown" else DEFAULT_CPU_RUNTIME)
+    assert auto_cpu_runtime("bf16") == "openvino"

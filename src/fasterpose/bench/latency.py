@@ -4,20 +4,23 @@ Every (config, runtime, precision, batch) cell is prepared first, warmed up, the
 ``--runs`` interleaved rounds (each round visits every cell once, in a rotated order), so a noisy
 neighbour or a frequency change hits all cells alike. Per cell: median, min and max milliseconds.
 
-The floor is the time the model's true multiply-adds would take at this CPU's measured matmul
-peak: ``floor_ms = 2 * MACs * batch / peak``, with ``peak`` the best of several large square
-``torch.mm`` calls in the row's precision (fp32, or bf16 where the CPU has it), or of the same
-GEMM run as a 1x1 convolution through oneDNN when that is faster (MKL and oneDNN can differ; a
-floor must use the faster). ``ratio`` =
-measured median / floor (1.0 would be a network running at matmul speed throughout).
+The floor is the time the model's true multiply-adds would take at this CPU's measured GEMM
+peak: ``floor_ms = 2 * MACs * batch / peak``. The peak is the best of every installed runtime's own
+GEMM-shaped kernels at the row's precision (:func:`peak_kernels`: torch, ONNX Runtime and OpenVINO
+each running a large (n, n) 1x1 convolution, a MatMul, and a 3x3 convolution, where Winograd-capable
+libraries beat true-MAC speed; bf16 rows are held against the best fp32 or bf16 kernel, int8 rows
+against the best of all three, since a runtime may run part of a model at a higher precision). The
+kernels are timed in the same interleaved rounds as the models, so load hits both, and the peak is
+each kernel's best round (:meth:`PeakKernel.gflops`). ``ratio`` = measured median / floor
+(``ratio_min``: the row's best round / floor, best against best); the report names the
+kernel that set each peak, and lists any row below :data:`FLOOR_LIMIT` x its floor (a floor that
+is not one). A ratio is printed only for a peak measured in the rows' own rounds
+(:func:`ratios_comparable`).
 
 Runtimes: ``torch`` (eager, channels-last), ``torch-compile`` (inductor, ``freezing=True``),
 ``onnxruntime`` (CPU provider, intra-op spinning off), ``openvino`` (f32 hint) and ``openvino-bf16``
 (bf16 hint); on request ``torch-bf16`` (autocast) and ``onnxruntime-int8`` / ``openvino-int8``
-(static QDQ quantisation calibrated on random crops: timing only). INT8 rows are held against an
-INT8 floor: the int8 peak measured like the others, the best of the same (n, n) GEMM run as an
-INT8 1x1 convolution (QDQ) through ONNX Runtime and OpenVINO, and ``torch._int_mm`` where the CPU
-build has it.
+(static QDQ quantisation calibrated on random crops: timing only).
 
 With ``checkpoint`` the timed weights are a trained model's (random weights can hit denormals and
 misrank runtimes); otherwise each config's network is built with random weights.
@@ -28,7 +31,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,107 +53,157 @@ VARIANTS = {  # name: (runtime, precision)
 }
 
 
-def matmul_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """Best-of-``repeats`` GFLOP/s of ``torch.mm`` on (n, n) matrices of ``dtype``."""
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best / 1e9
+@dataclass
+class PeakKernel:
+    """One GEMM-shaped kernel of one runtime, timed in the same rounds as the models.
 
-
-def conv_gemm_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """The same (n, n) x (n, n) product as a 1x1 convolution (oneDNN, channels-last): GFLOP/s.
-
-    On some CPUs torch.mm (MKL) and the convolution library the runtimes use (oneDNN) reach
-    different speeds; the floor uses the faster of the two so that it is a floor.
+    ``name``: ``"<runtime> <shape>"`` (e.g. ``openvino conv1x1``); ``gflop``: 2 x its true MACs / 1e9.
     """
+
+    name: str
+    precision: str
+    gflop: float
+    call: Callable[[], Any]
+    times: list[float] = field(default_factory=list)
+
+    def gflops(self) -> float:
+        """GFLOP/s of the best timed round: the kernel's least disturbed speed, so that the floor stays
+        a floor under load (a short model call slips between a neighbour's time slices more often
+        than a long GEMM does: against the kernels' medians a loaded run read 0.93x)."""
+        return self.gflop / float(np.min(self.times))
+
+
+# a row of this precision is held against the best kernel of any of these precisions: a runtime
+# may run part of a bf16 / int8 model in fp32, and the floor must stay below whatever it does
+PEAK_PRECISIONS = {"fp32": ("fp32",), "bf16": ("fp32", "bf16"), "int8": ("fp32", "bf16", "int8")}
+FLOOR_LIMIT = 0.95  # no row may read below this multiple of its floor
+
+
+def _gemm_graphs(n: int) -> dict[str, tuple[torch.nn.Module, torch.Tensor, float]]:
+    """The GEMM-shaped graphs: (module, input, GFLOP) for the (n, n) x (n, n) product as a 1x1
+    convolution and as a MatMul, and a 3x3 convolution (n / 8 channels, 64 x 48: a ResNet stage at
+    256x192; Winograd-capable libraries run it faster than its true MACs suggest)."""
     side = 32 if n % 32 == 0 else 1
-    x = torch.randn(1, n, side, n // side).to(dtype).contiguous(memory_format=torch.channels_last)
-    conv = torch.nn.Conv2d(n, n, 1, bias=False).to(dtype).to(memory_format=torch.channels_last).eval()
-    best = float("inf")
-    with torch.inference_mode():
-        conv(x)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            conv(x)
-            best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best / 1e9
+    c = max(8, n // 8)
+
+    class MatMul(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.randn(n, n) / n**0.5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x @ self.weight
+
+    return {
+        "conv1x1": (torch.nn.Conv2d(n, n, 1, bias=False), torch.randn(1, n, side, n // side), 2.0 * n**3 / 1e9),
+        "matmul": (MatMul(), torch.randn(n, n), 2.0 * n**3 / 1e9),
+        "conv3x3": (torch.nn.Conv2d(c, c, 3, padding=1, bias=False), torch.randn(1, c, 64, 48),
+                    2.0 * 9 * c * c * 64 * 48 / 1e9),
+    }  # fmt: skip
 
 
-def int8_gemm_peaks(n: int = 2048, repeats: int = 5, threads: int = 1) -> dict[str, float]:
-    """The (n, n) x (n, n) product in INT8, GFLOP/s (int8 ops counted like fp32 ones), per engine.
+def _onnx(module: torch.nn.Module, x: torch.Tensor) -> bytes:
+    import io
 
-    ``conv1x1-ort`` / ``conv1x1-openvino``: one 1x1 convolution quantised to QDQ (u8 activations,
-    per-channel s8 weights) by :func:`fasterpose.deploy.quantize.quantize_int8`, the path the INT8
-    rows take. ``torch._int_mm``: s8 x s8 -> s32 GEMM, where this torch build supports it on CPU.
-    """
-    import tempfile
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(module.eval(), (x,), buf, dynamo=False, opset_version=17, input_names=["images"])  # type: ignore[arg-type]
+    return buf.getvalue()
 
-    from fasterpose.deploy.quantize import quantize_int8
-    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
 
-    out: dict[str, float] = {}
-    side = 32 if n % 32 == 0 else 1
-    x = np.random.default_rng(0).standard_normal((1, n, side, n // side)).astype(np.float32)
-    conv = torch.nn.Conv2d(n, n, 1, bias=False).eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32 = Path(tmp) / "conv.onnx"
-        with torch.no_grad():
-            torch.onnx.export(
-                conv, (torch.from_numpy(x),), str(fp32), dynamo=False, opset_version=17, input_names=["images"]
-            )
-        int8 = quantize_int8(fp32, Path(tmp) / "int8.onnx", x, keep_head_fp32=False)
-        import openvino as ov
-
-        ort_runner = OnnxRuntimeRunner(int8, num_threads=threads, precision="int8")  # runtime settings as the rows
-        ov_runner = OpenVinoRunner(ov.convert_model(str(int8)), precision="int8", num_threads=threads)
-        calls: dict[str, Callable[[], Any]] = {  # the session / request directly: the input is not a crop
-            "conv1x1-ort": lambda: ort_runner.session.run(None, {ort_runner.input_name: x}),
-            "conv1x1-openvino": lambda: ov_runner._get(1).infer({0: x}),
-        }
-        for name, call in calls.items():
-            call()
-            best = min(_timed(call) for _ in range(repeats))
-            out[name] = round(2.0 * n**3 / best / 1e9, 1)
-    if hasattr(torch, "_int_mm"):
-        a = torch.randint(-128, 127, (n, n), dtype=torch.int8)
-        b = torch.randint(-128, 127, (n, n), dtype=torch.int8)
-        try:
-            torch._int_mm(a, b)
-            best = min(_timed(lambda: torch._int_mm(a, b)) for _ in range(repeats))
-            out["torch._int_mm"] = round(2.0 * n**3 / best / 1e9, 1)
-        except RuntimeError:  # no CPU kernel in this build
-            pass
+def _torch_kernels(precisions: list[str], n: int) -> list[PeakKernel]:
+    out = []
+    for precision in precisions:
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(precision)
+        for shape, (module, x, gflop) in _gemm_graphs(n).items() if dtype is not None else ():
+            m: torch.nn.Module = module.to(dtype).eval()
+            xx = x.to(dtype)
+            if xx.ndim == 4:
+                m, xx = m.to(memory_format=torch.channels_last), xx.contiguous(memory_format=torch.channels_last)
+            w = m.weight.detach()  # type: ignore[operator]
+            fn = functools.partial(torch.mm, xx, w) if shape == "matmul" else functools.partial(m, xx)
+            out.append(PeakKernel(f"torch {'mm' if shape == 'matmul' else shape}", precision, gflop,
+                                  torch.inference_mode()(fn)))  # fmt: skip
+        if precision == "int8" and hasattr(torch, "_int_mm"):
+            a = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+            b = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+            try:
+                torch._int_mm(a, b)
+                call = functools.partial(torch._int_mm, a, b)
+                out.append(PeakKernel("torch _int_mm", "int8", 2.0 * n**3 / 1e9, call))
+            except RuntimeError:  # no CPU kernel in this build
+                pass
     return out
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def _runtime_kernels(precisions: list[str], n: int, threads: int) -> list[PeakKernel]:
+    """ONNX Runtime and OpenVINO running the GEMM graphs (int8: the 1x1 conv quantised to QDQ, the
+    path the INT8 rows take), with the runtime settings of the rows."""
+    import importlib.util
+    import io
+    import tempfile
+
+    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
+
+    have_ort, have_ov = (importlib.util.find_spec(m) is not None for m in ("onnxruntime", "openvino"))
+    out: list[PeakKernel] = []
+    for shape, (module, x, gflop) in _gemm_graphs(n).items():
+        data = _onnx(module, x)
+        xs = x.numpy()
+        for precision in precisions:
+            if precision == "int8":
+                if shape != "conv1x1":
+                    continue
+                from fasterpose.deploy.quantize import quantize_int8
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    (Path(tmp) / "fp32.onnx").write_bytes(data)
+                    q = quantize_int8(Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx", xs, keep_head_fp32=False)
+                    model = q.read_bytes()
+            else:
+                model = data
+            if have_ort and precision != "bf16":
+                ort_runner = OnnxRuntimeRunner(model, num_threads=threads, precision=precision)
+                call = functools.partial(ort_runner.session.run, None, {ort_runner.input_name: xs})
+                out.append(PeakKernel(f"onnxruntime {shape}", precision, gflop, call))
+            if have_ov:
+                import openvino as ov
+
+                ov_model = ov.convert_model(io.BytesIO(model))
+                ov_runner = OpenVinoRunner(ov_model, precision=precision, num_threads=threads)
+                out.append(PeakKernel(f"openvino {shape}", precision, gflop,
+                                      functools.partial(ov_runner._get(1).infer, {0: xs})))  # fmt: skip
+    return out
 
 
-def measure_peaks(
-    n: int, bf16: bool, int8: bool = False, threads: int = 1
-) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Peak GFLOP/s per precision (best of torch.mm and the 1x1-conv GEMM; int8: see
-    :func:`int8_gemm_peaks`), and each measurement."""
+def peak_kernels(n: int, precisions: list[str], threads: int = 1) -> list[PeakKernel]:
+    """Every installed runtime's GEMM-shaped kernels at each of ``precisions`` (fp32, bf16, int8),
+    each called once (warm-up); time them with the models (:func:`run_benchmark`)."""
+    kernels = _torch_kernels(precisions, n) + _runtime_kernels(precisions, n, threads)
+    for k in kernels:
+        k.call()
+    return kernels
+
+
+def best_peaks(kernels: list[PeakKernel]) -> tuple[dict[str, float], dict[str, str], dict[str, dict[str, float]]]:
+    """Per row precision: the best GFLOP/s of the kernels it is held against (:data:`PEAK_PRECISIONS`),
+    the kernel that set it (``"openvino conv1x1 bf16"``), and each kernel's GFLOP/s by precision."""
     detail: dict[str, dict[str, float]] = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        if name == "bf16" and not bf16:
+    for k in kernels:
+        detail.setdefault(k.precision, {})[k.name] = round(k.gflops(), 1)
+    peak: dict[str, float] = {}
+    kernel: dict[str, str] = {}
+    for precision, allowed in PEAK_PRECISIONS.items():
+        if precision not in detail:
             continue
-        detail[name] = {
-            "torch.mm": round(matmul_peak_gflops(dtype, n), 1),
-            "conv1x1": round(conv_gemm_peak_gflops(dtype, n), 1),
-        }
-    if int8:
-        detail["int8"] = int8_gemm_peaks(n, threads=threads)
-    return {k: max(v.values()) for k, v in detail.items()}, detail
+        best = max((k for k in kernels if k.precision in allowed), key=lambda k: k.gflops())
+        peak[precision], kernel[precision] = best.gflops(), f"{best.name} {best.precision}"
+    return peak, kernel, detail
+
+
+def floor_violations(rows: list[dict[str, Any]], limit: float = FLOOR_LIMIT) -> list[str]:
+    """Rows that read below ``limit`` x their floor: the peak kernels missed something this model uses."""
+    return [f"{r['config']} {r['runtime']} b{r['batch']}: {r['ratio']:.3f}x" for r in rows if r["ratio"] < limit]
 
 
 def cpu_has_bf16() -> bool:
@@ -223,8 +276,8 @@ def _bench_models(
     return models
 
 
-def _row(cell: Cell, peak: dict[str, float]) -> dict[str, Any]:
-    """One cell's timings against its floor (int8 rows: the int8 peak, the INT8 floor)."""
+def _row(cell: Cell, peak: dict[str, float], kernel: dict[str, str]) -> dict[str, Any]:
+    """One cell's timings against its floor: the peak of its precision (:func:`best_peaks`)."""
     precision = VARIANTS[cell.variant][1]
     ms = np.asarray(cell.times) * 1e3
     peak_key = precision if precision in peak else "fp32"
@@ -240,7 +293,9 @@ def _row(cell: Cell, peak: dict[str, float]) -> dict[str, Any]:
         "ms_max": round(float(ms.max()), 2),
         "floor_ms": round(floor, 2),
         "ratio": round(float(np.median(ms)) / floor, 3),
+        "ratio_min": round(float(ms.min()) / floor, 3),
         "peak_gflops": round(peak[peak_key], 1),
+        "peak_kernel": kernel[peak_key],
         "gmacs": round(cell.gmacs, 3),
         **({"fp32_floor_ms": round(fp32_floor, 2)} if precision == "int8" else {}),
     }
@@ -282,8 +337,9 @@ def run_benchmark(
     bf16 = cpu_has_bf16()
     skipped = [v for v in runtimes if VARIANTS[v][1] == "bf16" and not bf16]
     variants = [v for v in runtimes if v not in skipped]
-    int8 = any(VARIANTS[v][1] == "int8" for v in variants)
-    peak, peak_detail = measure_peaks(peak_size, bf16, int8, threads)
+    precisions = ["fp32", *(["bf16"] if bf16 else [])]
+    precisions += ["int8"] if any(VARIANTS[v][1] == "int8" for v in variants) else []
+    kernels = peak_kernels(peak_size, precisions, threads)
     models = _bench_models(configs, overrides, checkpoint)
     cells: list[Cell] = []
     rng = np.random.default_rng(0)
@@ -300,38 +356,66 @@ def run_benchmark(
                     runner(images)
                 cells.append(Cell(cfg.name, variant, b, runner, images, gmacs, []))
             print(f"prepared {cfg.name} {variant} in {time.perf_counter() - t0:.1f} s", flush=True)
-    for r in range(runs):
-        for i in range(len(cells)):
-            cell = cells[(i + r) % len(cells)]
+    calls: list[tuple[Callable[[], Any], list[float]]] = [
+        *((functools.partial(c.runner, c.images), c.times) for c in cells),
+        *((k.call, k.times) for k in kernels),
+    ]
+    for r in range(runs):  # the peak kernels in the same rotated rounds: load hits models and peak alike
+        for i in range(len(calls)):
+            call, times = calls[(i + r) % len(calls)]
             t0 = time.perf_counter()
-            cell.runner(cell.images)
-            cell.times.append(time.perf_counter() - t0)
-    rows = [_row(cell, peak) for cell in cells]
+            call()
+            times.append(time.perf_counter() - t0)
+    return summarise(cells, kernels, prov, threads, runs, checkpoint, skipped)
+
+
+def summarise(
+    cells: list[Cell],
+    kernels: list[PeakKernel],
+    prov: dict[str, Any],
+    threads: int,
+    runs: int,
+    checkpoint: str | None = None,
+    skipped: list[str] | None = None,
+) -> dict[str, Any]:
+    """The report from timed cells and peak kernels (each ``.times`` filled by the same rounds)."""
+    peak, kernel, peak_detail = best_peaks(kernels)
+    rows = [_row(cell, peak, kernel) for cell in cells]
     return {
         "cpu": cpu_name(),
         "provenance": finish(prov),
         "threads": threads,
         "runs": runs,
         "weights": f"trained ({checkpoint})" if checkpoint else "random",
-        "peak_gflops": peak,
+        "peak_gflops": {k: round(v, 1) for k, v in peak.items()},
+        "peak_kernel": kernel,
         "peak_detail": peak_detail,
-        "skipped": skipped,
+        # the peak kernels ran in the same interleaved rounds as the rows: the only condition under
+        # which a ratio is printed (format_latency_report, scripts/bench_tables.py)
+        "peak_conditions": {"interleaved_with_rows": True, "threads": threads, "runs": runs},
+        "floor_limit": FLOOR_LIMIT,
+        "floor_violations": floor_violations(rows),
+        "skipped": skipped or [],
         "fastest_fp32": fastest_exact(rows),
+        "auto": auto_check(rows),
         "rows": rows,
         "comparisons": compare(rows),
     }
 
 
 def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Median latency of the first config over each other config, per runtime and batch."""
+    """Median latency of the first config over each other config, per runtime and batch, beside the
+    ratio of their true MACs (what the latency ratio would be if both ran at the same speed per MAC)."""
     configs = list(dict.fromkeys(r["config"] for r in rows))
-    by_key = {(r["config"], r["runtime"], r["batch"]): r["ms_median"] for r in rows}
+    by_key = {(r["config"], r["runtime"], r["batch"]): r for r in rows}
     out = []
     for other in configs[1:]:
-        for (c, rt, bs), ms in by_key.items():
-            if c == configs[0] and (other, rt, bs) in by_key:
-                ratio = round(ms / by_key[(other, rt, bs)], 3)
-                out.append({"config": c, "versus": other, "runtime": rt, "batch": bs, "latency_ratio": ratio})
+        for (c, rt, bs), r in by_key.items():
+            o = by_key.get((other, rt, bs))
+            if c == configs[0] and o is not None:
+                out.append({"config": c, "versus": other, "runtime": rt, "batch": bs,
+                            "latency_ratio": round(r["ms_median"] / o["ms_median"], 3),
+                            "mac_ratio": round(r["gmacs"] / o["gmacs"], 3)})  # fmt: skip
     return out
 
 
@@ -344,11 +428,42 @@ def fastest_exact(rows: list[dict[str, Any]]) -> str | None:
     return min(totals, key=lambda k: totals[k]) if totals else None
 
 
+def auto_check(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``runtime="auto"`` runs here at fp32 (by CPU class), and whether these rows agree:
+    the decision rule of :mod:`fasterpose.bench.runtime_choice` applied to them (a tie agrees)."""
+    from fasterpose.bench.provenance import cpu_class
+    from fasterpose.bench.runtime_choice import choose_cpu_runtime
+    from fasterpose.deploy.runtimes import auto_cpu_runtime
+
+    out: dict[str, Any] = {"cpu_class": cpu_class(), "auto": auto_cpu_runtime("fp32")}
+    try:
+        d = choose_cpu_runtime(rows, current=out["auto"])
+    except ValueError:
+        return {**out, "measured": None, "agrees": None}
+    return {**out, "measured": d["fastest"], "lead": d["lead"], "tie": d["tie"], "agrees": d["auto"] == out["auto"]}
+
+
+def ratios_comparable(report: dict[str, Any]) -> bool:
+    """A floor ratio means something only when the peak was timed in the rows' own rounds and threads."""
+    cond = report.get("peak_conditions") or {}
+    return bool(cond.get("interleaved_with_rows")) and cond.get("threads") == report.get("threads")
+
+
+def _auto_line(report: dict[str, Any]) -> str:
+    a = report.get("auto") or {}
+    if not a:
+        return "auto: not recorded"
+    head = f"auto on this CPU (class {a['cpu_class']}) runs {a['auto']} at fp32"
+    if a.get("agrees") is None:
+        return head + "; not checked (needs onnxruntime and openvino fp32 rows)"
+    lead = f"{a['measured']} fastest by {100 * a['lead']:.1f}%{' (a tie)' if a['tie'] else ''}"
+    return head + f"; this run: {lead}: {'agrees' if a['agrees'] else 'DISAGREES'}"
+
+
 def format_latency_report(report: dict[str, Any]) -> str:
-    peak = ", ".join(
-        f"{k} {v:.0f} GFLOP/s ({', '.join(f'{e} {g:.0f}' for e, g in report['peak_detail'][k].items())})"
-        for k, v in report["peak_gflops"].items()
-    )
+    comparable = ratios_comparable(report)
+    kernels = report.get("peak_kernel", {})
+    peak = "; ".join(f"{k} {v:.0f} GFLOP/s (set by {kernels.get(k, '?')})" for k, v in report["peak_gflops"].items())
     lines = [
         f"{report['cpu']}, {report['threads']} threads, {report['runs']} runs, {report['weights']} weights; "
         f"peak {peak}",
@@ -356,13 +471,22 @@ def format_latency_report(report: dict[str, Any]) -> str:
         f"{'floor':>9s} {'ratio':>6s}",
     ]
     for r in report["rows"]:
+        ratio = f"{r['ratio']:6.2f}" if comparable else f"{'-':>6s}"
         lines.append(
             f"{r['config']:34s} {r['runtime']:17s} {r['batch']:5d} {r['ms_median']:9.1f} "
-            f"{r['ms_min']:9.1f} {r['ms_max']:9.1f} {r['floor_ms']:9.1f} {r['ratio']:6.2f}"
+            f"{r['ms_min']:9.1f} {r['ms_max']:9.1f} {r['floor_ms']:9.1f} {ratio}"
         )
+    if not comparable:
+        lines.append("ratios not printed: the peak was not measured in the same rounds and threads as the rows")
+    elif report.get("floor_violations"):
+        lines.append(f"FLOOR NOT A FLOOR: below {report['floor_limit']}x: {'; '.join(report['floor_violations'])}")
     for c in report["comparisons"]:
-        lines.append(f"{c['config']} / {c['versus']}: {c['runtime']} batch {c['batch']}: {c['latency_ratio']:.3f}x")
+        mac = f" (true-MAC ratio {c['mac_ratio']:.3f})" if "mac_ratio" in c else ""
+        lines.append(
+            f"{c['config']} / {c['versus']}: {c['runtime']} batch {c['batch']}: {c['latency_ratio']:.3f}x{mac}"
+        )
     if report["skipped"]:
         lines.append(f"skipped (no bf16 on this CPU): {', '.join(report['skipped'])}")
     lines.append(f"fastest exact (fp32) runtime, by summed measured/floor: {report['fastest_fp32']}")
+    lines.append(_auto_line(report))
     return "\n".join(lines)

@@ -35,6 +35,26 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
+# instruction-set classes, fastest first: the first whose flags the CPU has is its class
+CPU_CLASSES = (
+    ("amx", ("amx_bf16", "amx_int8")),
+    ("avx512_bf16_vnni", ("avx512_bf16", "avx512_vnni")),
+    ("avx512", ("avx512f",)),
+    ("avx2", ("avx2",)),
+)
+
+
+def cpu_class(flags: set[str] | list[str] | tuple[str, ...] | None = None) -> str:
+    """The CPU's instruction-set class: ``amx`` (AMX tiles), ``avx512_bf16_vnni`` (AVX-512 with BF16 or
+    VNNI, no AMX), ``avx512``, ``avx2``, or ``unknown`` (none of these, or no /proc/cpuinfo).
+
+    ``flags``: /proc/cpuinfo flag names (default: this machine's). Which runtime is fastest, and
+    whether bf16 / int8 have hardware behind them, changes between these classes.
+    """
+    have = set(_cpuinfo().get("flags", "").split()) if flags is None else set(flags)
+    return next((name for name, needs in CPU_CLASSES if have & set(needs)), "unknown")
+
+
 def cpu_name() -> str:
     """The CPU's model name (e.g. ``AMD EPYC 7B13``), or what :mod:`platform` knows."""
     return _cpuinfo().get("model name") or platform.processor() or platform.machine()
@@ -50,6 +70,7 @@ def cpu_facts() -> dict[str, Any]:
         "family": int(info["cpu family"]) if info.get("cpu family", "").isdigit() else None,
         "model": int(info["model"]) if info.get("model", "").isdigit() else None,
         "flags": [f for f in CPU_FLAGS if f in flags],
+        "class": cpu_class(flags),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "arch": platform.machine(),
     }

@@ -12,8 +12,8 @@ HRNet's COCO evaluation calls ``oks_nms`` without ``in_vis_thre``, i.e. over all
 
 Greedy: visit poses by descending score (ties: higher index first, the lineage's
 ``scores.argsort()[::-1]``); keep a pose unless a pose
-already kept overlaps it by more than ``threshold``. Each kept pose costs one vectorised row
-against the poses still alive (100 people: about 1-4 ms on a 2-core x86 CPU, see
+already kept overlaps it by more than ``threshold``. The overlaps are computed a few candidates at
+a time against the poses still alive (see :func:`oks_nms`; 100 people: under 3 ms on one core,
 ``scripts/bench_eval.py``), cheaper than the full N x N matrix once N reaches a few dozen.
 """
 
@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 EPS = float(np.spacing(1))
+_BLOCK = 8  # candidates whose overlap rows are computed together (see oks_nms)
+_BLOCK_MAX_ALIVE = 160  # above this many alive candidates, one row at a time
 
 
 def oks_matrix(
@@ -103,30 +105,37 @@ def oks_nms(
     xy = np.ascontiguousarray(kpts[:, :, :2].transpose(0, 2, 1).reshape(n, 2 * k))  # x..., y...
     mean_area = (area[:, None] + area[None, :]) / 2.0 + EPS  # (N, N)
     mask = None if in_vis_threshold is None else kpts[:, :, 2] > in_vis_threshold
-    # The lineage's loop, one vectorised row per kept pose: overlaps of the pose just kept with
-    # every candidate still alive; candidates above the threshold die. Same operation order as
-    # the lineage's oks_iou: d^2 / var / mean_area / 2.
+    # The lineage's loop, vectorised: the overlaps of the next few candidates (a block) with every
+    # candidate still alive, in one array; then the greedy walk through the block, where a block
+    # member already suppressed by a pose kept before it is skipped, and each kept one suppresses
+    # what it overlaps by more than the threshold. Every overlap goes through the lineage's oks_iou
+    # operation order (d^2 / var / mean_area / 2) element by element, so the same poses are kept as
+    # with one row per kept pose. Blocks of _BLOCK while few candidates are alive (numpy's per-call
+    # cost dominates there), single rows once many are (the block's wasted rows would dominate).
     alive = np.argsort(sc, kind="stable")[::-1]  # descending; ties: higher index first, as argsort()[::-1]
     keep: list[int] = []
     while alive.size:
-        i = int(alive[0])
-        keep.append(i)
-        rest = alive[1:]
-        if not rest.size:
-            break
-        diff = xy[rest] - xy[i]
+        block = alive[: _BLOCK if alive.size <= _BLOCK_MAX_ALIVE else 1]
+        diff = xy[alive][None, :, :] - xy[block][:, None, :]
         diff *= diff
-        e = diff[:, :k] + diff[:, k:]
+        e = diff[..., :k] + diff[..., k:]
         e /= variances
-        e /= mean_area[i, rest][:, None]
+        e /= mean_area[block[:, None], alive[None, :]][..., None]
         e /= 2.0
         np.negative(e, out=e)
         sim = np.exp(e, out=e)
         if mask is None:
-            overlap = sim.sum(axis=1) / k
+            overlap = sim.sum(axis=2) / k
         else:
-            m = mask[rest]
+            m = mask[alive]
             count = m.sum(axis=1)
-            overlap = np.where(count > 0, (sim * m).sum(axis=1) / np.maximum(count, 1), 0.0)
-        alive = rest[overlap <= threshold]
+            overlap = np.where(count > 0, (sim * m).sum(axis=2) / np.maximum(count, 1), 0.0)
+        suppressed = overlap > threshold
+        gone = np.zeros(alive.size, dtype=bool)
+        for j in range(block.size):  # block members come first in alive, in visiting order
+            if not gone[j]:
+                keep.append(int(block[j]))
+                gone |= suppressed[j]
+                gone[j] = True
+        alive = alive[~gone]
     return np.asarray(keep, dtype=np.int64)
