@@ -7,6 +7,8 @@ import logging
 import sys
 
 from fasterpose.commands.argtypes import SCORE, count, number
+from fasterpose.deploy.onnx_detector import DEFAULT_SCORE as DETECTOR_SCORE
+from fasterpose.deploy.onnx_detector import FORMATS
 from fasterpose.pipeline.runner import RUNTIMES
 
 log = logging.getLogger(__name__)
@@ -15,11 +17,12 @@ DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"
 DESCRIPTION = """\
 Find the pose of every person in an image, a folder of images, a video file or a webcam.
 
-Person boxes come from --boxes FILE, else --whole-image, else a local torchvision person detector
-(--detector-weights or the torch hub cache); nothing is downloaded. By default the drawn images (or
-<video>_pose.mp4) and results.json (COCO keypoint results) go to a new folder runs/predict,
-runs/predict2, ... and the folder is printed. predict never writes into or over its source and never
-replaces a file it did not write in this run (unless --overwrite).
+Person boxes come from --boxes FILE, else --whole-image, else a person detector ONNX file
+(--detector: an ultralytics YOLOv8/YOLO11, YOLOX or mmdeploy RTMDet export; no torch needed), else a
+local torchvision person detector (--detector-weights or the torch hub cache); nothing is downloaded.
+By default the drawn images (or <video>_pose.mp4) and results.json (COCO keypoint results) go to a
+new folder runs/predict, runs/predict2, ... and the folder is printed. predict never writes into or
+over its source and never replaces a file it did not write in this run (unless --overwrite).
 
 image_id in the results: a file named by a number keeps it (000000000785.jpg -> 785); other files
 are numbered after the largest such number, in name order (from 0 when none is numeric); video
@@ -28,6 +31,7 @@ frames are numbered from 0."""
 EXAMPLES = """\
 examples:
   fasterpose predict --checkpoint best.pth photo.jpg --boxes dets.json        # -> runs/predict/
+  fasterpose predict --checkpoint model.onnx photo.jpg --detector yolov8n.onnx  # boxes from a detector file
   fasterpose predict --checkpoint model.onnx photos/ --boxes yolo.json --box-format xyxy
   fasterpose predict --checkpoint best.pth crop.jpg --whole-image --out crop_pose.jpg
   fasterpose predict --checkpoint best.pth clip.mp4 --whole-image --smooth --out out/
@@ -49,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--box-format", choices=("xywh", "xyxy"), default="xywh",
       help="how the numbers of a {file_name: boxes} map are read (default: xywh; detector files: theirs)")  # fmt: skip
     a("--whole-image", action="store_true", help="one person filling each image, no boxes needed (default: off)")
+    a("--detector", metavar="FILE.onnx",
+      help="person boxes from this detector ONNX file: ultralytics YOLOv8/YOLO11, YOLOX, or mmdeploy RTMDet / "
+      "YOLOX (dets + labels) exports (default: none)")  # fmt: skip
+    a("--detector-format", choices=FORMATS,
+      help="the --detector file's family, when its outputs do not say (default: read from the file)")  # fmt: skip
     a(
         "--detector-weights",
         metavar="FILE",
@@ -56,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a("--det-threshold", metavar="SCORE", type=SCORE,
       help="drop person boxes scoring below this (default: the model config's data.det_score_threshold, "
-      "the value eval uses)")  # fmt: skip
+      f"the value eval uses; {DETECTOR_SCORE:g} for a --detector file)")  # fmt: skip
     a("--out", metavar="PATH",
       help="folder for the drawings and results.json, or FILE.jpg for one image / FILE.mp4 for a video "
       "(default: a new runs/predict, runs/predict2, ...)")  # fmt: skip
@@ -102,8 +111,14 @@ def _ignored_options(args: argparse.Namespace, kind: str) -> list[str]:
     if kind == "images":
         notes += [f"{opt} applies to a video or webcam only" for opt, on in
                   (("--smooth", args.smooth), ("--max-frames", args.max_frames is not None)) if on]  # fmt: skip
-    if args.boxes and (args.whole_image or args.detector_weights):
-        notes.append("--boxes is used; --whole-image / --detector-weights are ignored")
+    if args.boxes and (args.whole_image or args.detector_weights or args.detector):
+        notes.append("--boxes is used; --whole-image / --detector / --detector-weights are ignored")
+    elif args.whole_image and args.detector:
+        notes.append("--whole-image is used; --detector is ignored")
+    elif args.detector and args.detector_weights:
+        notes.append("--detector is used; --detector-weights is ignored")
+    if args.detector_format and not args.detector:
+        notes.append("--detector-format applies to a --detector file only")
     if args.box_format != "xywh" and not args.boxes:
         notes.append("--box-format applies to a --boxes file only")
     if args.whole_image and args.det_threshold is not None:
@@ -126,15 +141,19 @@ def run(args: argparse.Namespace) -> int:
         log.warning("%s", note)
     plan = plan_outputs(source, args.source, args.out, args.json, not args.no_save, args.overwrite)
     inputs = {"model": model_input_files(args.checkpoint), "boxes file": args.boxes,
-              "detector weights": args.detector_weights}  # fmt: skip
+              "detector weights": args.detector_weights, "detector": args.detector}  # fmt: skip
     refuse_inputs([plan.json_path, plan.summary_path, plan.single_file], inputs, "--out / --json")
-    boxes = box_provider(args.boxes, args.whole_image, args.detector_weights, box_format=args.box_format)
+    boxes = box_provider(args.boxes, args.whole_image, args.detector_weights, box_format=args.box_format,
+                         detector=args.detector, detector_format=args.detector_format,
+                         runtime=args.runtime)  # fmt: skip
     if boxes.table is not None:
         boxes.table.check_single_image(len(source.paths) if source.kind == "images" else 0)
     predictor = Predictor(
         args.checkpoint, runtime=args.runtime, flip_test=args.flip_test, device=args.device, precision=args.precision
     )
     cfg_threshold = float(predictor.cfg.data.det_score_threshold)
+    if boxes.kind == "detector" and args.detector:  # a detector file keeps its candidates from 0.001 up
+        cfg_threshold = DETECTOR_SCORE
     boxes.threshold = cfg_threshold if args.det_threshold is None else args.det_threshold
     smoother = (
         PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth and source.kind == "video" else None

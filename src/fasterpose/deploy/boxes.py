@@ -3,9 +3,10 @@
 
 Order of precedence (:func:`box_provider`): a boxes file, read by :class:`fasterpose.boxes.BoxTable`
 (COCO detection results, a ``{file_name: [[...], ...]}`` mapping in ``box_format``, or the JSON that
-ultralytics and MMDetection write); ``whole_image`` (one person filling each image); torchvision's
-person detector from local weights. With none available it stops and says how to pass boxes, rather
-than guess that every image holds one person.
+ultralytics and MMDetection write); ``whole_image`` (one person filling each image); a person
+detector ONNX file (:mod:`fasterpose.deploy.onnx_detector`, no torch); torchvision's person detector
+from local weights. With none available it stops and says how to pass boxes, rather than guess that
+every image holds one person.
 """
 
 from __future__ import annotations
@@ -56,17 +57,27 @@ def box_provider(
     detector_weights: str | os.PathLike[str] | None = None,
     threshold: float = 0.0,
     box_format: str = "xywh",
+    detector: str | os.PathLike[str] | None = None,
+    detector_format: str | None = None,
+    runtime: str = "auto",
 ) -> BoxSource:
     """The box source of ``predict``; see the module docstring for the order of precedence."""
     if boxes_file:
         return BoxSource("file", BoxTable.load(Path(boxes_file), 0.0, box_format), threshold=threshold)
     if whole_image:
         return BoxSource("whole-image", threshold=threshold)
+    if detector:  # an ONNX person detector file: torch-free (fasterpose.deploy.onnx_detector)
+        from fasterpose.deploy.onnx_detector import MIN_SCORE, OnnxPersonDetector
+
+        runtime = "openvino" if runtime == "openvino" else "auto"
+        found = OnnxPersonDetector(detector, detector_format, MIN_SCORE, runtime)
+        return BoxSource("detector", detector=found, threshold=threshold)
     try:
         from fasterpose.deploy.detector import NO_BOXES_HELP, PersonDetector, find_detector_weights, hub_checkpoints
     except ImportError as exc:  # the runtime install has no torch / torchvision
         raise ValueError(
-            "no person boxes: pass --boxes DETECTIONS.json (COCO detections, a {file_name: boxes} map, or "
+            "no person boxes: pass --detector DET.onnx (an ultralytics YOLOv8/YOLO11, YOLOX or RTMDet ONNX file), "
+            "--boxes DETECTIONS.json (COCO detections, a {file_name: boxes} map, or "
             f"ultralytics / MMDetection JSON) or --whole-image; the built-in person detector needs torch and "
             f"torchvision ({exc})"
         ) from exc

@@ -9,7 +9,8 @@ import torch
 
 DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"
 NO_BOXES_HELP = (
-    "no person boxes: pass --boxes DETECTIONS.json (COCO detections format), --whole-image (one "
+    "no person boxes: pass --detector DET.onnx (an ultralytics YOLOv8/YOLO11, YOLOX or RTMDet ONNX file), "
+    "--boxes DETECTIONS.json (COCO detections format), --whole-image (one "
     "person filling each image), or --detector-weights FILE (torchvision's COCO weights for "
     f"{DETECTOR}, e.g. fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth; or place that file in the torch "
     "hub cache, {cache}). Nothing is downloaded."

@@ -14,7 +14,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -65,6 +65,9 @@ class Predictor:
         precision: ``fp32`` / ``bf16`` (torch autocast or OpenVINO hint); exported files default to
             the precision they were exported at.
         batch_size: crops per runtime call.
+        detector: person boxes for images called without ``boxes``: a detector ``.onnx`` file (ultralytics
+            YOLOv8/YOLO11, YOLOX or mmdeploy RTMDet; :class:`~fasterpose.deploy.onnx_detector.OnnxPersonDetector`,
+            no torch) or a callable RGB image -> (P, 5) x, y, w, h, score. None: such images are one person.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Predictor:
         device: str = "auto",
         precision: str | None = None,
         batch_size: int = 32,
+        detector: Any = None,
     ) -> None:
         self.device = predictor_device(device, model_or_path, runtime)
         runner, self.cfg = open_runner(model_or_path, cfg, runtime, self.device, precision)
@@ -86,6 +90,9 @@ class Predictor:
         self.input_size = self.pipeline.input_size
         self.padding = self.pipeline.padding
         self.flip_test = flip_test
+        from fasterpose.deploy.onnx_detector import open_detector
+
+        self.detector = open_detector(detector, runtime="openvino" if runtime == "openvino" else "auto")
 
     @property
     def runtime(self) -> str:
@@ -106,8 +113,8 @@ class Predictor:
 
         Args:
             image: RGB uint8 (H, W, 3) array or an image path.
-            boxes: person boxes (P, 4) or (P, 5) with scores, in image pixels; None = one person
-                filling the whole image.
+            boxes: person boxes (P, 4) or (P, 5) with scores, in image pixels; None = the detector's boxes
+                when this Predictor has one, else one person filling the whole image.
             image_id: recorded in each prediction (and its ``to_coco`` entry).
             box_format: ``xywh`` (x, y, width, height: COCO) or ``xyxy`` (x1, y1, x2, y2: torchvision,
                 ultralytics, MMDetection). Boxes that fit the image only when read in the other format
@@ -120,6 +127,8 @@ class Predictor:
             ``plot()``, ``save()``, ``to_coco()``. No OKS-NMS (see :meth:`suppress`).
         """
         img = as_rgb_image(image)
+        if boxes is None and self.detector is not None:
+            boxes, box_format = self.detector(img), "xywh"
         xywh = None
         if boxes is not None:
             xy, scores = as_xywh(boxes, box_format)  # validates the shape and values first
