@@ -37,7 +37,9 @@ gives the dataset and evaluation settings. People are cropped from the ground-tr
 data.det_file's detections with --det. Results and metrics go beside the model (or into --out),
 named by split and box source so a --det run keeps the ground-truth-box files:
   <model>_results_<split>_gt.json, <model>_metrics_<split>_gt.json   (--det: ..._det.json)
-with _<runtime>_<precision> after <model> unless it ran in torch at fp32.
+with _<runtime>_<precision> after <model> unless it ran in torch at fp32 (_safetensors for a weights
+file). Files holding another model's or dataset's evaluation are not replaced without --overwrite.
+A set with a damaged or unreadable image is not scored unless --skip-bad-images (which lists them).
 --oracle scores the ground truth itself through encode -> decode (the ceiling of the heatmap codec).
 --split test-dev writes the results file the COCO server expects instead of scoring."""
 EXAMPLES = """\
