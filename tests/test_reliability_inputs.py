@@ -488,3 +488,19 @@ def test_use_joint_weights_without_joint_weights_is_an_error(dataset: tuple[Path
     assert len(TopDownDataset.from_config(plain, "train", train=False)) == 8
     with pytest.raises(ValueError, match="data.use_joint_weights=true, but layout k17 gives no joint_weights"):
         TopDownDataset.from_config(apply_overrides(plain, ["data.use_joint_weights=true"]), "train", train=True)
+
+
+def test_data_show_and_bench_latency_never_write_over_their_inputs(
+    dataset: tuple[Path, Config], model: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = dataset
+    config, ckpt = model
+    image = root / "val" / "000000000001.jpg"
+    ann = root / "annotations" / "person_keypoints_val.json"
+    before = image.read_bytes(), ann.read_bytes(), config.read_bytes()
+    for out, what in ((image, "image"), (ann, "annotation file"), (config, "config")):
+        assert main(["data", "show", str(config), "--n", "1", "--out", str(out)]) == 1
+        assert f"would overwrite the input {what}" in capsys.readouterr().err
+    assert main(["bench", "latency", "--configs", str(config), "--checkpoint", str(ckpt), "--out", str(ckpt)]) == 1
+    assert "would overwrite the input checkpoint" in capsys.readouterr().err
+    assert (image.read_bytes(), ann.read_bytes(), config.read_bytes()) == before

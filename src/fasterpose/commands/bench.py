@@ -79,8 +79,12 @@ def run_params(args: argparse.Namespace) -> int:
 def run_latency(args: argparse.Namespace) -> int:
     import torch
 
+    from fasterpose.atomic import atomic_write_text, model_input_files, refuse_inputs
     from fasterpose.bench.latency import format_latency_report, run_benchmark
 
+    if args.out:  # before any timing
+        refuse_inputs([Path(args.out)], {"config": [Path(c) for c in args.configs],
+                                         "checkpoint": model_input_files(args.checkpoint)})  # fmt: skip
     saved = torch.get_num_threads()
     try:
         report = run_benchmark(
@@ -98,8 +102,7 @@ def run_latency(args: argparse.Namespace) -> int:
         torch.set_num_threads(saved)
     text = json.dumps(report, indent=2)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+        atomic_write_text(Path(args.out), text + "\n", what="report")
     print(text if args.json else format_latency_report(report))
     return 0
 

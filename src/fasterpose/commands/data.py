@@ -108,6 +108,16 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_inputs_as_output(out: Path, config: str, cfg: Any, ds: Any) -> None:
+    """``data show --out`` is never the config, an annotation file or one of the dataset's images."""
+    from fasterpose.atomic import refuse_inputs
+    from fasterpose.layouts import annotation_files
+
+    images = {str(Path(r.image_path).resolve()) for r in ds.records}
+    image = [out] if str(out.resolve()) in images else None
+    refuse_inputs([out], {"config": config, "annotation file": annotation_files(cfg.data), "image": image})
+
+
 def run_show(args: argparse.Namespace) -> int:
     from fasterpose.config import load_config
     from fasterpose.data import TopDownDataset
@@ -129,6 +139,7 @@ def run_show(args: argparse.Namespace) -> int:
         right = draw_heatmaps(sample.crop, target)
         tiles.append(np.concatenate([left, right], axis=1))
     grid = make_grid(tiles, cols=max(1, int(np.ceil(np.sqrt(count / 2)))))
+    _refuse_inputs_as_output(Path(args.out), args.config, cfg, ds)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_image(args.out, grid)
     print(f"wrote {args.out}: {count} {'augmented ' if train else ''}{args.split} samples from {len(ds)} people")
