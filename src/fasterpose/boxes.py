@@ -13,6 +13,9 @@ Box files (:meth:`BoxTable.load`), recognised by their shape:
 
 * COCO detection results: ``[{"image_id", "category_id", "bbox": xywh, "score"}, ...]``; only
   ``category_id == person_category`` (1) is kept;
+* a COCO annotation file (``{"images", "annotations", ...}``, e.g. ``person_keypoints_val2017.json``):
+  its non-crowd person boxes (the category named ``person``, else ``person_category``), score 1,
+  looked up by each image's ``file_name``; a line saying so is logged;
 * a mapping ``{file_name: [[x, y, w, h(, score)], ...]}`` (boxes read in ``box_format``);
 * ultralytics ``Results.to_json()`` / ``summary()``: ``[{"name", "class", "confidence",
   "box": {"x1", "y1", "x2", "y2"}}, ...]`` for one image, or ``{file_name: [...]}`` for several;
@@ -27,6 +30,7 @@ A file for one image (ultralytics or MMDetection) applies to a single-image sour
 from __future__ import annotations
 
 import json
+import logging
 import math
 import warnings
 from collections.abc import Iterable
@@ -36,8 +40,13 @@ from typing import Any
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 BOX_FORMATS = ("xywh", "xyxy")
 SINGLE_IMAGE = "<single image>"
+
+
+class BoxFormatWarning(UserWarning):
+    """Boxes that fit the image only when read in the other format (:func:`format_warning`)."""
 
 
 class BoxFileError(ValueError):
@@ -198,6 +207,7 @@ class BoxTable:
     path: Path
     boxes: dict[Any, np.ndarray]
     matched: set[Any] = field(default_factory=set)
+    read_as: str | None = None  # the box_format a {file_name: boxes} map was read in (None: the file's own)
 
     @classmethod
     def load(
@@ -219,7 +229,13 @@ class BoxTable:
             data = _read_json(p)
         else:
             raise FileNotFoundError(f"boxes file not found: {p}")
-        table = _parse(data, str(p), box_format, person_category, person_label)
+        if _is_coco_annotations(data):
+            table = _coco_annotations(data, str(p), person_category)
+            count = sum(len(rows) for rows in table.values())
+            log.info("%s: a COCO annotation file: using its %d non-crowd person boxes (ground truth, score 1) "
+                     "of %d images", p, count, len(table))  # fmt: skip
+        else:
+            table = _parse(data, str(p), box_format, person_category, person_label)
         out, total, empty = {}, 0, 0
         for key, rows in table.items():
             arr = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
@@ -229,7 +245,9 @@ class BoxTable:
         warning = empty_box_warning(p, empty, total, box_format)
         if warning:
             warnings.warn(warning, UserWarning, stacklevel=2)
-        return cls(p, out)
+        is_map = isinstance(data, dict) and not _is_mmdet(data) and not _is_coco_annotations(data)
+        is_map = is_map and any(not (_is_mmdet(v) or _is_ultralytics(v)) for v in data.values())
+        return cls(p, out, read_as=box_format if is_map else None)
 
     def lookup(self, name: str, image_id: int | None = None) -> np.ndarray | None:
         """Boxes for one image by file name, then stem, then image id (a number, or its digits as a map's key:
@@ -285,6 +303,35 @@ def _parse(data: Any, where: str, box_format: str, person_category: int, person_
             table[key] = _ultralytics_rows(value, at, person_label)
         else:
             table[key] = _rows(value, at, box_format)
+    return table
+
+
+def _is_coco_annotations(data: Any) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list)
+
+
+def _coco_annotations(data: dict[str, Any], where: str, person_category: int) -> dict[Any, list]:
+    """A COCO annotation file's non-crowd person boxes (score 1) by image ``file_name`` (its base name)."""
+    named = [c.get("id") for c in data.get("categories") or [] if isinstance(c, dict) and c.get("name") == "person"]
+    person = int(_number(named[0], f"{where}: categories")) if named else person_category
+    names: dict[int, str] = {}
+    for i, image in enumerate(data["images"]):
+        if not isinstance(image, dict) or "id" not in image or not isinstance(image.get("file_name"), str):
+            raise BoxFileError(f"{where}: images[{i}] needs an id and a file_name")
+        names[int(_number(image["id"], f"{where}: images[{i}].id"))] = Path(image["file_name"]).name
+    table: dict[Any, list] = {name: [] for name in names.values()}
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict) or "bbox" not in ann or "image_id" not in ann:
+            raise BoxFileError(f"{where}: annotations[{i}] is not a COCO annotation ({{image_id, bbox, ...}})")
+        if ann.get("iscrowd") or int(_number(ann.get("category_id", person), f"{where}: annotations[{i}]")) != person:
+            continue
+        image_id = int(_number(ann["image_id"], f"{where}: annotations[{i}].image_id"))
+        if image_id not in names:
+            raise BoxFileError(f"{where}: annotations[{i}] refers to image_id {image_id}, which is not in images")
+        bbox = ann["bbox"]
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise BoxFileError(f"{where}: annotations[{i}].bbox must be [x, y, w, h], got {bbox!r}")
+        table[names[image_id]].append([*(_number(v, f"{where}: annotations[{i}].bbox") for v in bbox), 1.0])
     return table
 
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 
 from fasterpose import __version__
+from fasterpose.extras import MissingExtraError, missing_extra
 
 # (command name, module, one-line help): a static table, so listing the commands imports none of them
 COMMANDS: list[tuple[str, str, str]] = [
@@ -25,6 +26,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval-results", "fasterpose.commands.eval_results", "score a COCO keypoint results file"),
     ("predict", "fasterpose.commands.predict", "run pose estimation on images, folders, video or webcam"),
     ("export", "fasterpose.commands.export", "export a checkpoint to ONNX, OpenVINO or a weights file"),
+    ("convert", "fasterpose.commands.convert", "convert a published SimpleBaseline checkpoint to a weights file"),
     ("bench", "fasterpose.commands.bench", "params/FLOPs and latency benchmarks"),
     ("data", "fasterpose.commands.data", "SynthPose generation, annotation checks, augmented sample grids"),
     ("study", "fasterpose.commands.study", "multi-seed training study of the paper's claims on SynthPose"),
@@ -40,6 +42,18 @@ examples:
   fasterpose export --checkpoint runs/quickstart/last.pth --format onnx
   fasterpose predict photo.jpg --checkpoint runs/quickstart/last.onnx --whole-image --out drawn/
   fasterpose data check --ann data/synthpose/annotations/person_keypoints_val.json"""
+# What each command needs an optional package for, in the one-line "X needs torch: pip install ..." error.
+NEEDS_FOR = {
+    "quickstart": "the quickstart (it trains a model)",
+    "train": "training",
+    "export": "export",
+    "convert": "converting a checkpoint",
+    "bench": "benchmarking",
+    "study": "the training study",
+    "data": "this data command",
+    "eval": "evaluating a .pth / .safetensors model",
+    "predict": "running a .pth / .safetensors model",
+}
 # Errors a programming mistake raises, not the user's input: still one line, with a pointer to --debug.
 INTERNAL_ERRORS = (AssertionError, AttributeError, NameError, TypeError, IndexError, ImportError)
 
@@ -114,6 +128,8 @@ def describe_error(exc: BaseException) -> str:
         message = f"{exc.filename}: {exc.strerror}"
     else:
         message = " ".join(str(exc).split()) or exc.__class__.__name__
+    if isinstance(exc, MissingExtraError):
+        return message
     if isinstance(exc, INTERNAL_ERRORS):
         return f"{exc.__class__.__name__}: {message} (unexpected: run with --debug for the traceback)"
     if not isinstance(exc, ValueError | OSError | RuntimeError):  # a library's own error type
@@ -146,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place errors become messages
         if debug:
             raise
+        if isinstance(exc, ImportError):  # an optional package of an extra: say which extra to install
+            exc = missing_extra(exc, NEEDS_FOR.get(args.command, f"fasterpose {args.command}")) or exc
         print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
 

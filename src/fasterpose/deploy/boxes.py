@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fasterpose.boxes import BoxTable
+from fasterpose.boxes import BoxTable, format_warning
 
 EMPTY = np.zeros((0, 5), np.float32)
 
@@ -35,6 +35,8 @@ class BoxSource:
         self.table = table
         self.detector = detector
         self.threshold = threshold
+        self.misread: list[str] = []  # names of images whose map boxes fit only as the other format
+        self.looked_up = 0
 
     def __call__(self, name: str, image_id: int | None, image: np.ndarray) -> np.ndarray | None:
         if self.kind == "whole-image":
@@ -42,9 +44,23 @@ class BoxSource:
         if self.table is not None:
             found = self.table.lookup(name, image_id)
             boxes = EMPTY if found is None else found
+            if self.table.read_as == "xywh" and len(boxes):  # a map read as xywh: are the numbers xyxy?
+                self.looked_up += 1
+                if format_warning(boxes[:, :4], (image.shape[1], image.shape[0]), "xywh"):
+                    self.misread.append(name)
         else:
             boxes = self.detector(image)
         return boxes[boxes[:, 4] >= self.threshold]
+
+    def format_note(self) -> str | None:
+        """One line for the whole run when the map's boxes fit their images as xyxy rather than xywh."""
+        if self.table is None or not self.misread or len(self.misread) * 2 < self.looked_up:
+            return None
+        return (
+            f"{self.table.path}: the boxes of {len(self.misread)} of {self.looked_up} images (e.g. {self.misread[0]}) "
+            "do not fit the image as x, y, width, height but do as x1, y1, x2, y2: pass --box-format xyxy "
+            "if they are xyxy"
+        )
 
     def unmatched_warning(self) -> str | None:
         """The boxes file's warning when none of its keys matched an input (None otherwise)."""

@@ -1,8 +1,10 @@
 """``Predictor``: pose estimation for the people in an image, on any runtime.
 
-    image (H, W, 3) RGB uint8 or a path, boxes (P, 4|5) xywh or xyxy [score]
+    image: a BGR uint8 array (as cv2.imread returns it; channel_order="rgb" for RGB), a PIL image or a path
+    boxes (P, 4|5) xywh or xyxy [score]
       -> the top-down pipeline (:class:`~fasterpose.pipeline.topdown.TopDownPipeline`)
-      -> Results: the people (PosePrediction), in box order, with numpy access and drawing
+      -> Results: the people (PosePrediction), in box order, with numpy access, drawing and per-stage speed
+    a list of images, a folder or a video -> one Results per image (:meth:`Predictor.stream`)
 
 The same pipeline scores datasets (``fasterpose eval``), so a model's AP and its served
 keypoints come from one code path. No torch is imported for ``.onnx`` / ``.xml`` files.
@@ -11,19 +13,20 @@ keypoints come from one code path. No torch is imported for ``.onnx`` / ``.xml``
 from __future__ import annotations
 
 import os
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from fasterpose.boxes import as_xywh, format_warning, outside_image
+from fasterpose.boxes import BoxFormatWarning, as_xywh, format_warning, outside_image
 from fasterpose.config import Config
+from fasterpose.deploy.inputs import is_many, iter_items, to_rgb
 from fasterpose.deploy.models import open_runner
 from fasterpose.deploy.results import Results
 from fasterpose.evaluation.predictions import PosePrediction
-from fasterpose.pipeline.crops import as_rgb_image
 from fasterpose.pipeline.topdown import TopDownPipeline
 
 if TYPE_CHECKING:
@@ -102,31 +105,53 @@ class Predictor:
         """Crops (N, 3, H, W) -> heatmaps (N, K, h, w): probabilities for logit models, with flip test."""
         return self.pipeline.heatmaps(crops)
 
+    @overload
+    def __call__(
+        self, image: np.ndarray, boxes: Any = None, image_id: int = 0, box_format: str = "xywh",
+        channel_order: str = "bgr",
+    ) -> Results: ...
+    @overload
+    def __call__(
+        self, image: list[Any] | tuple[Any, ...], boxes: Any = None, image_id: int = 0, box_format: str = "xywh",
+        channel_order: str = "bgr",
+    ) -> list[Results]: ...
+    @overload
+    def __call__(
+        self, image: str | os.PathLike[str] | Any, boxes: Any = None, image_id: int = 0, box_format: str = "xywh",
+        channel_order: str = "bgr",
+    ) -> Results | list[Results]: ...
     def __call__(
         self,
-        image: np.ndarray | str | os.PathLike[str],
-        boxes: Sequence[Sequence[float]] | np.ndarray | None = None,
+        image: Any,
+        boxes: Any = None,
         image_id: int = 0,
         box_format: str = "xywh",
-    ) -> Results:
-        """Predict every person.
+        channel_order: str = "bgr",
+    ) -> Results | list[Results]:
+        """Predict every person of an image; a list of images, a folder or a video gives a list of
+        :class:`Results`, one per image (``list(self.stream(...))``; see :meth:`stream`).
 
         Args:
-            image: RGB uint8 (H, W, 3) array or an image path.
+            image: a uint8 (H, W, 3) array in BGR order (as ``cv2.imread`` returns it; ``channel_order="rgb"``
+                for an RGB array), a PIL image, or an image path.
             boxes: person boxes (P, 4) or (P, 5) with scores, in image pixels; None = the detector's boxes
                 when this Predictor has one, else one person filling the whole image.
             image_id: recorded in each prediction (and its ``to_coco`` entry).
             box_format: ``xywh`` (x, y, width, height: COCO) or ``xyxy`` (x1, y1, x2, y2: torchvision,
                 ultralytics, MMDetection). Boxes that fit the image only when read in the other format
                 give a warning naming the fix.
+            channel_order: ``bgr`` (default, OpenCV's order) or ``rgb``: the order of an array's channels.
 
         Returns:
             :class:`Results`: one :class:`PosePrediction` per box, in box order (``keypoints`` (K, 3)
             x, y, score in image pixels, ``xy`` (K, 2), ``scores`` (K,), ``box`` xywh, ``score`` = box
             score x mean of the joint scores above ``eval.in_vis_threshold``), with batch arrays,
-            ``plot()``, ``save()``, ``to_coco()``. No OKS-NMS (see :meth:`suppress`).
+            ``plot()``, ``save()``, ``to_coco()`` and ``speed`` (ms per stage). No OKS-NMS (see :meth:`suppress`).
         """
-        img = as_rgb_image(image)
+        if is_many(image):
+            return list(self.stream(image, boxes, box_format, channel_order))
+        start = time.perf_counter()
+        img = to_rgb(image, channel_order)
         if boxes is None and self.detector is not None:
             boxes, box_format = self.detector(img), "xywh"
         xywh = None
@@ -135,7 +160,7 @@ class Predictor:
             h, w = img.shape[:2]
             warning = format_warning(boxes, (w, h), box_format) if len(xy) else None
             if warning:
-                warnings.warn(warning, UserWarning, stacklevel=2)
+                warnings.warn(warning, BoxFormatWarning, stacklevel=2)
             xywh = np.concatenate([xy, scores[:, None]], axis=1)
             outside = outside_image(xy, np.array([[w, h]]))
             if outside.any():  # no pixel to look at: a person there would be made up
@@ -147,8 +172,43 @@ class Predictor:
                     stacklevel=2,
                 )
                 xywh = xywh[~outside]
-        path = None if isinstance(image, np.ndarray) else str(image)
-        return Results(self.pipeline(img, xywh, image_id), img, self.spec, path)
+        path = str(image) if isinstance(image, str | os.PathLike) else None
+        speed = {"preprocess": (time.perf_counter() - start) * 1e3}
+        people = self.pipeline(img, xywh, image_id, speed=speed)
+        return Results(people, img, self.spec, path, speed=speed)
+
+    def stream(
+        self, source: Any, boxes: Any = None, box_format: str = "xywh", channel_order: str = "bgr"
+    ) -> Iterator[Results]:
+        """One :class:`Results` per image of ``source``, as each is done (a video is never held in memory).
+
+        Args:
+            source: one image (as for a call), a list or tuple of them, a folder of images (name order;
+                ``image_id`` as ``fasterpose predict`` numbers them) or a video file (frames numbered from 0).
+            boxes: None (one person filling each image), a boxes file or :class:`~fasterpose.boxes.BoxTable`
+                (looked up by file name, stem or image id; read in ``box_format``), or for a list one entry
+                of boxes per image; for one image, its boxes.
+            box_format, channel_order: as for a call (``channel_order`` applies to arrays in a list).
+        """
+        from fasterpose.boxes import BoxTable
+
+        table = BoxTable.load(Path(boxes), 0.0, box_format) if isinstance(boxes, str | os.PathLike) else boxes
+        per_image = is_many(source) and boxes is not None and not isinstance(table, BoxTable)
+        if per_image and not isinstance(source, list | tuple):
+            raise ValueError("boxes for a folder or a video: a boxes file or BoxTable (or None for whole images)")
+        if per_image and len(boxes) != len(source):
+            raise ValueError(f"{len(source)} images but {len(boxes)} entries of boxes: give one per image")
+        for item in iter_items(source, channel_order):
+            if is_many(item.image):
+                raise ValueError(f"item {item.image_id} of the list is not one image (a list, folder or video)")
+            if isinstance(table, BoxTable):
+                found = table.lookup(Path(item.path).name if item.path else "", item.image_id)
+                these, fmt = (np.zeros((0, 5), np.float32) if found is None else found), "xywh"
+            else:
+                these, fmt = (boxes[item.image_id] if per_image else boxes), box_format
+            results = self(item.image, these, item.image_id, fmt, item.channel_order)
+            results.path = item.path
+            yield results
 
     @overload
     def suppress(self, people: Results) -> Results: ...

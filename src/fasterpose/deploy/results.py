@@ -1,7 +1,9 @@
 """``Results``: what a ``Predictor`` call returns, one image's people with numpy access and drawing.
 
     results = predictor("photo.jpg", boxes)      # Results: a sequence of PosePrediction
-    results.keypoints (P, K, 2), results.scores (P, K), results.boxes (P, 4), results.person_scores (P,)
+    results.keypoints (P, K, 2), results.scores (P, K), results.person_scores (P,)
+    results.boxes (P, 4) xywh, results.boxes_xyxy (P, 4) x1, y1, x2, y2
+    results.speed: {"preprocess", "inference", "postprocess"} milliseconds for this image
     results[0].keypoints (K, 3) x, y, score; results[0].xy (K, 2); results[0].scores (K,)
     results.plot() -> RGB image; results.save("drawn.jpg"); results.to_coco(); results.to_json()
 
@@ -33,15 +35,24 @@ class Results(Sequence[PosePrediction]):
         image: the RGB uint8 (H, W, 3) image they were predicted on (for :meth:`plot`).
         spec: keypoint layout (joint count, skeleton for drawing).
         path: the image file, when the image came from one.
+        speed: milliseconds per stage for this image: ``preprocess`` (reading, colour, boxes, crops),
+            ``inference`` (the runtime, with the flip pass) and ``postprocess`` (decoding, back-projection,
+            rescoring), as ultralytics' ``Results.speed``.
     """
 
     def __init__(
-        self, people: Sequence[PosePrediction], image: np.ndarray, spec: KeypointSpec, path: str | None = None
+        self,
+        people: Sequence[PosePrediction],
+        image: np.ndarray,
+        spec: KeypointSpec,
+        path: str | None = None,
+        speed: dict[str, float] | None = None,
     ) -> None:
         self.people = list(people)
         self.image = image
         self.spec = spec
         self.path = path
+        self.speed = dict(speed or {})
 
     def __len__(self) -> int:
         return len(self.people)
@@ -64,7 +75,7 @@ class Results(Sequence[PosePrediction]):
 
     def with_people(self, people: Sequence[PosePrediction]) -> Results:
         """The same image with other people (e.g. the survivors of OKS-NMS)."""
-        return Results(people, self.image, self.spec, self.path)
+        return Results(people, self.image, self.spec, self.path, self.speed)
 
     @property
     def keypoints(self) -> np.ndarray:
@@ -80,6 +91,13 @@ class Results(Sequence[PosePrediction]):
     def boxes(self) -> np.ndarray:
         """(P, 4) float32 person boxes xywh (NaN for a person without a box)."""
         return self._stack(lambda p: np.full(4, np.nan) if p.box is None else np.asarray(p.box).reshape(4), (4,))
+
+    @property
+    def boxes_xyxy(self) -> np.ndarray:
+        """(P, 4) float32 person boxes x1, y1, x2, y2 (NaN for a person without a box)."""
+        xyxy = self.boxes.copy()
+        xyxy[:, 2:] += xyxy[:, :2]
+        return xyxy
 
     @property
     def person_scores(self) -> np.ndarray:
