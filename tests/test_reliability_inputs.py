@@ -325,7 +325,7 @@ def test_eval_into_an_unwritable_folder_is_refused_before_any_prediction(
         (["study", "configs/study", "--jobs", "inf"], "--jobs", "inf"),
         (["data", "synthpose", "out", "--train", "-5"], "--train", "-5"),
         (["data", "show", "c.yaml", "--n", "1.5"], "--n", "1.5"),
-        (["quickstart", "--minutes", "-1"], "--minutes", "-1"),
+        (["quickstart", "--workers", "0"], "--workers", "0"),
         (["quickstart", "--num-val", "0"], "--num-val", "0"),
         (["bench", "latency", "m.onnx", "--runs", "0"], "--runs", "0"),
     ],
