@@ -5,7 +5,8 @@ light)::
 
     from fasterpose import PoseModel, Predictor
     predictor = Predictor("runs/quickstart/last.pth")  # or an exported .onnx / .xml
-    people = predictor("photo.jpg", boxes=[[x, y, w, h, score]])  # list[PosePrediction]
+    people = predictor("photo.jpg", boxes=[[x, y, w, h, score]])  # Results: a sequence of PosePrediction
+    people = predictor(cv2.imread("photo.jpg"), boxes)  # arrays are BGR; channel_order="rgb" for RGB ones
 """
 
 from __future__ import annotations
