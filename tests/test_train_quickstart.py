@@ -89,7 +89,7 @@ def test_out_holding_a_run_is_refused_without_overwrite(workdir: Path, capsys: p
     capsys.readouterr()
     assert quickstart("--out", "mine") == 1  # a user error: one line, no traceback
     err = capsys.readouterr().err
-    assert "mine already holds a run" in err and "--overwrite" in err and "Traceback" not in err
+    assert "mine already holds a run" in err and "leave out --out" in err and "Traceback" not in err
     assert digest(Path("mine") / "last.pth") == before
 
 
