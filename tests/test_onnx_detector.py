@@ -196,7 +196,8 @@ def _photo(folder: Path) -> Path:
 
 @pytest.mark.parametrize("layout", ["yolov8", "yolox", "rtmdet"])
 def test_predict_draws_the_people_the_detector_found(pose_onnx: Path, tmp_path: Path, layout: str) -> None:
-    det = make(tmp_path, layout, PEOPLE, [0.9, 0.8])
+    faint = np.array([[5.0, 5.0, 25.0, 30.0]])  # a 0.2 person: under the default 0.3 for a detector file
+    det = make(tmp_path, layout, np.concatenate([PEOPLE, faint]), [0.9, 0.8, 0.2])
     photo = _photo(tmp_path)
     args = ["predict", "--checkpoint", str(pose_onnx), str(photo), "--detector", str(det), "--out", str(tmp_path / "o")]
     assert main([*args, "--json", str(tmp_path / "people.json"), "--no-nms"]) == 0
