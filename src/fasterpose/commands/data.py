@@ -65,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         epilog="example:\n  fasterpose data synthpose --out data/synthpose --train 2000 --val 200 --workers 2",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--train", type=count(), default=2000, help="training images")
-    p.add_argument("--val", type=count(), default=200, help="validation images")
+    p.add_argument("--train", type=count(0), default=2000, help="training images")
+    p.add_argument("--val", type=count(0), default=200, help="validation images")
     p.add_argument("--seed", type=count(0), default=0, help="random seed (same seed, same dataset)")
     p.add_argument("--workers", type=count(), default=1, help="render with this many processes (same output)")
     p.add_argument(
