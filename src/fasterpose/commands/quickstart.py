@@ -60,7 +60,8 @@ examples:
 # truncation, pose variation 0.25, and small images (192-320 px, cheap to decode). Every knob it
 # relies on is pinned, so later changes to the generator's defaults do not change its data. With the
 # generator's defaults (up to 4 people, occluders, clutter, more pose variation) 5 minutes of CPU
-# training from scratch stay near AP 0.05; with these they reach about 0.65.
+# training from scratch stayed near AP 0.05 (an early measurement of the time-budgeted quickstart);
+# with these the fixed schedule reaches about 0.6 (README, docs/bench/quickstart_<class>.json).
 DATA_PARAMS: dict[str, Any] = {
     "num_train": 6000,
     "num_val": 500,
