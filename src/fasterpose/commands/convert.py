@@ -22,7 +22,7 @@ needs Python code to load is refused, and so is one with missing or unexpected t
 EXAMPLES = """\
 examples:
   fasterpose convert pose_resnet_50_256x192.pth                  # -> pose_resnet_50_256x192.safetensors
-  fasterpose convert td-hm_res50_8xb64-210e_coco-256x192-04af38ce_20220923.pth --out r50.safetensors
+  fasterpose convert td-hm_res50_8xb64-210e_coco-256x192.pth --out r50.safetensors   # mmpose 1.x
   fasterpose convert my_simplebaseline.pth --input-size 384x288"""
 
 
