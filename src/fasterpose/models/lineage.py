@@ -283,11 +283,3 @@ def _their_key(ours: str, head: str, body: str) -> str:
     if ours.startswith("head.final.conv."):
         return head + "final_layer." + ours.removeprefix("head.final.conv.")
     return body + ours.removeprefix("backbone.body.")
-
-
-def is_lineage_checkpoint(path: str | os.PathLike[str]) -> bool:
-    """True for a ``.pth`` whose tensors are in one of the lineage's key layouts (read weights-only)."""
-    try:
-        return detect_layout(load_state(path)) is not None
-    except LineageError:
-        return False
