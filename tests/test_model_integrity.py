@@ -242,3 +242,28 @@ def test_foreign_onnx_outputs_input_size_and_fixed_batch(tmp_path: Path) -> None
     with torch.no_grad():
         expected = model(torch.from_numpy(crops)).numpy()
     np.testing.assert_allclose(pipe.runner(crops), expected, atol=1e-4)
+
+
+def test_config_and_annotations_joint_count_mismatch_through_eval_is_one_line(
+    mpii: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 16-joint model with its own 16-joint config, on COCO-17 annotations: refused naming the file."""
+    import json
+
+    from fasterpose.keypoints import get_spec
+
+    names = list(get_spec("coco17").names)
+    ann = {"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 64}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 30, 60], "area": 1800.0,
+                            "iscrowd": 0, "num_keypoints": 1, "keypoints": [5, 5, 2] + [0, 0, 0] * 16}],
+           "categories": [{"id": 1, "name": "person", "keypoints": names, "skeleton": []}]}  # fmt: skip
+    (tmp_path / "val.json").write_text(json.dumps(ann))
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        f"data:\n  root: {tmp_path}\n  val_ann: val.json\n  val_images: .\n  keypoints: mpii16\n"
+        "  input_size: [32, 64]\n  heatmap_size: [8, 16]\n"
+    )
+    assert main(["eval", str(config), "--model", str(mpii["pth"]), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and str(tmp_path / "val.json") in err[-1]
+    assert "lists 17 keypoint names, the keypoint layout has 16" in err[-1] and "Traceback" not in "\n".join(err)
