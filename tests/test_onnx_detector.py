@@ -225,6 +225,10 @@ def test_predictor_takes_a_detector_path(pose_onnx: Path, tmp_path: Path) -> Non
     np.testing.assert_allclose(as_xyxy(np.stack([p.box for p in people])), PEOPLE, atol=1e-2)
     given = Predictor(pose_onnx, detector=make(tmp_path, "yolox", PEOPLE, [0.9, 0.8]))(image(), [[0, 0, 50, 50, 1.0]])
     assert len(given) == 1  # boxes passed in win over the detector
+    own = Predictor(pose_onnx, detector=lambda img: np.array([[10, 20, 60, 90, 0.7]], np.float32))(
+        str(_photo(tmp_path))
+    )
+    assert len(own) == 1 and np.allclose(own[0].box, [10, 20, 60, 90])  # any callable image -> xywh + score
 
 
 BLOCKER = """
