@@ -267,3 +267,24 @@ def test_config_and_annotations_joint_count_mismatch_through_eval_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error:") and str(tmp_path / "val.json") in err[-1]
     assert "lists 17 keypoint names, the keypoint layout has 16" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_damaged_export_cache_entry_is_made_again(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fasterpose.deploy.export_cache import CACHE_ENV, cache_dir
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    open_runner(files["pth"], runtime="onnxruntime")
+    (entry,) = cache_dir().glob("*.onnx")
+    assert verify_exported(entry) is True
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    entry.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING):
+        runner, cfg = open_runner(files["pth"], runtime="onnxruntime")
+    assert any(
+        "content hash mismatch" in r.getMessage() and "exporting it again" in r.getMessage() for r in caplog.records
+    )
+    TopDownPipeline.from_config(cfg, runner)
+    assert verify_exported(entry) is True  # made afresh, sealed

@@ -50,7 +50,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 def cache_key(path: str | os.PathLike[str], cfg: Config | None) -> str:
     """SHA-256 of the file's content hash, the fasterpose version and the given config's model and input size."""
-    parts: dict[str, object] = {"file": file_sha256(path), "fasterpose": __version__}
+    parts: dict[str, object] = {"file": file_sha256(path), "fasterpose": __version__, "sealed": True}
     if cfg is not None:
         parts["model"] = dataclasses.asdict(cfg.model)
         parts["input_size"] = list(cfg.data.input_size)
@@ -61,7 +61,7 @@ def cached_onnx(path: str | os.PathLike[str], cfg: Config | None, load: Loader) 
     """The cached ONNX export of the torch model file ``path``, exported now if it is not cached yet
     (``load(path, cfg)`` gives the torch model and its config; called on a miss only)."""
     target = cache_dir() / f"{cache_key(path, cfg)}.onnx"
-    if target.is_file():
+    if target.is_file() and _intact(target):
         log.debug("%s: using the cached ONNX export %s", path, target)
         os.utime(target)  # most recently used
         return target
@@ -83,6 +83,18 @@ def cached_onnx(path: str | os.PathLike[str], cfg: Config | None, load: Loader) 
     log.info("%s: exported to ONNX once for this runtime, cached as %s (keyed by the file's SHA-256)", path, target)
     _trim(target.parent)
     return target
+
+
+def _intact(target: Path) -> bool:
+    """A cached export whose content hash still matches; a damaged one is deleted (and made afresh)."""
+    from fasterpose.integrity import IntegrityError, verify_exported
+
+    try:
+        return verify_exported(target)
+    except IntegrityError as exc:
+        log.warning("%s; deleted, exporting it again", exc)
+        target.unlink(missing_ok=True)
+        return False
 
 
 def _trim(folder: Path, keep: int = MAX_ENTRIES) -> None:
