@@ -228,7 +228,14 @@ def test_fake_study_end_to_end_resumes_and_reports(tmp_path: Path) -> None:
     assert run_finished(cfg)
     saved.write_text(text)
 
-    results = collect_results(study, 2, work, data, ["train.epochs=4"])
+    import fasterpose.study.collect as collect_module
+
+    judged: list[int] = []
+    real_judge = collect_module.judge_family
+    with pytest.MonkeyPatch.context() as mp:  # the family correction sees every claim of every regime
+        mp.setattr(collect_module, "judge_family", lambda cs: (judged.append(len(cs)), real_judge(cs)))
+        results = collect_results(study, 2, work, data, ["train.epochs=4"])
+    assert judged == [len(study.claims) * len(results.regimes)]
     rce = results.regimes["scratch"].arms["lr_rce"]
     assert [r.seed for r in rce.runs] == [0, 1]
     assert rce.summary is not None and rce.complete
@@ -242,6 +249,8 @@ def test_fake_study_end_to_end_resumes_and_reports(tmp_path: Path) -> None:
     verdicts = {c.text: c.verdict for c in results.regimes["scratch"].claims}
     assert verdicts["rce > mse"] == "holds"
     assert verdicts["equal"] == "does not hold"
+    scratch = results.regimes["scratch"]
+    assert scratch.feature_stride == 16 and scratch.upsample_L == 4 and scratch.finetune_epochs is None
 
     results.dataset = DatasetInfo(str(data), 0, 1, 1, {}, oracle_ap=0.9)
     results.invocation = Invocation(seconds=1.0, jobs=1, threads=1)
@@ -270,7 +279,7 @@ def test_fake_study_end_to_end_resumes_and_reports(tmp_path: Path) -> None:
     update_readme(readme, results)
     body = readme.read_text()
     assert body.startswith("# top\n") and body.endswith("\nbottom\n") and "stale block" not in body
-    assert "| rce > mse | holds (p " in body and "best arm `lr_rce`" in body
+    assert "| rce > mse | holds (Holm p < 0.001; diff +20.0 [+20.0, +20.0]) |" in body and "best arm `lr_rce`" in body
     with pytest.raises(StudyError, match="study-summary"):
         update_readme(tmp_path / "docs" / "results.md", results)
 
@@ -316,6 +325,7 @@ def test_evaluate_claim_directions() -> None:
             "hi": [0.60, 0.61, 0.62],
             "lo": [0.40, 0.41, 0.42],
             "lo2": [0.405, 0.41, 0.415],
+            "lo3": [0.401, 0.411, 0.421],
             "one": [0.5],
         }.items()
     }
@@ -324,16 +334,77 @@ def test_evaluate_claim_directions() -> None:
         return evaluate_claim(Claim("t", tuple(names), kind), arms).verdict
 
     assert verdict(["hi", "lo"]) == "holds"
-    assert verdict(["lo", "hi"]) == "reversed"
+    assert verdict(["lo", "hi"]) == "does not hold"
     assert verdict(["lo", "lo2"]) == "not resolved"
-    assert verdict(["lo", "lo2"], "equal") == "holds"
+    assert verdict(["lo", "lo3"], "equal") == "holds"  # 0.1 AP apart on every seed: inside the 1 AP margin
     assert verdict(["lo", "hi"], "equal") == "does not hold"
-    assert verdict(["hi", "one"]) == "not enough seeds"
-    assert verdict(["lo", "lo2"], "not_worse") == "holds"
+    assert verdict(["hi", "one"]) == "not resolved"
+    assert evaluate_claim(Claim("t", ("hi", "one")), arms).test.startswith("none")
+    assert verdict(["lo", "lo3"], "not_worse") == "holds"
     assert verdict(["hi", "lo"], "not_worse") == "holds"
     assert verdict(["lo", "hi"], "not_worse") == "does not hold"
     result = evaluate_claim(Claim("t", ("hi", "lo")), arms)
-    assert result.diff == pytest.approx(0.2) and result.p is not None and result.p < 0.001
+    assert result.diff == pytest.approx(20.0) and result.p is not None and result.p < 0.001
+    assert result.ci95 == pytest.approx([20.0, 20.0]) and result.test.startswith("paired t, one-sided")
+
+
+def test_claim_test_is_paired_by_seed() -> None:
+    # a large seed effect shared by both arms, and a small consistent gain of "b" within every seed
+    a = arm("a", [0.30, 0.45, 0.60])
+    b = arm("b", [0.312, 0.459, 0.615])
+    c = evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b})
+    assert c.n_pairs == 3 and c.diff == pytest.approx(1.2)
+    assert c.p is not None and c.p < 0.05 and c.verdict == "holds"  # Welch's unpaired t gives p ~ 0.47
+    # the pairing is by seed, not by position: reordered runs give the same answer
+    b.runs.reverse()
+    assert evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b}).p == pytest.approx(c.p)
+    # only the seeds both arms finished are paired
+    a.runs = a.runs[:2]
+    assert evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b}).n_pairs == 2
+
+
+def test_sign_flip_permutation_from_six_seeds() -> None:
+    from fasterpose.study.claims import sign_flip_greater
+
+    base = [0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65]
+    a, b = arm("a", base), arm("b", [v + 0.01 for v in base])
+    c = evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b})
+    assert c.test.startswith("paired sign-flip permutation") and c.p == pytest.approx(1 / 256)
+    import numpy as np
+
+    assert sign_flip_greater(np.array([1.0, 2.0, -0.5, 3.0, 1.0, 0.5])) == pytest.approx(3 / 64)
+
+
+def test_holm_over_the_whole_family() -> None:
+    from fasterpose.study.claims import holm, judge_family
+
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    a = arm("a", [0.40, 0.41, 0.42])
+    b = arm("b", [0.405, 0.42, 0.428])  # alone: p ~ 0.03, holds; one of 3 such claims: Holm p > 0.05
+    alone = evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b})
+    assert alone.p is not None and alone.p < 0.05 and alone.verdict == "holds"
+    family = [evaluate_claim(Claim(f"b > a #{i}", ("b", "a")), {"a": a, "b": b}) for i in range(3)]
+    judge_family(family)
+    assert all(c.p_adjusted == pytest.approx(min(1.0, 3 * alone.p)) for c in family)
+    assert [c.verdict for c in family] == ["not resolved"] * 3
+
+
+def test_equivalence_holds_only_when_its_margin_test_rejects() -> None:
+    # no significant difference, but 3 noisy seeds cannot show |diff| < 1 AP: not resolved, not "holds"
+    a = arm("a", [0.40, 0.45, 0.50])
+    b = arm("b", [0.41, 0.44, 0.505])
+    eq = evaluate_claim(Claim("a = b", ("a", "b"), "equal"), {"a": a, "b": b})
+    assert eq.margin == 1.0 and eq.p is not None and eq.p > 0.05 and eq.verdict == "not resolved"
+    assert eq.ci95 is not None and eq.ci95[0] < -1.0 < 1.0 < eq.ci95[1]
+    assert evaluate_claim(Claim("a >= b", ("a", "b"), "not_worse"), {"a": a, "b": b}).verdict == "not resolved"
+    # the same noise with a 5 AP margin decides
+    wide = evaluate_claim(Claim("a = b", ("a", "b"), "equal", margin=5.0), {"a": a, "b": b})
+    assert wide.verdict == "holds" and wide.test.startswith("paired t TOST")
+    # three arms: every pair must be equivalent; the pairs are reported
+    c = arm("c", [0.401, 0.451, 0.502])
+    three = evaluate_claim(Claim("abc", ("a", "b", "c"), "equal", margin=5.0), {"a": a, "b": b, "c": c})
+    assert len(three.pairs) == 3 and three.verdict == "holds"
+    assert three.p == pytest.approx(max(float(x["p_holm_within"]) for x in three.pairs))
 
 
 def test_ensure_dataset_generates_once_and_refuses_another(tmp_path: Path) -> None:
@@ -603,3 +674,23 @@ def test_a_p_value_below_the_printed_precision_reads_as_a_bound() -> None:
     for doc in (REPO / "docs" / "results.md", REPO / "README.md"):
         text = doc.read_text()
         assert "p 0.000" not in text and "| 0.000 |" not in text, doc
+
+
+def test_report_only_keeps_the_training_machine_and_generates_no_dataset(tmp_path: Path) -> None:
+    from fasterpose.study import Options, execute
+
+    study = load_study(small_study(tmp_path, ("lr_mse", "lr_rce")))
+    work, data, out = tmp_path / "runs", tmp_path / "no_data_here", tmp_path / "docs"
+    run_study(study, 2, work, data, ["train.epochs=4"], runner=fake_runner)
+    first = collect_results(study, 2, work, data, ["train.epochs=4"])
+    first.dataset = DatasetInfo(str(data), 0, 4000, 300, {}, generated=True, oracle_ap=0.97)
+    first.invocation = Invocation(seconds=60.0, planned=4, trained=4, jobs=2, threads=1)
+    first.hardware = "the machine that trained"
+    write_report(first, study, out, study.root, "x")
+    opts = Options(seeds=2, work_dir=work, dataset_dir=data, overrides=("train.epochs=4",), report_only=True, out=out)
+    results, _ = execute(study, opts, study.root)
+    assert not data.exists()  # nothing generated
+    saved = StudyResults.load(out / "study_results.json")
+    assert saved.hardware == "the machine that trained" and saved.dataset is not None
+    assert saved.dataset.oracle_ap == 0.97 and saved.invocation is not None and saved.invocation.trained == 4
+    assert [c.verdict for c in saved.regimes["scratch"].claims][0] == "holds"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from fasterpose.config import Config, config_to_dict
-from fasterpose.study.claims import evaluate_claim
+from fasterpose.study.claims import evaluate_claim, judge_family
 from fasterpose.study.manifest import Study, StudyError
 from fasterpose.study.results import LATE_FRACTION, ArmResult, ArmSummary, RegimeResult, RunResult, Stat, StudyResults
 from fasterpose.study.runs import RUN_RECORD, pretrain_config, read_metrics, run_config, run_finished
@@ -74,6 +74,19 @@ def summarize_arm(runs: list[RunResult]) -> ArmSummary:
 _COMPLEXITY: dict[str, tuple[float, float, float]] = {}
 
 
+def lr_geometry(cfgs: list[Config]) -> tuple[int | None, int | None]:
+    """(feature stride, L) of the first LR-head arm (``model.head: lhr``) among ``cfgs``; (None, None) if none."""
+    from fasterpose.models.backbones import build_backbone
+
+    for cfg in cfgs:
+        if cfg.model.head == "lhr":
+            m = cfg.model
+            backbone = build_backbone(m.backbone, feature_index=m.feature_index, pretrained=False)
+            stride = int(getattr(backbone, "stride"))  # noqa: B009 - published by every backbone
+            return stride, stride // m.heatmap_stride
+    return None, None
+
+
 def arm_complexity(cfg: Config) -> tuple[float, float, float]:
     """(params in millions, paper GFLOPs, true GMACs) of the arm's network at its input size
     (cached per architecture: arms that differ only in the loss share one count)."""
@@ -128,6 +141,8 @@ def collect_regime(
             cfg = pretrain_config(study, regime, seed, work_dir, overrides)
             if run_finished(cfg):
                 pretrain.append(parse_run(cfg, reg.early_epoch))
+    arm0 = [run_config(study, regime, n, 0, work_dir, dataset_dir, overrides) for n in arms]
+    stride, upsample = lr_geometry(arm0)
     return RegimeResult(
         regime,
         reg.label,
@@ -137,6 +152,9 @@ def collect_regime(
         reg.note,
         pretrain,
         reg.pretrain.label if reg.pretrain else "",
+        feature_stride=stride,
+        upsample_L=upsample,
+        finetune_epochs=arm0[0].train.epochs if reg.pretrain is not None and arm0 else None,
     )
 
 
@@ -150,10 +168,12 @@ def collect_results(
 ) -> StudyResults:
     """Read every finished run of the plan (partial studies included) into :class:`StudyResults`."""
     names = regimes or list(study.regimes)
-    return StudyResults(
+    results = StudyResults(
         study.title,
         seeds,
         list(overrides),
         list(study.groups),
         {r: collect_regime(study, r, seeds, work_dir, dataset_dir, overrides) for r in names},
     )
+    judge_family([c for r in results.regimes.values() for c in r.claims])  # Holm over every regime's claims
+    return results

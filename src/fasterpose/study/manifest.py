@@ -9,7 +9,8 @@ Layout::
                pretrain: {config: file.yaml, label, dataset: {dir, seed, num_train, num_val, knobs}}}
     arms: {<name>: {config: file.yaml, label: str, max_seeds: int (optional)}}
     groups: [{key, title, kind: table|convergence|grid, arms: [...], paper_ap: {arm: AP}, note}]
-    claims: [{text, kind: better|not_worse|equal, metric: final|best|auc|early, arms: [a, b, ...]}]
+    claims: [{text, kind: better|not_worse|equal, metric: final|best|auc|early, arms: [a, b, ...],
+              test: superiority|non-inferiority|equivalence, direction: greater|two-sided, margin: AP}]
     early_epoch: int                                           # default for the regimes
 
 Every arm runs in every regime: the regime's ``overrides`` are applied on top of the arm's YAML, and a
@@ -28,6 +29,12 @@ import yaml
 MANIFEST = "study.yaml"
 GROUP_KINDS = ("table", "convergence", "grid")
 CLAIM_KINDS = ("better", "not_worse", "equal")
+# the test and direction each kind is judged by (fasterpose.study.claims), declared with the claim
+CLAIM_TESTS = {
+    "better": ("superiority", "greater"),
+    "not_worse": ("non-inferiority", "greater"),
+    "equal": ("equivalence", "two-sided"),
+}
 METRICS = ("final", "best", "auc", "early")
 
 
@@ -76,6 +83,7 @@ class Claim:
     arms: tuple[str, ...]
     kind: str = "better"
     metric: str = "final"
+    margin: float = 1.0  # AP percent: the equivalence / non-inferiority margin (not_worse, equal)
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,20 @@ def _choice(value: Any, valid: tuple[str, ...], where: str) -> str:
     return str(value)
 
 
+def _claim_margin(c: dict[str, Any], where: str) -> float:
+    """The claim's margin (AP percent, default 1.0); ``test`` / ``direction``, when given, must match the kind."""
+    kind = c.get("kind", "better")
+    declared = {"test": c.get("test", CLAIM_TESTS.get(kind, ("", ""))[0]),
+                "direction": c.get("direction", CLAIM_TESTS.get(kind, ("", ""))[1])}  # fmt: skip
+    if kind in CLAIM_TESTS and (declared["test"], declared["direction"]) != CLAIM_TESTS[kind]:
+        raise StudyError(f"{where}: kind {kind!r} is tested by {CLAIM_TESTS[kind]} (test, direction), "
+                         f"got {(declared['test'], declared['direction'])}")  # fmt: skip
+    margin = c.get("margin", 1.0)
+    if not isinstance(margin, int | float) or isinstance(margin, bool) or not margin > 0:
+        raise StudyError(f"{where}.margin: expected a positive number of AP points, got {margin!r}")
+    return float(margin)
+
+
 def load_study(root: str | Path) -> Study:
     """Parse ``root/study.yaml`` and check that every referenced arm and config exists."""
     root = Path(root)
@@ -226,6 +248,7 @@ def load_study(root: str | Path) -> Study:
                 tuple(c.get("arms", [])),
                 _choice(c.get("kind", "better"), CLAIM_KINDS, f"{where}.kind"),
                 _choice(c.get("metric", "final"), METRICS, f"{where}.metric"),
+                _claim_margin(c, where),
             )
         )
     named = [(g.key, g.arms) for g in groups] + [(c.text, c.arms) for c in claims]

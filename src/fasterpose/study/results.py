@@ -112,9 +112,23 @@ class ClaimResult:
     metric: str
     arms: list[str]
     means: dict[str, float | None]
-    verdict: str
+    verdict: str  # holds | does not hold | not resolved (see fasterpose.study.claims)
     p: float | None = None
-    diff: float | None = None
+    diff: float | None = None  # mean paired difference arm0 - arm1, AP percent (equal: the deciding pair)
+    test: str = ""
+    p_adjusted: float | None = None  # Holm over the study's whole family of claims
+    p_against: float | None = None  # the opposite one-sided test (before the family's Bonferroni factor)
+    ci95: list[float] | None = None  # 95% t interval of the mean paired difference, AP percent
+    margin: float | None = None  # AP percent, for non-inferiority and equivalence claims
+    n_pairs: int = 0  # seeds both arms finished
+    pairs: list[dict[str, Any]] = field(default_factory=list)  # equal: one entry per pair of arms
+
+    def pairs_deciding(self) -> str:
+        """``a - b`` of the pair with the largest within-claim Holm p (the one that decides an equal claim)."""
+        if not self.pairs:
+            return ""
+        worst = max(self.pairs, key=lambda x: float(x.get("p_holm_within", x["p"])))
+        return " - ".join(worst["arms"])
 
 
 @dataclass
@@ -128,6 +142,9 @@ class RegimeResult:
     pretrain: list[RunResult] = field(default_factory=list)  # AP of each pretraining on its own val split
     pretrain_label: str = ""
     pretrain_dataset: DatasetInfo | None = None
+    feature_stride: int | None = None  # of the LR arms' head input (backbone stride at feature_index)
+    upsample_L: int | None = None  # the LR arms' LHR upscale: feature_stride / heatmap stride
+    finetune_epochs: int | None = None  # epochs of every arm after the pretraining (None: no pretraining)
 
     def best_arm(self) -> ArmResult | None:
         """The arm with the highest mean final AP among those with more than one seed planned."""

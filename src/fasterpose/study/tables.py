@@ -94,26 +94,31 @@ def fmt_p(p: float | None, alpha: float = 0.05) -> str:
     return f"{p:.4f}" if float(text) == alpha and p != alpha else text
 
 
+def fmt_diff(c: ClaimResult) -> str:
+    """The mean paired difference with its 95% CI, AP percent (equal: the pair that decides the claim)."""
+    if c.diff is None or c.ci95 is None:
+        return "n/a"
+    pair = f" (`{c.pairs_deciding()}`)" if c.kind == "equal" and c.pairs else ""
+    return f"{c.diff:+.1f} [{c.ci95[0]:+.1f}, {c.ci95[1]:+.1f}]{pair}"
+
+
 def _claim_cells(c: ClaimResult) -> str:
     means = ", ".join(f"`{a}` {m * PCT:.1f}" if m is not None else f"`{a}` n/a" for a, m in c.means.items())
-    diff = "n/a" if c.diff is None else f"range {c.diff * PCT:.1f}" if c.kind == "equal" else f"{c.diff * PCT:+.1f}"
-    return f"{means} | {diff} | {fmt_p(c.p)} | **{c.verdict}**"
+    return f"{means} | {c.n_pairs} | {fmt_diff(c)} | {fmt_p(c.p)} / {fmt_p(c.p_adjusted)} | **{c.verdict}**"
 
 
 def claims_table(results: StudyResults) -> str:
-    """One row per claim, one block of columns (means, difference, p, verdict) per regime."""
+    """One row per claim, one block of columns (means, pairs, difference [CI], p, verdict) per regime."""
     regimes = list(results.regimes.values())
-    head = (
-        "| claim (paper) | metric | "
-        + " | ".join(
-            f"{r.name}: means (AP %) | {r.name}: difference | {r.name}: p | {r.name}: verdict" for r in regimes
-        )
-        + " |"
-    )
-    lines = [head, "|" + " --- |" * (2 + 4 * len(regimes))]
+    cols = ("means (AP %)", "paired seeds", "difference [95% CI]", "p / Holm p", "verdict")
+    head = "| claim (paper) | metric | test | margin | " + " | ".join(f"{r.name}: {c}" for r in regimes for c in cols)
+    lines = [head + " |", "|" + " --- |" * (4 + len(cols) * len(regimes))]
     first = regimes[0]
     for i, c in enumerate(first.claims):
-        lines.append(f"| {c.text} | {c.metric} | " + " | ".join(_claim_cells(r.claims[i]) for r in regimes) + " |")
+        margin = "n/a" if c.margin is None else f"{c.margin:g} AP"
+        test = next((r.claims[i].test for r in regimes if r.claims[i].p is not None), c.test)
+        cells = " | ".join(_claim_cells(r.claims[i]) for r in regimes)
+        lines.append(f"| {c.text} | {c.metric} | {test} | {margin} | {cells} |")
     return "\n".join(lines)
 
 
@@ -125,7 +130,7 @@ def verdict_summary(results: StudyResults) -> str:
         cells = []
         for r in regimes:
             rc = r.claims[i]
-            p = "" if rc.p is None else f" (p {fmt_p(rc.p)})"
+            p = "" if rc.p_adjusted is None else f" (Holm p {fmt_p(rc.p_adjusted)}; diff {fmt_diff(rc)})"
             cells.append(f"{rc.verdict}{p}")
         lines.append(f"| {c.text} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -158,6 +163,10 @@ def regime_table(results: StudyResults) -> str:
         if r.pretrain_label:
             pre = ", ".join(f"{x.final * PCT:.1f}" for x in r.pretrain) or "none finished"
             how += f" Pretraining: {r.pretrain_label} (its own val AP per seed: {pre})."
+        if r.feature_stride is not None:
+            how += f" LR arms: stride-{r.feature_stride} features, L = {r.upsample_L}."
+        if r.finetune_epochs is not None:
+            how += f" Fine-tune: {r.finetune_epochs} epochs."
         lines.append(f"| **{r.label}** (`{r.name}`) | {how} | {done}/{planned} | {flattening(r)} |")
     return "\n".join(lines)
 
