@@ -35,6 +35,7 @@ class ModelConfig:
     deconv_filters: int = 256
     deconv_kernel: int = 4
     final_layer: Literal["conv", "lhr"] = "conv"  # deconv head: 1x1 conv, or LHR for the remaining upscale
+    lr_extra_convs: int = 0  # lhr head: (3x3 conv + BN + ReLU) x n at low resolution before the LHR
     heatmap_stride: int = 4  # input pixels per heatmap pixel
     feature_index: int = -1  # which backbone stage feeds the head (-1: the last)
     num_keypoints: int | None = None  # None: the keypoint layout's count; a number must equal it

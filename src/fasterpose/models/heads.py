@@ -85,3 +85,32 @@ class DeconvHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, M, h, w) -> (B, N, h * 2^num_deconv * final_upscale, ...)."""
         return self.final(self.deconvs(x))
+
+
+class ConvLHRHead(nn.Module):
+    """``num_convs`` x (3x3 conv, BN, ReLU) at the feature's resolution, then an LHR with upscale L.
+
+    The low-resolution counterpart of a :class:`DeconvHead` with as many nonlinear layers: it adds depth
+    without adding resolution (``model.lr_extra_convs``), so a Table 5 comparison can hold depth fixed.
+    """
+
+    def __init__(
+        self, in_channels: int, num_keypoints: int, upscale: int, num_convs: int, filters: int,
+        bias_prior: float | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        if num_convs < 1:
+            raise ValueError(f"num_convs must be >= 1, got {num_convs}")
+        layers: list[nn.Module] = []
+        ch = in_channels
+        for _ in range(num_convs):
+            conv = nn.Conv2d(ch, filters, 3, padding=1, bias=False)
+            nn.init.normal_(conv.weight, std=0.001)
+            layers += [conv, nn.BatchNorm2d(filters), nn.ReLU(inplace=True)]
+            ch = filters
+        self.convs = nn.Sequential(*layers)
+        self.final = LowToHighRegressor(ch, num_keypoints, upscale, bias_prior)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, M, h, w) -> (B, N, h * L, w * L)."""
+        return self.final(self.convs(x))

@@ -12,7 +12,7 @@ from torch import nn
 from fasterpose.activation import loss_outputs_logits
 from fasterpose.layouts import check_num_keypoints
 from fasterpose.models.backbones import build_backbone
-from fasterpose.models.heads import DeconvHead, LowToHighRegressor
+from fasterpose.models.heads import ConvLHRHead, DeconvHead, LowToHighRegressor
 from fasterpose.models.weights import load_backbone_only
 from fasterpose.models.weights_file import is_weights_file, load_into, read_weights
 
@@ -75,6 +75,7 @@ class PoseModel(nn.Module):
             kernel=m.deconv_kernel,
             final_layer=m.final_layer,
             bias_prior=prior,
+            lr_extra_convs=m.lr_extra_convs,
         )
         model = cls(backbone, head, m.input_order)
         if init is not None:
@@ -139,11 +140,16 @@ def build_head(
     kernel: int = 4,
     final_layer: str = "conv",
     bias_prior: float | None = None,
+    lr_extra_convs: int = 0,
 ) -> nn.Module:
     """Head by kind; the upscale factor L is derived from the strides, never given."""
     if backbone_stride % heatmap_stride:
         raise ValueError(f"backbone stride {backbone_stride} is not a multiple of heatmap stride {heatmap_stride}")
     total = backbone_stride // heatmap_stride
+    if lr_extra_convs < 0 or (lr_extra_convs and kind != "lhr"):
+        raise ValueError(f"model.lr_extra_convs must be >= 0 and needs head lhr, got {lr_extra_convs} ({kind})")
+    if kind == "lhr" and lr_extra_convs:
+        return ConvLHRHead(in_channels, num_keypoints, total, lr_extra_convs, filters, bias_prior)
     if kind == "lhr":
         return LowToHighRegressor(in_channels, num_keypoints, total, bias_prior)
     if kind == "deconv":
