@@ -694,3 +694,22 @@ def test_report_only_keeps_the_training_machine_and_generates_no_dataset(tmp_pat
     assert saved.hardware == "the machine that trained" and saved.dataset is not None
     assert saved.dataset.oracle_ap == 0.97 and saved.invocation is not None and saved.invocation.trained == 4
     assert [c.verdict for c in saved.regimes["scratch"].claims][0] == "holds"
+
+
+def test_planned_studies_load_and_reuse_the_committed_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fasterpose.study.collect import lr_geometry
+
+    monkeypatch.chdir(REPO)  # the command runs from the repository root with its default, relative folders
+
+    geometry = load_study(REPO / "configs" / "study_geometry")
+    cfgs = [p.cfg for p in plan_runs(geometry, 1, tmp_path, tmp_path / "data")]
+    assert lr_geometry(cfgs) == (32, 8)  # the paper's LR head geometry
+    hr = next(c for c in cfgs if c.model.head == "deconv")
+    assert hr.model.num_deconv == 3 and tuple(hr.data.heatmap_size) == (32, 48)
+    power = load_study(REPO / "configs" / "study_power")
+    assert power.arms["t5_lr_2conv"].config_path.is_file()
+    plan = plan_runs(power, 3, Path("docs/study_runs"), Path("data/synthpose_study"))
+    shared = {p.arm for p in plan if run_finished(p.cfg)}  # the same arm files as configs/study: reused
+    assert shared == {"lr_rce", "lr_mse", "hr_mse", "t5_1deconv"}
+    mask = next(p.cfg for p in plan if p.arm == "lr_ce_mask_area")
+    assert mask.loss.name == "ce_mask" and mask.loss.positive_threshold == 0.24
