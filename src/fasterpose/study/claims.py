@@ -100,7 +100,7 @@ def test_name(claim: Claim, n: int) -> str:
     return {
         "better": f"{base}, one-sided superiority (H0: diff <= 0)",
         "not_worse": f"{base}, one-sided non-inferiority (H0: diff <= -margin)",
-        "equal": f"{base} TOST equivalence per pair (H0: |diff| >= margin), Holm within the claim",
+        "equal": f"{base} TOST equivalence per pair (H0: abs(diff) >= margin), Holm within the claim",
     }[claim.kind]
 
 
