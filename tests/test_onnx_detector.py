@@ -124,6 +124,18 @@ def test_the_best_class_decides_in_yolov8(tmp_path: Path) -> None:
     assert len(OnnxPersonDetector(path, threshold=0.3)(image())) == 0
 
 
+def test_a_yolox_graph_that_decodes_inside_is_not_decoded_twice(tmp_path: Path) -> None:
+    raw = replay.encode("yolox", to_input("yolox", PEOPLE), [0.9, 0.8])["output"]
+    decoded = raw.copy()  # the same anchors as decode_in_inference writes them: cx, cy, w, h in pixels
+    decoded[0, :, 2:4] = 1.0
+    for i, box in enumerate(to_input("yolox", PEOPLE)):
+        j = decoded.shape[1] - 1 - 3 * i  # where replay.encode put person i
+        decoded[0, j, :4] = [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0], box[3] - box[1]]
+    path = replay.write_detector(tmp_path / "yolox_decoded.onnx", "yolox", {"output": decoded})
+    found = OnnxPersonDetector(path)(image())
+    np.testing.assert_allclose(as_xyxy(found), PEOPLE, atol=1e-3)
+
+
 @pytest.mark.parametrize("layout", ["yolov8", "yolox"])
 def test_duplicates_are_suppressed_when_the_graph_has_no_nms(tmp_path: Path, layout: str) -> None:
     boxes = np.array([[30.0, 40.0, 130.0, 190.0], [32.0, 42.0, 131.0, 190.0], [150.0, 20.0, 280.0, 180.0]])

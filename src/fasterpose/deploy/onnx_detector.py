@@ -20,7 +20,9 @@ were read from each project's published code and configs; the code here is ours)
     stride-8/16/32 grids, objectness, class scores (both already sigmoid); decoded as YOLOX's
     ``demo_postprocess`` does (``xy = (xy + grid) * stride``, ``wh = exp(wh) * stride``); score =
     objectness x class score, class = the best one (YOLOX's class-agnostic ``multiclass_nms``), NMS
-    IoU 0.45 (YOLOX's ONNX Runtime demo and rtmlib). Preprocessing as YOLOX's ``preproc`` and
+    IoU 0.45 (YOLOX's ONNX Runtime demo and rtmlib). A graph exported with its decoding inside
+    (``decode_in_inference``: pixel sizes where raw outputs hold log-space ones, told apart on the
+    confident anchors by :func:`yolox_already_decoded`) is read as it is. Preprocessing as YOLOX's ``preproc`` and
     rtmlib's ``YOLOX``: ``r = min(H / h, W / w)``, resized to ``int(w r) x int(h r)`` at the top
     left of a canvas of 114, BGR, raw 0-255 values (no mean / std).
     mmdeploy's YOLOX (``tools/deploy.py configs/mmdet/detection/detection_onnxruntime_static.py
@@ -233,11 +235,29 @@ def decode(
             f"{path}: {len(out)} YOLOX anchors, but a {size[1]}x{size[0]} input has {len(grid)} on the "
             "stride 8/16/32 grids; is this a YOLOX raw export?"
         )
-    xy = (out[:, :2] + grid) * stride
-    wh = np.exp(np.clip(out[:, 2:4], None, 30.0)) * stride
     cls = out[:, 5:] * out[:, 4:5]
     best = cls.argmax(1)
-    return _cxcywh_to_xyxy(np.concatenate([xy, wh], axis=1)), cls[np.arange(len(cls)), best], best, False
+    score = cls[np.arange(len(cls)), best]
+    if yolox_already_decoded(out[:, 2:4], score):
+        cxcywh = out[:, :4]  # exported with decode_in_inference: pixels already
+    else:
+        xy = (out[:, :2] + grid) * stride
+        wh = np.exp(np.clip(out[:, 2:4], None, 30.0)) * stride
+        cxcywh = np.concatenate([xy, wh], axis=1)
+    return _cxcywh_to_xyxy(cxcywh), score, best, False
+
+
+# A raw YOLOX width/height is log(size / stride): 6 means a box 400 times its stride (3200 px at
+# stride 8), larger than any detector input. A YOLOX graph exported with its decoding inside
+# (``decode_in_inference``) gives sizes in pixels instead, which are above 6 for any real person.
+_RAW_YOLOX_WH_MAX = 6.0
+
+
+def yolox_already_decoded(wh: np.ndarray, score: np.ndarray, min_score: float = 0.05) -> bool:
+    """Whether YOLOX outputs (N, 2) width/height of anchors scoring ``score`` (N,) are pixel sizes
+    (decoded inside the graph) rather than raw log-space values: decided on the confident anchors."""
+    confident = wh[score >= min_score]
+    return bool(len(confident)) and float(np.median(confident)) > _RAW_YOLOX_WH_MAX
 
 
 def _unreadable(path: Path, exc: BaseException) -> DetectorFileError:
