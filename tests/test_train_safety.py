@@ -63,6 +63,23 @@ def test_train_refuses_a_folder_with_a_run(synth_root: Path, tmp_path: Path) -> 
     assert (run / "metrics.jsonl").read_text() == '{"kind": "end"}\n'
 
 
+def test_overwrite_never_deletes_the_weights_the_run_starts_from(synth_root: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from fasterpose.atomic import InputOverwriteError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    weights = run / "best.pth"
+    weights.write_bytes(b"the model a fine-tune starts from")  # refused before it is read
+    cfg = tiny_config(synth_root, run, epochs=1)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, weights=str(weights)))
+    with pytest.raises(InputOverwriteError, match="model.weights"):
+        train(cfg, progress=False, overwrite=True)
+    assert weights.read_bytes() == b"the model a fine-tune starts from"
+    assert not (run / ".lock").exists()
+
+
 def test_malformed_val_file_fails_before_the_first_epoch(synth_root: Path, tmp_path: Path) -> None:
     from fasterpose.config import apply_overrides
     from fasterpose.data.errors import AnnotationError

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fasterpose.atomic import append_line, atomic_write_text, drop_partial_line, remove_stale_temps
+from fasterpose.atomic import (
+    append_line,
+    atomic_write_text,
+    drop_partial_line,
+    refuse_inputs,
+    remove_stale_temps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +66,17 @@ class RunFolder:
     @contextmanager
     def claim(cls, path: str | os.PathLike[str], resume: bool, overwrite: bool = False,
               writer: bool = True, what: str = "training run",
-              elsewhere: str = "choose another train.out_dir") -> Iterator[RunFolder]:  # fmt: skip
-        """The folder, locked for this run while inside; see the module docstring."""
+              elsewhere: str = "choose another train.out_dir",
+              inputs: dict[str, str | None] | None = None) -> Iterator[RunFolder]:  # fmt: skip
+        """The folder, locked for this run while inside; see the module docstring.
+
+        ``inputs``: what the run reads (``{"model.weights": path}``); a run file that is one of them is
+        refused, even with ``overwrite`` (the run would delete or replace its own input)."""
         folder = cls(Path(path), writer, what, elsewhere)
         if not writer:
             yield folder
             return
+        refuse_inputs([folder.path / name for name in RUN_FILES], dict(inputs or {}), option="train.out_dir")
         folder._make_writable()
         folder._lock()
         try:
