@@ -144,3 +144,25 @@ def test_bad_weights_files(tmp_path: Path, weights: Path, capsys: pytest.Capture
         load_model_file(wrong)
     assert cli_main(["export", "--checkpoint", str(weights), "--format", "weights", "--out", str(weights)]) == 1
     assert "would overwrite the input" in capsys.readouterr().err
+
+
+def test_a_full_disk_names_the_file_and_leaves_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import fasterpose.atomic
+    from fasterpose.deploy.onnx_export import export_onnx
+
+    cfg = tiny_config()
+    model = PoseModel.from_config(cfg, pretrained=False).eval()
+    (tmp_path / "w.safetensors").write_bytes(b"earlier")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fasterpose.atomic.os, "fsync", full)
+    with pytest.raises(OSError, match=r"w\.safetensors: the disk is full"):
+        save_weights(model, cfg, tmp_path / "w.safetensors")
+    with pytest.raises(OSError, match=r"m\.onnx: the disk is full"):
+        export_onnx(model, tmp_path / "m.onnx", cfg.data.input_size, cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]  # no temporary, no half file
+    assert (tmp_path / "w.safetensors").read_bytes() == b"earlier"

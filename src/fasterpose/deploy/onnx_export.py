@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from fasterpose.atomic import atomic_write_bytes
 from fasterpose.config import Config
 from fasterpose.deploy.metadata import INPUT_NAME, OUTPUT_NAME, set_onnx_metadata
 
@@ -61,10 +62,7 @@ def save_onnx(proto: Any, path: str | Path) -> Path:
     keep = [p for p in proto.metadata_props if p.key != ONNX_HASH_KEY]
     del proto.metadata_props[:]
     proto.metadata_props.extend(keep)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(seal_onnx(proto.SerializeToString()))
-    return out
+    return atomic_write_bytes(Path(path), seal_onnx(proto.SerializeToString()), "ONNX model")
 
 
 def onnx_op_types(path: str | Path) -> list[str]:

@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from fasterpose.atomic import atomic_write_bytes
 from fasterpose.config import Config, config_from_dict, config_to_dict
 from fasterpose.integrity import mismatch, tensors_sha256, unverified
 
@@ -60,9 +60,8 @@ def is_weights_file(path: str | os.PathLike[str]) -> bool:
 
 def save_weights(model: nn.Module, cfg: Config, path: str | os.PathLike[str], half: bool = False) -> Path:
     """Write ``model``'s state dict and ``cfg`` to ``path`` atomically; ``half`` stores floats as float16."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    dest = Path(path)
     state = {k.removeprefix("module."): v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -70,23 +69,9 @@ def save_weights(model: nn.Module, cfg: Config, path: str | os.PathLike[str], ha
     meta = {"format": FORMAT, "version": VERSION, "config": json.dumps(config_to_dict(cfg)),
             "dtype": "float16" if half else "float32"}  # fmt: skip
     meta[HASH_KEY] = tensors_sha256(state)  # checked by read_weights (fasterpose.integrity)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp / safetensors make it 0600; other outputs keep the umask's
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    # one atomic writer for every output: temp file with the umask's permissions, fsync, rename;
+    # a failed write (disk full) names the file and leaves no temporary file
+    return atomic_write_bytes(path, save(state, metadata=meta), "weights file")
 
 
 def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], Config]:
