@@ -98,6 +98,7 @@ def test_overwrite_replaces_the_earlier_run_and_its_exports(workdir: Path, capsy
     first = Path("runs") / "quickstart"
     (first / "last.onnx").write_bytes(b"stale export")
     (first / "notes.txt").write_text("mine")
+    (first / "last_week_notes.txt").write_text("mine too")
     old_log = (first / "metrics.jsonl").read_text()
     capsys.readouterr()
     assert quickstart("--overwrite", "train.seed=1") == 0
@@ -105,6 +106,7 @@ def test_overwrite_replaces_the_earlier_run_and_its_exports(workdir: Path, capsy
     assert "run folder: runs/quickstart\n" in text and not (Path("runs") / "quickstart2").exists()
     assert "deleted the earlier run's files" in text and "last.onnx" in text
     assert not (first / "last.onnx").exists() and (first / "notes.txt").read_text() == "mine"
+    assert (first / "last_week_notes.txt").read_text() == "mine too"  # a user file named like an export
     assert (first / "metrics.jsonl").read_text() != old_log  # a fresh log, not appended to
     assert sum('"end"' in line for line in (first / "metrics.jsonl").open()) == 1
 

@@ -223,6 +223,8 @@ def _resize(image: np.ndarray, f: float) -> np.ndarray:
 # evaluated from its checkpoints (last.onnx, best.safetensors, last_int8.xml, ...).
 HOLDS_RUN = ("last.pth", "best.pth", "metrics.jsonl", "metrics.json")
 EARLIER_RUN_GLOBS = ("last*", "best*", "metrics*.json", "results*.json", "predictions.png", "training_curve.png")
+# only files of the kinds we write: a user's own ``last_week_notes.txt`` is never matched
+EARLIER_RUN_SUFFIXES = {".pth", ".onnx", ".xml", ".bin", ".safetensors", ".json", ".jsonl", ".png"}
 DEFAULT_OUT = Path("runs") / "quickstart"
 CHECKPOINTS_NOTE = (
     "last.pth: the weights at the end of the schedule (scored in metrics.json, drawn in predictions.png); "
@@ -259,7 +261,7 @@ def clear_earlier_run(path: Path) -> list[str]:
     with RunFolder.claim(path, resume=False, overwrite=True, what="quickstart", elsewhere="pass another --out"):
         for pattern in EARLIER_RUN_GLOBS:
             for f in sorted(path.glob(pattern)):
-                if f.is_file():
+                if f.is_file() and f.suffix.lower() in EARLIER_RUN_SUFFIXES:
                     f.unlink()
                     removed.append(f.name)
     return removed
