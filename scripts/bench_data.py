@@ -107,7 +107,7 @@ def main() -> None:
 
     result: dict[str, Any] = {
         "benchmark": "top-down training data pipeline, 256x192, full augmentation + MSRA encoding, decode included",
-"provenance": prov,
+        "provenance": prov,
         "threads": {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads()},
         "target_samples_per_second_per_core": TARGET_PER_CORE,
     }

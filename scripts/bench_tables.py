@@ -82,7 +82,8 @@ def latency_table(json_name: str, prefix: str) -> str:
     by = {(x["config"], x["runtime"], x["precision"], x["batch"]): x for x in rows}
     head = " / ".join(f"b{b}" for b in batches)
     out = [
-        "| model | true GMACs | " + " | ".join(f"{RUNTIMES.get(c, '-'.join(c))}: {head} ms" for c in cols)
+        "| model | true GMACs | "
+        + " | ".join(f"{RUNTIMES.get(c, '-'.join(c))}: {head} ms" for c in cols)
         + f" | best at b{batches[-1]} / floor |",
         "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: |",
     ]
@@ -101,8 +102,11 @@ def latency_table(json_name: str, prefix: str) -> str:
                       for k, v in r["peak_gflops"].items())  # fmt: skip
     skipped = "; ".join(str(s) for s in r.get("skipped", [])) or "none"
     if ratios_shown(r):
-        held = f"no row below {r['floor_limit']}x its floor" if not r["floor_violations"] else (
-            f"**below {r['floor_limit']}x its floor: {'; '.join(r['floor_violations'])}**")
+        held = (
+            f"no row below {r['floor_limit']}x its floor"
+            if not r["floor_violations"]
+            else (f"**below {r['floor_limit']}x its floor: {'; '.join(r['floor_violations'])}**")
+        )
         note = f"peak timed in the same rounds as the rows; {held}"
     else:
         note = "**floor ratio not shown**: this peak was measured apart from the rows (torch kernels only)"
@@ -263,7 +267,6 @@ def quickstart_table(json_name: str, prefix: str) -> str:
     )
 
 
-
 QUICKSTART_CLASSES = ("avx512_bf16_amx", "avx512_bf16", "avx512", "avx2")
 
 
@@ -289,6 +292,7 @@ def quickstart_fixed_table(prefix: str) -> str:
                     f"{', '.join(m['flags'])}), `{r['provenance']['command']}`. "
                     f"JSON: [{name}]({prefix}{name}).")  # fmt: skip
     return "\n".join(out) + "\n\n" + "\n".join(caps)
+
 
 RUNS_WHAT = {
     "runtime": "`Predictor`, `fasterpose predict` and `fasterpose eval --model` on exported `.onnx` / `.xml` files",

@@ -94,18 +94,40 @@ eval:
 """
 
 COCO = dict(
-    dataset="coco", root="data/coco", train_ann="annotations/person_keypoints_train2017.json",
-    train_images="train2017", val_ann="annotations/person_keypoints_val2017.json", val_images="val2017",
+    dataset="coco",
+    root="data/coco",
+    train_ann="annotations/person_keypoints_train2017.json",
+    train_images="train2017",
+    val_ann="annotations/person_keypoints_val2017.json",
+    val_images="val2017",
     det_file="person_detection_results/COCO_val2017_detections_AP_H_56_person.json",
-    test_ann="annotations/image_info_test-dev2017.json", test_images="test2017",
+    test_ann="annotations/image_info_test-dev2017.json",
+    test_images="test2017",
     test_det_file="person_detection_results/COCO_test-dev2017_detections_AP_H_609_person.json",
-    keypoints="coco17", k=17, scale_factor=0.35, rotation_factor=45, half_body=0.3, use_gt_boxes="false",
+    keypoints="coco17",
+    k=17,
+    scale_factor=0.35,
+    rotation_factor=45,
+    half_body=0.3,
+    use_gt_boxes="false",
 )
 MPII = dict(
-    dataset="mpii", root="data/mpii", train_ann="annot/train.json", train_images="images",
-    val_ann="annot/valid.json", val_images="images", det_file="null", test_ann="null", test_images="images",
-    test_det_file="null", keypoints="mpii16", k=16,
-    scale_factor=0.25, rotation_factor=30, half_body=0.0, use_gt_boxes="true",
+    dataset="mpii",
+    root="data/mpii",
+    train_ann="annot/train.json",
+    train_images="images",
+    val_ann="annot/valid.json",
+    val_images="images",
+    det_file="null",
+    test_ann="null",
+    test_images="images",
+    test_det_file="null",
+    keypoints="mpii16",
+    k=16,
+    scale_factor=0.25,
+    rotation_factor=30,
+    half_body=0.0,
+    use_gt_boxes="true",
 )
 DEPTH = {"r50": "resnet50", "r101": "resnet101", "r152": "resnet152"}
 
@@ -126,25 +148,73 @@ def main() -> None:
         for depth, backbone in DEPTH.items():
             for size, (iw, ih, hw, hh, sigma) in sizes.items():
                 name = f"{method}_{depth}_{size}"
-                write(out, name, f"Table 2: {method} {backbone} {size}, COCO",
-                      "Paper recipe (4.1.2): Adam 1e-3, x0.1 at 90 and 120, 140 epochs, detector boxes at val.",
-                      backbone=backbone, iw=iw, ih=ih, hw=hw, hh=hh, sigma=sigma, **head, **COCO)
+                write(
+                    out,
+                    name,
+                    f"Table 2: {method} {backbone} {size}, COCO",
+                    "Paper recipe (4.1.2): Adam 1e-3, x0.1 at 90 and 120, 140 epochs, detector boxes at val.",
+                    backbone=backbone,
+                    iw=iw,
+                    ih=ih,
+                    hw=hw,
+                    hh=hh,
+                    sigma=sigma,
+                    **head,
+                    **COCO,
+                )
             name = f"mpii_{method}_{depth}_256x256"
-            write(out, name, f"Table 4: {method} {backbone} on MPII, 256x256",
-                  "Hourglass augmentation (scale 0.25, rotation 30), GT person boxes, PCKh@0.5.",
-                  backbone=backbone, iw=256, ih=256, hw=64, hh=64, sigma=2.0, **head, **MPII)
+            write(
+                out,
+                name,
+                f"Table 4: {method} {backbone} on MPII, 256x256",
+                "Hourglass augmentation (scale 0.25, rotation 30), GT person boxes, PCKh@0.5.",
+                backbone=backbone,
+                iw=256,
+                ih=256,
+                hw=64,
+                hh=64,
+                sigma=2.0,
+                **head,
+                **MPII,
+            )
     for nd, feat in enumerate(["8x6", "16x12", "32x24", "64x48"]):
         final = "conv" if nd == 3 else "lhr"
         head = "lhr" if nd == 0 else "deconv"
-        write(out, f"table5_feature_{feat}", f"Table 5: R50 with {nd} SimpleBaseline deconvs ({feat} feature), "
-              "then regress to 64x48", "MSE loss as in Table 5 (its 8x6 AP equals Table 6's MSE row).",
-              backbone="resnet50", iw=192, ih=256, hw=48, hh=64, sigma=2.0, head=head, num_deconv=nd,
-              final_layer=final, loss="mse", **COCO)
+        write(
+            out,
+            f"table5_feature_{feat}",
+            f"Table 5: R50 with {nd} SimpleBaseline deconvs ({feat} feature), then regress to 64x48",
+            "MSE loss as in Table 5 (its 8x6 AP equals Table 6's MSE row).",
+            backbone="resnet50",
+            iw=192,
+            ih=256,
+            hw=48,
+            hh=64,
+            sigma=2.0,
+            head=head,
+            num_deconv=nd,
+            final_layer=final,
+            loss="mse",
+            **COCO,
+        )
     for loss in ("mse", "ce_onehot", "ce_mask", "rce"):
-        write(out, f"table6_{loss}", f"Table 6: FasterPose R50 256x192 trained with {loss}",
-              "Same network for every row; only the loss changes.",
-              backbone="resnet50", iw=192, ih=256, hw=48, hh=64, sigma=2.0, head="lhr", num_deconv=0,
-              final_layer="conv", loss=loss, **COCO)
+        write(
+            out,
+            f"table6_{loss}",
+            f"Table 6: FasterPose R50 256x192 trained with {loss}",
+            "Same network for every row; only the loss changes.",
+            backbone="resnet50",
+            iw=192,
+            ih=256,
+            hw=48,
+            hh=64,
+            sigma=2.0,
+            head="lhr",
+            num_deconv=0,
+            final_layer="conv",
+            loss=loss,
+            **COCO,
+        )
 
 
 # ---------------------------------------------------------------- the SynthPose study (configs/study)
@@ -243,26 +313,45 @@ STUDY_ARMS: dict[str, tuple[str, dict[str, object]]] = {
     "hr_mse": ("HR head (2 deconvs) + MSE", dict(head="deconv", num_deconv=2, final_layer="conv", loss="mse")),
     "lr_ce_onehot": ("LR head + CE one-hot", dict(LR, loss="ce_onehot")),
     "lr_ce_mask": ("LR head + CE mask", dict(LR, loss="ce_mask")),
-    "t5_1deconv": ("8x12 features (1 deconv + LHR L=2)",
-                   dict(head="deconv", num_deconv=1, final_layer="lhr", loss="mse")),
-    **{f"rce_a{a:g}_g{g:g}": (f"RCE alpha {a:g} gamma {g:g}", dict(LR, loss="rce", alpha=a, gamma=g))
-       for a, g in ((0.5, 1.0), (0.9, 1.0), (0.7, 0.0), (0.7, 2.0))},
+    "t5_1deconv": (
+        "8x12 features (1 deconv + LHR L=2)",
+        dict(head="deconv", num_deconv=1, final_layer="lhr", loss="mse"),
+    ),
+    **{
+        f"rce_a{a:g}_g{g:g}": (f"RCE alpha {a:g} gamma {g:g}", dict(LR, loss="rce", alpha=a, gamma=g))
+        for a, g in ((0.5, 1.0), (0.9, 1.0), (0.7, 0.0), (0.7, 2.0))
+    },
 }
 
 
 def write_study(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    base = dict(alpha=0.7, gamma=1.0, heatmap_stride=4, hw=16, hh=24, sigma=1.25, root="data/synthpose_study",
-                **STUDY_SCHEDULE)
+    base = dict(
+        alpha=0.7, gamma=1.0, heatmap_stride=4, hw=16, hh=24, sigma=1.25, root="data/synthpose_study", **STUDY_SCHEDULE
+    )
     for name, (label, spec) in STUDY_ARMS.items():
         (out / f"{name}.yaml").write_text(STUDY_TEMPLATE.format(name=name, label=label, **{**base, **spec}))
     # the pretrained regime's pretraining: pose estimation with a head no arm uses (3 deconvs to 32x48
     # heatmaps at stride 2, MSE), on its own SynthPose copy
-    pre = dict(base, head="deconv", num_deconv=3, final_layer="conv", loss="mse", heatmap_stride=2, hw=32, hh=48,
-               sigma=2.5, root="data/synthpose_pretrain")
-    (out / "pretrain.yaml").write_text(STUDY_TEMPLATE.format(
-        name="pretrain", label="backbone pretraining (3 deconvs to 32x48 heatmaps, MSE) for the pretrained regime",
-        **pre))
+    pre = dict(
+        base,
+        head="deconv",
+        num_deconv=3,
+        final_layer="conv",
+        loss="mse",
+        heatmap_stride=2,
+        hw=32,
+        hh=48,
+        sigma=2.5,
+        root="data/synthpose_pretrain",
+    )
+    (out / "pretrain.yaml").write_text(
+        STUDY_TEMPLATE.format(
+            name="pretrain",
+            label="backbone pretraining (3 deconvs to 32x48 heatmaps, MSE) for the pretrained regime",
+            **pre,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# Run the test suite, one pytest process per test file.
+# Run the test suite, one pytest process per test file, after the function-length check, ruff
+# (lint and format) and mypy.
 #
-# The whole suite also passes in one process (`python -m pytest tests/`). It used to die there with
-# a silent SIGSEGV deep into the run. Root cause: every OpenVinoRunner owned its own ov.Core; each
-# Core's CPU plugin mmaps an alternate signal stack (sigaltstack) for the calling thread and, when
-# released, restores the previous one and unmaps its own, so two runners freed in creation order
-# (not LIFO) left the main thread's altstack pointing at unmapped memory. The next signal with a
-# Python handler (installed SA_ONSTACK; here the SIGCHLD handler torch's DataLoader sets, fired by
-# a subprocess exiting) could not be delivered and the kernel killed the process. Fixed by one
-# process-wide Core (fasterpose.deploy.runtimes.openvino_core); regression test in test_predict.py.
-# Per-file processes are kept for isolation: native-library state (thread pools, signal handlers,
-# torch settings) cannot leak from one file into another, and a crash names its file.
+# One process per file keeps native-library state (thread pools, signal handlers, torch settings)
+# from leaking from one file into another, and a crash names its file. The whole suite also passes
+# in one process (`python -m pytest tests/`): OpenVINO runners share one process-wide Core
+# (fasterpose.deploy.runtimes.openvino_core; regression test in test_predict.py).
 # Extra arguments go to every pytest call (e.g. -x, -k expr, -m "not slow").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +15,7 @@ passed=0; failed=0; skipped=0; bad_files=()
 if ! "$PY" scripts/check_function_length.py; then failed=$((failed + 1)); bad_files+=("scripts/check_function_length.py"); fi
 # lint and types beside the tests (pinned versions in the dev extra)
 if ! "$PY" -m ruff check src tests scripts; then failed=$((failed + 1)); bad_files+=("ruff check"); fi
+if ! "$PY" -m ruff format --check src tests scripts; then failed=$((failed + 1)); bad_files+=("ruff format --check"); fi
 if ! "$PY" -m mypy src/fasterpose; then failed=$((failed + 1)); bad_files+=("mypy"); fi
 for f in tests/test_*.py; do
   out=$("$PY" -m pytest -q -p no:cacheprovider "$f" "$@" 2>&1); rc=$?

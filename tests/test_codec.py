@@ -63,8 +63,12 @@ def test_encode_decode_round_trip(encoding: str, dark: bool) -> None:
     hm, _ = codec.encode(pts)
     dec, scores = codec.decode(hm[None])
     err = np.abs(dec[0] - pts[:, :2]).max()
-    bound = {("msra", False): 2.0 + 1.0, ("msra", True): 2.0 + 0.01,
-             ("unbiased", False): 3.0, ("unbiased", True): 0.05}[(encoding, dark)]
+    bound = {
+        ("msra", False): 2.0 + 1.0,
+        ("msra", True): 2.0 + 0.01,
+        ("unbiased", False): 3.0,
+        ("unbiased", True): 0.05,
+    }[(encoding, dark)]
     assert err <= bound
     assert scores.shape == (1, 17) and np.all(scores > 0.5)
 

@@ -23,8 +23,16 @@ def test_every_shipped_config_loads_and_round_trips(tmp_path: Path) -> None:
 
 
 def test_overrides_are_typed() -> None:
-    cfg = apply_overrides(Config(), ["train.lr=0.01", "data.input_size=[96,128]", "model.weights=/x.pth",
-                                     "train.grad_clip=null", "data.augment.flip=false"])
+    cfg = apply_overrides(
+        Config(),
+        [
+            "train.lr=0.01",
+            "data.input_size=[96,128]",
+            "model.weights=/x.pth",
+            "train.grad_clip=null",
+            "data.augment.flip=false",
+        ],
+    )
     assert cfg.train.lr == 0.01 and cfg.data.input_size == (96, 128)
     assert cfg.model.weights == "/x.pth" and cfg.train.grad_clip is None and cfg.data.augment.flip is False
     assert isinstance(apply_overrides(Config(), ["train.lr=1"]).train.lr, float)
@@ -83,8 +91,10 @@ def test_shipped_path_finds_checkout_configs(tmp_path: Path, monkeypatch: pytest
         ("data.box_padding=0", ["data.box_padding=0", "greater than 0"]),
         ("data.input_size=[0,0]", ["data.input_size=[0, 0]", "positive"]),
         ("data.input_size=[-192,256]", ["data.input_size=[-192, 256]", "positive"]),
-        ("data.heatmap_size=[24,32]", ["data.heatmap_size=[24, 32]", "data.input_size=[192, 256]",
-                                       "model.heatmap_stride=4", "[48, 64]"]),
+        (
+            "data.heatmap_size=[24,32]",
+            ["data.heatmap_size=[24, 32]", "data.input_size=[192, 256]", "model.heatmap_stride=4", "[48, 64]"],
+        ),
         ("data.input_size=[90,128]", ["data.input_size=[90, 128]", "not a multiple of model.heatmap_stride=4"]),
         ("model.num_keypoints=16", ["model.num_keypoints=16", "data.keypoints=coco17", "17 joints"]),
         ("train.lr=[1", ["train.lr", "not valid YAML"]),

@@ -86,8 +86,9 @@ def test_duplicates_and_edge_cases() -> None:
     # tied scores: the lineage's scores.argsort()[::-1] visits the higher index first, so of two
     # exact duplicates with equal scores index 1 is kept; distinct poses come out 2, 1, 0
     assert oks_nms(kpts[[0, 1]], np.array([0.5, 0.5]), np.full(2, 1e4), SIGMAS, 0.9).tolist() == [1]
-    assert oks_nms(kpts[[0, 2, 2]] + [[[0, 0, 0]], [[0, 0, 0]], [[400.0, 0, 0]]], np.full(3, 0.5),
-                   np.full(3, 1e4), SIGMAS, 0.9).tolist() == [2, 1, 0]
+    assert oks_nms(
+        kpts[[0, 2, 2]] + [[[0, 0, 0]], [[0, 0, 0]], [[400.0, 0, 0]]], np.full(3, 0.5), np.full(3, 1e4), SIGMAS, 0.9
+    ).tolist() == [2, 1, 0]
     assert oks_nms(np.zeros((0, 17, 3)), np.zeros(0), np.zeros(0), SIGMAS).tolist() == []
     # a candidate without any joint above in_vis has overlap 0 and always survives
     low = kpts.copy()

@@ -109,7 +109,8 @@ def test_target_weight_masks_joints() -> None:
     x2 = x.clone()
     x2[:, 1] = 50.0  # anything in a masked joint must not matter
     assert RegressiveCrossEntropy()(x2, t, w0).item() == pytest.approx(
-        RegressiveCrossEntropy()(x, t, w0).item(), rel=1e-6)
+        RegressiveCrossEntropy()(x, t, w0).item(), rel=1e-6
+    )
     assert RegressiveCrossEntropy()(x, t, w0).item() < full.item()
 
 
@@ -118,13 +119,15 @@ def test_joints_mse_matches_simplebaseline_formula() -> None:
     w = torch.tensor([[1.0, 0.0, 1.5], [1.0, 1.0, 1.0]])
     ref = 0.0
     for k in range(3):
-        ref += 0.5 * F.mse_loss(x[:, k].reshape(2, -1) * w[:, k:k + 1], t[:, k].reshape(2, -1) * w[:, k:k + 1])
+        ref += 0.5 * F.mse_loss(x[:, k].reshape(2, -1) * w[:, k : k + 1], t[:, k].reshape(2, -1) * w[:, k : k + 1])
     assert JointsMSELoss()(x, t, w).item() == pytest.approx(ref.item() / 3, rel=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize(("input_size", "heatmap_size", "sigma", "positives"),
-                         [((192, 256), (48, 64), 2.0, 113), ((288, 384), (72, 96), 3.0, 261)])
+@pytest.mark.parametrize(
+    ("input_size", "heatmap_size", "sigma", "positives"),
+    [((192, 256), (48, 64), 2.0, 113), ((288, 384), (72, 96), 3.0, 261)],
+)
 def test_positive_pixels_reproduce_table1(
     input_size: tuple[int, int], heatmap_size: tuple[int, int], sigma: float, positives: int, dtype: torch.dtype
 ) -> None:

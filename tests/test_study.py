@@ -601,7 +601,7 @@ def test_a_second_study_into_a_busy_work_dir_or_run_folder_is_refused(tmp_path: 
     assert not (work / ".lock").exists()
 
 
-RUNNER_MODULE = '''
+RUNNER_MODULE = """
 import os, signal, time
 from pathlib import Path
 
@@ -615,9 +615,9 @@ def runner(cfg, threads):
         time.sleep(0.05)
     (out / "stopped").write_text("after SIGTERM")
     raise RuntimeError("stopped")
-'''
+"""
 
-DRIVER = '''
+DRIVER = """
 import sys
 from pathlib import Path
 from fasterpose.study import load_study, run_study
@@ -625,7 +625,7 @@ import slow_runner
 if __name__ == "__main__":
     root, work = Path(sys.argv[1]), Path(sys.argv[2])
     run_study(load_study(root), 1, work, work / "data", runner=slow_runner.runner, jobs=2)
-'''
+"""
 
 
 def test_runs_stop_when_the_study_process_is_killed(tmp_path: Path) -> None:

@@ -79,8 +79,9 @@ def affine_points(points: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def input_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
-                   input_size: tuple[int, int]) -> np.ndarray:
+def input_to_image(
+    points: np.ndarray, center: np.ndarray, scale: np.ndarray, input_size: tuple[int, int]
+) -> np.ndarray:
     """Map network-input pixel coordinates (N, K, 2) or (K, 2) back to the image (no rotation)."""
     pts = np.asarray(points, dtype=np.float64)
     c = np.asarray(center, dtype=np.float64)

@@ -86,8 +86,9 @@ def _reduce(per_pixel: torch.Tensor, target_weight: torch.Tensor) -> torch.Tenso
 class RegressiveCrossEntropy(nn.Module):
     """The paper's RCE loss on sigmoid outputs, reduced like JointsMSE (mean, masked by target_weight)."""
 
-    def __init__(self, alpha: float = 0.7, gamma: float = 1.0,
-                 positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD) -> None:
+    def __init__(
+        self, alpha: float = 0.7, gamma: float = 1.0, positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD
+    ) -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -130,8 +131,13 @@ class BinaryHeatmapCE(nn.Module):
     RCE, and then equals RCE with gamma 0 on the binarised target.
     """
 
-    def __init__(self, mode: str = "mask", alpha: float = 0.7,
-                 positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD, weighted: bool = False) -> None:
+    def __init__(
+        self,
+        mode: str = "mask",
+        alpha: float = 0.7,
+        positive_threshold: float = DEFAULT_POSITIVE_THRESHOLD,
+        weighted: bool = False,
+    ) -> None:
         super().__init__()
         if mode not in ("onehot", "mask"):
             raise ValueError(f"mode must be 'onehot' or 'mask', got {mode!r}")

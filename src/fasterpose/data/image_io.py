@@ -108,9 +108,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-def _decode_captured(
-    data: bytes, path: str | os.PathLike[str]
-) -> tuple[np.ndarray | None, list[str], list[str]]:
+def _decode_captured(data: bytes, path: str | os.PathLike[str]) -> tuple[np.ndarray | None, list[str], list[str]]:
     """OpenCV's decode (BGR) with what libjpeg / libpng print on C ``stderr`` meanwhile caught.
 
     Returns (image or None, libjpeg's damage warnings, libpng's error lines). File descriptor 2 is
@@ -140,8 +138,11 @@ def _decode_captured(
     lines = text.splitlines(keepends=True)
     warnings = [line.strip() for line in lines if any(w in line for w in _LIBJPEG_WARNINGS)]
     png = [line.strip().removeprefix("libpng error: ") for line in lines if line.startswith("libpng error")]
-    other = "".join(line for line in lines if not any(w in line for w in _LIBJPEG_WARNINGS) and line.strip()
-                    and not line.startswith("libpng error"))
+    other = "".join(
+        line
+        for line in lines
+        if not any(w in line for w in _LIBJPEG_WARNINGS) and line.strip() and not line.startswith("libpng error")
+    )
     if other:
         sys.stderr.write(other)  # whatever else was printed meanwhile is not ours to swallow
     return img, warnings, png

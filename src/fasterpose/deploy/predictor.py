@@ -107,17 +107,29 @@ class Predictor:
 
     @overload
     def __call__(
-        self, image: np.ndarray, boxes: Any = None, image_id: int = 0, box_format: str = "xywh",
+        self,
+        image: np.ndarray,
+        boxes: Any = None,
+        image_id: int = 0,
+        box_format: str = "xywh",
         channel_order: str = "bgr",
     ) -> Results: ...
     @overload
     def __call__(
-        self, image: list[Any] | tuple[Any, ...], boxes: Any = None, image_id: int = 0, box_format: str = "xywh",
+        self,
+        image: list[Any] | tuple[Any, ...],
+        boxes: Any = None,
+        image_id: int = 0,
+        box_format: str = "xywh",
         channel_order: str = "bgr",
     ) -> list[Results]: ...
     @overload
     def __call__(
-        self, image: str | os.PathLike[str] | Any, boxes: Any = None, image_id: int = 0, box_format: str = "xywh",
+        self,
+        image: str | os.PathLike[str] | Any,
+        boxes: Any = None,
+        image_id: int = 0,
+        box_format: str = "xywh",
         channel_order: str = "bgr",
     ) -> Results | list[Results]: ...
     def __call__(

@@ -263,8 +263,13 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
     cfg = resolve_config_layout(cfg)  # the run's config (and checkpoints) carry the whole keypoint layout
     dist = init_distributed(cfg.train.device)
     try:
-        with RunFolder.claim(cfg.train.out_dir, resume is not None, overwrite, writer=dist.is_main,
-                             inputs={"model.weights": cfg.model.weights}) as folder:
+        with RunFolder.claim(
+            cfg.train.out_dir,
+            resume is not None,
+            overwrite,
+            writer=dist.is_main,
+            inputs={"model.weights": cfg.model.weights},
+        ) as folder:
             run = build_run(cfg, dist, folder, progress, started, on_step)
             t = cfg.train
             seed_everything(t.seed)  # every rank builds the same initial weights

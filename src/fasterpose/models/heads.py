@@ -73,8 +73,9 @@ class DeconvHead(nn.Module):
         layers: list[nn.Module] = []
         ch = in_channels
         for _ in range(num_deconv):
-            deconv = nn.ConvTranspose2d(ch, filters, kernel, stride=2, padding=padding,
-                                        output_padding=output_padding, bias=False)
+            deconv = nn.ConvTranspose2d(
+                ch, filters, kernel, stride=2, padding=padding, output_padding=output_padding, bias=False
+            )
             nn.init.normal_(deconv.weight, std=0.001)
             layers += [deconv, nn.BatchNorm2d(filters), nn.ReLU(inplace=True)]
             ch = filters

@@ -49,7 +49,6 @@ def default_num_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-
 def _declared(runner: object) -> tuple[tuple[int | None, ...] | None, list[str] | None]:
     """The input shape (None for a dynamic axis) and output names a runner's model file declares."""
     return getattr(runner, "input_shape", None), getattr(runner, "output_names", None)
