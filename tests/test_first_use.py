@@ -22,8 +22,8 @@ from torch import nn
 from fasterpose.boxes import BoxTable
 from fasterpose.cli import main
 from fasterpose.config import load_config
-from fasterpose.deploy.onnx_proto import OnnxProtoError, onnx_metadata_props
 from fasterpose.deploy.predictor import Predictor
+from fasterpose.onnx_proto import OnnxProtoError, onnx_metadata_props
 from test_predict import BrightSpot, spot_image, tiny_cfg
 
 ROOT = Path(__file__).resolve().parents[1]

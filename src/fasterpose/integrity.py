@@ -128,51 +128,19 @@ def seal_onnx(model: bytes) -> bytes:
     return model + _entry_bytes(ONNX_HASH_KEY, hashlib.sha256(model).hexdigest())
 
 
-def _read_varint(fh: Any) -> int | None:
-    result = shift = 0
-    while True:
-        byte = fh.read(1)
-        if not byte:
-            return None
-        result |= (byte[0] & 0x7F) << shift
-        if byte[0] < 0x80:
-            return result
-        shift += 7
-        if shift > 63:
-            return None
-
-
 def _onnx_hash_entry(path: Path) -> tuple[str, int, int] | None:
-    """(stored hash, start, end) of the ``fasterpose.sha256`` entry among the top-level fields, or None.
+    """(stored hash, start, end) of the last ``fasterpose.sha256`` metadata entry, or None.
 
-    Fields other than ``metadata_props`` are skipped by their length without being read. A file that
-    is not well-formed protobuf gives None: the runtime then names what is wrong with it."""
-    size = path.stat().st_size
-    key = ONNX_HASH_KEY.encode()
-    found = None
-    with path.open("rb") as fh:
-        while fh.tell() < size:
-            start = fh.tell()
-            tag = _read_varint(fh)
-            if tag is None or tag >> 3 == 0:
-                return None
-            wire = tag & 7
-            if wire == 0:
-                if _read_varint(fh) is None:
-                    return None
-                continue
-            length = {1: 8, 5: 4}.get(wire)
-            if length is None:
-                length = _read_varint(fh) if wire == 2 else None
-                if length is None or fh.tell() + length > size:
-                    return None
-            if tag >> 3 == _METADATA_PROPS and wire == 2 and length < 4096:
-                entry = fh.read(length)
-                if entry[:2] == bytes([0x0A, len(key)]) and entry[2 : 2 + len(key)] == key:
-                    found = (entry[4 + len(key) :].decode("ascii", "replace"), start, fh.tell())
-            else:
-                fh.seek(length, os.SEEK_CUR)
-    return found
+    Read by :func:`fasterpose.onnx_proto.metadata_entries` (other fields are skipped by their length).
+    A file that is not well-formed protobuf gives None: the runtime then names what is wrong with it."""
+    from fasterpose.onnx_proto import OnnxProtoError, metadata_entries
+
+    try:
+        entries = metadata_entries(path)
+    except OnnxProtoError:
+        return None
+    found = [(value, start, stop) for key, value, start, stop in entries if key == ONNX_HASH_KEY]
+    return found[-1] if found else None
 
 
 def verify_onnx(path: str | os.PathLike[str]) -> bool:

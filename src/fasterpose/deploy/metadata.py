@@ -28,8 +28,8 @@ def set_onnx_metadata(proto: Any, cfg: Config | None, precision: str) -> None:
 
 def _onnx_props(path: Path) -> dict[str, str]:
     """ONNX metadata_props, read from the file's protobuf directly: no onnx package, no runtime needed."""
-    from fasterpose.deploy.onnx_proto import OnnxProtoError, onnx_metadata_props
     from fasterpose.deploy.runtimes import unreadable_model
+    from fasterpose.onnx_proto import OnnxProtoError, onnx_metadata_props
 
     try:
         return onnx_metadata_props(path)

@@ -39,10 +39,12 @@ def _varint(fh: BinaryIO) -> int | None:
             raise OnnxProtoError("a field header is not a valid varint (corrupt)")
 
 
-def _fields(fh: BinaryIO, end: int) -> dict[int, list[bytes]]:
-    """Top-level fields up to ``end``: length-delimited ones of interest are read, everything else skipped."""
-    wanted: dict[int, list[bytes]] = {METADATA_PROPS: [], GRAPH: []}
+def _fields(fh: BinaryIO, end: int) -> dict[int, list[tuple[int, int, bytes]]]:
+    """Top-level fields up to ``end`` as ``{number: [(start, stop, payload)]}`` for ``metadata_props``
+    (payload read; start/stop: the field's bytes, tag included) and ``graph`` (payload not read)."""
+    wanted: dict[int, list[tuple[int, int, bytes]]] = {METADATA_PROPS: [], GRAPH: []}
     while fh.tell() < end:
+        start = fh.tell()
         tag = _varint(fh)
         if tag is None:
             break
@@ -63,10 +65,10 @@ def _fields(fh: BinaryIO, end: int) -> dict[int, list[bytes]]:
         if fh.tell() + size > end:
             raise OnnxProtoError(f"field {number} needs {size} bytes, the file has {end - fh.tell()} left (truncated)")
         if number == METADATA_PROPS:
-            wanted[number].append(fh.read(size))
+            wanted[number].append((start, fh.tell() + size, fh.read(size)))
         else:
             if number == GRAPH:
-                wanted[GRAPH].append(b"")
+                wanted[GRAPH].append((start, fh.tell() + size, b""))
             fh.seek(size, os.SEEK_CUR)
     return wanted
 
@@ -88,12 +90,22 @@ def _entry(data: bytes) -> tuple[str, str]:
     return fields.get(1, ""), fields.get(2, "")
 
 
+def _read(path: str | os.PathLike[str]) -> dict[int, list[tuple[int, int, bytes]]]:
+    p = Path(path)
+    with p.open("rb") as fh:
+        return _fields(fh, p.stat().st_size)
+
+
+def metadata_entries(path: str | os.PathLike[str]) -> list[tuple[str, str, int, int]]:
+    """``(key, value, start, stop)`` of each metadata_props entry in file order; start/stop are the
+    entry's byte span in the file (what :mod:`fasterpose.integrity` leaves out of the content hash).
+    :class:`OnnxProtoError` when the bytes are not well-formed protobuf."""
+    return [(*_entry(raw), start, stop) for start, stop, raw in _read(path)[METADATA_PROPS]]
+
+
 def onnx_metadata_props(path: str | os.PathLike[str]) -> dict[str, str]:
     """``{key: value}`` of the model's metadata_props; :class:`OnnxProtoError` when the file is no ONNX model."""
-    p = Path(path)
-    end = p.stat().st_size
-    with p.open("rb") as fh:
-        fields = _fields(fh, end)
+    fields = _read(path)
     if not fields[GRAPH]:
         raise OnnxProtoError("no graph in the file (not an ONNX model)")
-    return dict(_entry(raw) for raw in fields[METADATA_PROPS])
+    return dict(_entry(raw) for _, _, raw in fields[METADATA_PROPS])
