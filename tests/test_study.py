@@ -710,6 +710,14 @@ def test_planned_studies_load_and_reuse_the_committed_runs(tmp_path: Path, monke
     assert power.arms["t5_lr_2conv"].config_path.is_file()
     plan = plan_runs(power, 3, Path("docs/study_runs"), Path("data/synthpose_study"))
     shared = {p.arm for p in plan if run_finished(p.cfg)}  # the same arm files as configs/study: reused
-    assert shared == {"lr_rce", "lr_mse", "hr_mse", "t5_1deconv"}
+    assert {"lr_rce", "lr_mse", "hr_mse", "t5_1deconv"} <= shared
     mask = next(p.cfg for p in plan if p.arm == "lr_ce_mask_area")
     assert mask.loss.name == "ce_mask" and mask.loss.positive_threshold == 0.24
+    neutral = load_study(REPO / "configs" / "study_pretrained")
+    plan = plan_runs(neutral, 1, tmp_path, tmp_path / "data")
+    pre = next(p.cfg for p in plan if p.arm is None)  # the pretraining: a head no arm uses, without a spatial layer
+    assert pre.model.head == "pooled" and pre.loss.name == "centroid"
+    assert {p.cfg.model.head for p in plan if p.arm} == {"lhr", "deconv"}
+    for arm in (p.cfg for p in plan if p.arm):
+        assert arm.train.epochs >= 10 and arm.train.head_warmup_epochs == 1 and arm.train.head_warmup_backbone_lr == 0
+        assert arm.model.weights is not None and "pretrained_neutral/_pretrain/seed0" in arm.model.weights

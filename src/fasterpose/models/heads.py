@@ -115,3 +115,48 @@ class ConvLHRHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, M, h, w) -> (B, N, h * L, w * L)."""
         return self.final(self.convs(x))
+
+
+class PooledRegressor(nn.Module):
+    """A head-neutral pretraining head: global average pool, one linear layer to each keypoint's (x, y),
+    rendered as a Gaussian heatmap of the output size.
+
+    It has no spatial layer (no deconvolution, no low-to-high regressor): what it asks of the backbone is
+    what an ImageNet classifier's pooled head asks, a global description from which a linear map reads
+    positions, so a backbone pretrained under it favours neither head the study compares. The
+    coordinates are ``sigmoid(linear(pool(x)))`` scaled to the heatmap's pixel range; the heatmap is
+    ``exp(-d^2 / (2 sigma^2))`` around them (values, not logits), so every decoder and evaluator reads it
+    as it reads an MSE head's output. Train it with ``loss.name: centroid``.
+
+    Args:
+        in_channels: channels of the feature map.
+        num_keypoints: N.
+        upscale: heatmap pixels per feature cell (backbone stride / heatmap stride).
+        sigma: the rendered Gaussian's standard deviation in heatmap pixels.
+    """
+
+    def __init__(self, in_channels: int, num_keypoints: int, upscale: int, sigma: float) -> None:
+        super().__init__()
+        if upscale < 1 or sigma <= 0:
+            raise ValueError(f"upscale must be >= 1 and sigma > 0, got {upscale} and {sigma}")
+        self.num_keypoints, self.upscale, self.sigma = num_keypoints, upscale, float(sigma)
+        self.fc = nn.Linear(in_channels, num_keypoints * 2)
+        nn.init.normal_(self.fc.weight, std=0.001)
+        nn.init.zeros_(self.fc.bias)  # every keypoint starts at the map's centre
+
+    def coordinates(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, M, h, w) -> (B, N, 2) keypoint (x, y) in heatmap pixels of the (h * L, w * L) map."""
+        b, _, h, w = x.shape
+        unit = torch.sigmoid(self.fc(x.mean(dim=(2, 3)))).view(b, self.num_keypoints, 2)
+        size = torch.tensor([w * self.upscale - 1, h * self.upscale - 1], dtype=unit.dtype, device=unit.device)
+        return unit * size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, M, h, w) -> (B, N, h * L, w * L) Gaussian heatmaps around :meth:`coordinates`."""
+        h, w = x.shape[2] * self.upscale, x.shape[3] * self.upscale
+        xy = self.coordinates(x)
+        gx = torch.arange(w, dtype=xy.dtype, device=xy.device)
+        gy = torch.arange(h, dtype=xy.dtype, device=xy.device)
+        dx = (gx[None, None, None, :] - xy[..., 0, None, None]) ** 2  # (B, N, 1, W)
+        dy = (gy[None, None, :, None] - xy[..., 1, None, None]) ** 2  # (B, N, H, 1)
+        return torch.exp(-(dx + dy) / (2 * self.sigma**2))

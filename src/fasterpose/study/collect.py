@@ -155,6 +155,8 @@ def collect_regime(
         feature_stride=stride,
         upsample_L=upsample,
         finetune_epochs=arm0[0].train.epochs if reg.pretrain is not None and arm0 else None,
+        pretrain_head=pretrain_config(study, regime, 0, work_dir, overrides).model.head if reg.pretrain else None,
+        head_warmup_epochs=arm0[0].train.head_warmup_epochs if reg.pretrain is not None and arm0 else None,
     )
 
 

@@ -145,6 +145,8 @@ class RegimeResult:
     feature_stride: int | None = None  # of the LR arms' head input (backbone stride at feature_index)
     upsample_L: int | None = None  # the LR arms' LHR upscale: feature_stride / heatmap stride
     finetune_epochs: int | None = None  # epochs of every arm after the pretraining (None: no pretraining)
+    pretrain_head: str | None = None  # model.head of the pretraining (pooled: head-neutral; None: no pretraining)
+    head_warmup_epochs: int | None = None  # fine-tune epochs with the backbone at a reduced rate (None: no pretraining)
 
     def best_arm(self) -> ArmResult | None:
         """The arm with the highest mean final AP among those with more than one seed planned."""

@@ -166,7 +166,11 @@ def regime_table(results: StudyResults) -> str:
         if r.feature_stride is not None:
             how += f" LR arms: stride-{r.feature_stride} features, L = {r.upsample_L}."
         if r.finetune_epochs is not None:
-            how += f" Fine-tune: {r.finetune_epochs} epochs."
+            how += f" Fine-tune: {r.finetune_epochs} epochs"
+            how += f", the first {r.head_warmup_epochs} a head warm-up." if r.head_warmup_epochs else "."
+            if r.pretrain_head is not None:
+                neutral = " (head-neutral: no spatial layer)" if r.pretrain_head == "pooled" else ""
+                how += f" Pretraining head: `{r.pretrain_head}`{neutral}."
         lines.append(f"| **{r.label}** (`{r.name}`) | {how} | {done}/{planned} | {flattening(r)} |")
     return "\n".join(lines)
 
