@@ -30,7 +30,7 @@ class ModelConfig:
     backbone: str = "resnet50"  # any timm model name, or "lpn50" / "litehrnet18"
     pretrained: bool = True  # ImageNet init (timm download, or `weights` file); falls back to random
     weights: str | None = None  # local ImageNet state dict (torchvision or timm layout)
-    head: Literal["lhr", "deconv", "lpn"] = "lhr"
+    head: Literal["lhr", "deconv", "lpn", "pooled"] = "lhr"  # pooled: GAP + linear (x, y), head-neutral pretraining
     num_deconv: int = 0  # SimpleBaseline deconvs before the final layer (deconv head)
     deconv_filters: int = 256
     deconv_kernel: int = 4
@@ -103,7 +103,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    name: Literal["rce", "mse", "ce_onehot", "ce_mask"] = "rce"
+    name: Literal["rce", "mse", "ce_onehot", "ce_mask", "centroid"] = "rce"  # centroid: for head pooled
     alpha: float = 0.7
     gamma: float = 1.0
     positive_threshold: float = 0.01  # positive pixel for alpha (RCE) and the CE mask: target >= this
@@ -120,6 +120,10 @@ class TrainConfig:
     lr_steps: tuple[int, ...] = (90, 120)
     lr_factor: float = 0.1
     warmup_iters: int = 0
+    # head warm-up for fine-tuning: the first n epochs train the backbone at lr x head_warmup_backbone_lr
+    # (0: its weights frozen, its BN statistics still adapt), the head at the full rate
+    head_warmup_epochs: int = 0
+    head_warmup_backbone_lr: float = 0.0
     grad_clip: float | None = None
     amp: bool = True  # autocast on CUDA only
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"  # float16 adds a GradScaler

@@ -12,7 +12,7 @@ from torch import nn
 from fasterpose.activation import loss_outputs_logits
 from fasterpose.layouts import check_num_keypoints
 from fasterpose.models.backbones import build_backbone
-from fasterpose.models.heads import ConvLHRHead, DeconvHead, LowToHighRegressor
+from fasterpose.models.heads import ConvLHRHead, DeconvHead, LowToHighRegressor, PooledRegressor
 from fasterpose.models.weights import load_backbone_only
 from fasterpose.models.weights_file import is_weights_file, load_into, read_weights
 
@@ -76,6 +76,7 @@ class PoseModel(nn.Module):
             final_layer=m.final_layer,
             bias_prior=prior,
             lr_extra_convs=m.lr_extra_convs,
+            sigma=cfg.data.sigma,
         )
         model = cls(backbone, head, m.input_order)
         if init is not None:
@@ -141,6 +142,7 @@ def build_head(
     final_layer: str = "conv",
     bias_prior: float | None = None,
     lr_extra_convs: int = 0,
+    sigma: float = 2.0,
 ) -> nn.Module:
     """Head by kind; the upscale factor L is derived from the strides, never given."""
     if backbone_stride % heatmap_stride:
@@ -165,6 +167,8 @@ def build_head(
         if final_layer not in ("conv", "lhr"):
             raise ValueError(f"final_layer must be 'conv' or 'lhr', got {final_layer!r}")
         return DeconvHead(in_channels, num_keypoints, num_deconv, filters, kernel, rest, bias_prior)
+    if kind == "pooled":
+        return PooledRegressor(in_channels, num_keypoints, total, sigma)
     if kind == "lpn":
         lpn = importlib.import_module("fasterpose.models.lpn")
         return lpn.build_lpn_head(
@@ -174,4 +178,4 @@ def build_head(
             heatmap_stride=heatmap_stride,
             bias_prior=bias_prior,
         )
-    raise ValueError(f"unknown head {kind!r}; valid: lhr, deconv, lpn")
+    raise ValueError(f"unknown head {kind!r}; valid: lhr, deconv, lpn, pooled")
