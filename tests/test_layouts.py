@@ -14,17 +14,14 @@ import yaml
 from conftest import simple_keypoints, write_coco
 from fasterpose.config import ConfigError, DataConfig, LayoutConfig, config_from_dict, dump_config, load_config
 from fasterpose.data.dataset import TopDownDataset
-from fasterpose.keypoints import COCO_17
-from fasterpose.layouts import (
+from fasterpose.experiment import experiment_of, load_layout, resolve
+from fasterpose.keypoints import (
+    COCO_17,
     DEFAULT_SIGMA,
     LayoutError,
     build_spec,
     check_annotation_layout,
-    check_num_keypoints,
     layout_from_coco_categories,
-    load_layout,
-    resolve_config_layout,
-    resolve_layout,
     spec_to_layout,
 )
 
@@ -63,7 +60,7 @@ def test_yaml_plus_annotation_categories(tmp_path: Path) -> None:
     layout = write_layout(tmp_path / "hand.yaml", sigmas=[0.05, 0.02, 0.02, 0.03, 0.03], upper_body=["wrist"],
                           joint_weights=[1, 2, 2, 1, 1])  # fmt: skip
     data = DataConfig(root=str(tmp_path), train_ann="annotations/train.json", keypoints=str(layout))
-    spec = resolve_layout(data)
+    spec = experiment_of(data).spec
     assert (spec.name, spec.names, spec.num_keypoints) == ("hand", HAND, 5)
     assert spec.skeleton == ((0, 1), (0, 2), (1, 3))
     assert spec.flip_pairs == ((1, 2), (3, 4))
@@ -72,8 +69,8 @@ def test_yaml_plus_annotation_categories(tmp_path: Path) -> None:
     assert spec.sigmas == (0.05, 0.02, 0.02, 0.03, 0.03) and not spec.default_sigmas
     # explicit flip pairs win over the names
     other = write_layout(tmp_path / "o.yaml", flip_pairs=[["left_tip", "right_base"]], sigmas=[0.05] * 5)
-    assert resolve_layout(DataConfig(root=str(tmp_path), train_ann="annotations/train.json",
-                                     keypoints=str(other))).flip_pairs == ((1, 4),)  # fmt: skip
+    assert experiment_of(DataConfig(root=str(tmp_path), train_ann="annotations/train.json",
+                                     keypoints=str(other))).spec.flip_pairs == ((1, 4),)  # fmt: skip
 
 
 def test_resolved_layout_travels_in_the_config(tmp_path: Path) -> None:
@@ -81,14 +78,14 @@ def test_resolved_layout_travels_in_the_config(tmp_path: Path) -> None:
     ann = write_ann(tmp_path / "a.json", list(HAND), [[1, 2]])
     layout = write_layout(tmp_path / "hand.yaml", sigmas=[0.05] * 5)
     cfg = config_from_dict({"data": {"root": str(tmp_path), "train_ann": "a.json", "keypoints": str(layout)}})
-    assert check_num_keypoints(cfg) == 5
-    resolved = resolve_config_layout(cfg)
+    assert resolve(cfg).num_keypoints == 5
+    resolved = resolve(cfg).cfg
     assert resolved.model.num_keypoints == 5 and resolved.data.layout is not None
     dump_config(resolved, tmp_path / "run.yaml")
     ann.unlink()
     layout.unlink()
     again = load_config(tmp_path / "run.yaml")
-    spec = resolve_layout(again.data)
+    spec = experiment_of(again.data).spec
     assert spec.names == HAND and spec.skeleton == ((0, 1),) and spec.flip_pairs == ((1, 2), (3, 4))
     with pytest.raises(ConfigError, match=r"model.num_keypoints=17 disagrees with data.layout.keypoints, which has 5"):
         config_from_dict({"model": {"num_keypoints": 17}, "data": {"layout": {
@@ -96,13 +93,13 @@ def test_resolved_layout_travels_in_the_config(tmp_path: Path) -> None:
     # a layout file is counted when resolved
     with pytest.raises(ConfigError, match=r"model.num_keypoints is 17 but the keypoint layout hand .* has 5 joints"):
         hand = write_layout(tmp_path / "hand.yaml", keypoints=list(HAND), sigmas=[0.05] * 5)
-        check_num_keypoints(config_from_dict({"model": {"num_keypoints": 17}, "data": {"keypoints": str(hand)}}))
+        resolve(config_from_dict({"model": {"num_keypoints": 17}, "data": {"keypoints": str(hand)}}))
 
 
 def test_builtin_layouts_stay(tmp_path: Path) -> None:
     cfg = config_from_dict({"data": {"keypoints": "mpii16"}})
-    assert resolve_layout(cfg.data).num_keypoints == 16
-    out = resolve_config_layout(cfg)
+    assert experiment_of(cfg.data).spec.num_keypoints == 16
+    out = resolve(cfg).cfg
     assert out.data.layout is None and out.model.num_keypoints == 16
     with pytest.raises(ConfigError, match="model.num_keypoints=17 disagrees with data.keypoints=mpii16"):
         config_from_dict({"model": {"num_keypoints": 17}, "data": {"keypoints": "mpii16"}})
@@ -112,7 +109,7 @@ def test_builtin_layouts_stay(tmp_path: Path) -> None:
 
 def test_default_sigmas_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     layout = write_layout(tmp_path / "nosig.yaml", keypoints=list(HAND))
-    with caplog.at_level(logging.WARNING, logger="fasterpose.layouts"):
+    with caplog.at_level(logging.WARNING, logger="fasterpose.keypoints"):
         spec = load_layout(str(layout))
     assert spec.sigmas == (DEFAULT_SIGMA,) * 5 and spec.default_sigmas
     assert spec_to_layout(spec).sigmas == ()  # a written-out layout keeps saying "no sigmas of its own"
@@ -178,7 +175,7 @@ def test_layout_and_dataset_must_agree(tmp_path: Path) -> None:
         check_annotation_layout(spec, ann)
     check_annotation_layout(COCO_17, ann)  # built-in layouts are not checked against category names
     with pytest.raises(LayoutError, match=r"data.keypoints: 'nope.yaml' is neither a built-in layout"):
-        resolve_layout(DataConfig(keypoints="nope.yaml", root=str(tmp_path)))
+        experiment_of(DataConfig(keypoints="nope.yaml", root=str(tmp_path)))
     two = {
         "images": [],
         "categories": [{"id": 1, "name": "a", "keypoints": ["x"]}, {"id": 2, "name": "b", "keypoints": ["y"]}],

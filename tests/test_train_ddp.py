@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from fasterpose.config import Config, dump_config, load_config
-from fasterpose.layouts import check_num_keypoints
+from fasterpose.experiment import resolve
 
 GLOBAL_BATCH = 8
 
@@ -32,7 +32,7 @@ def fixed_batch(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A deterministic global batch: images (8, 3, H, W), targets (8, K, h, w), weights (8, K)."""
     g = torch.Generator().manual_seed(123)
     (w, h), (hw, hh) = cfg.data.input_size, cfg.data.heatmap_size
-    k = check_num_keypoints(cfg)
+    k = resolve(cfg).num_keypoints
     images = torch.randn(GLOBAL_BATCH, 3, h, w, generator=g)
     target = torch.rand(GLOBAL_BATCH, k, hh, hw, generator=g) ** 8  # mostly background, a few peaks
     weight = (torch.rand(GLOBAL_BATCH, k, generator=g) > 0.2).float()

@@ -14,13 +14,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from fasterpose.keypoints import BUILTIN_LAYOUTS, LayoutConfig, get_spec
+from fasterpose.schema import ConfigError, build_dataclass
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +55,6 @@ class AugmentConfig:
     flip: bool = True
     half_body_prob: float = 0.3
     half_body_min_joints: int = 8  # more than this many visible joints
-
-
-@dataclass(frozen=True)
-class LayoutConfig:
-    """A keypoint layout written as data (the schema of a layout YAML and of ``data.layout``).
-
-    Joints are referred to by name everywhere. Empty / None fields come from the dataset's COCO
-    ``categories`` entry (``keypoints``, ``skeleton``) or take defaults (see ``fasterpose.layouts``).
-    """
-
-    name: str = ""
-    keypoints: tuple[str, ...] = ()  # joint names in annotation order
-    skeleton: tuple[tuple[str, str], ...] = ()  # limbs, for drawing
-    flip_pairs: tuple[tuple[str, str], ...] | None = None  # None: derived from left_* / right_* names
-    sigmas: tuple[float, ...] = ()  # per-joint OKS sigmas; empty: a stated default (AP not comparable)
-    joint_weights: tuple[float, ...] = ()  # per-joint loss weights (data.use_joint_weights); empty: ones
-    upper_body: tuple[str, ...] = ()  # half-body augmentation's upper body; empty: no half-body crops
-    category: str | None = None  # the COCO category holding the keypoints; None: the only one that has any
 
 
 @dataclass(frozen=True)
@@ -160,71 +144,6 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot be loaded: unknown key, wrong type, bad file."""
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{where}: {value!r} is not one of: {', '.join(map(str, args))}")
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return _build(tp, value, where)  # type: ignore[arg-type]
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], where) for v in value)
-        if len(value) != len(args):
-            raise ConfigError(f"{where}: expected {len(args)} values, got {list(value)!r}")
-        return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    hints = _field_types(cls)
-    valid = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in data if k not in valid]
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]!s}; valid keys{' of ' + where if where else ''}: "
-            + ", ".join(valid)
-        )
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
-    return cls(**kwargs)
-
-
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Configs (and checkpoints) written before ``augment.padding`` became ``data.box_padding``."""
     data_section = data.get("data")
@@ -245,7 +164,7 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Build and :func:`validate` a :class:`Config`; missing keys take their defaults, unknown keys raise."""
-    cfg = typing.cast(Config, _build(Config, _migrate(data), ""))
+    cfg = typing.cast(Config, build_dataclass(Config, _migrate(data), ""))
     validate(cfg)
     return cfg
 
@@ -297,11 +216,9 @@ def _check_ranges(cfg: Config) -> None:
 
 def validate(cfg: Config) -> None:
     """Ranges, and the keys that must agree with each other; a one-line :class:`ConfigError` naming them."""
-    from fasterpose.keypoints import BUILTIN_LAYOUTS, get_spec
-
     _check_ranges(cfg)
     m, d = cfg.model, cfg.data
-    # A layout file (or names taken from the annotations) is counted when resolved: fasterpose.layouts.
+    # A layout file (or names taken from the annotations) is counted when resolved: fasterpose.experiment.
     joints, source = None, f"data.keypoints={d.keypoints}"
     if d.layout is not None:
         joints, source = (len(d.layout.keypoints) or None), "data.layout.keypoints"

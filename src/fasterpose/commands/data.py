@@ -111,7 +111,7 @@ def run_check(args: argparse.Namespace) -> int:
 def _refuse_inputs_as_output(out: Path, config: str, cfg: Any, ds: Any) -> None:
     """``data show --out`` is never the config, an annotation file or one of the dataset's images."""
     from fasterpose.atomic import refuse_inputs
-    from fasterpose.layouts import annotation_files
+    from fasterpose.experiment import annotation_files
 
     images = {str(Path(r.image_path).resolve()) for r in ds.records}
     image = [out] if str(out.resolve()) in images else None
@@ -121,11 +121,12 @@ def _refuse_inputs_as_output(out: Path, config: str, cfg: Any, ds: Any) -> None:
 def run_show(args: argparse.Namespace) -> int:
     from fasterpose.config import load_config
     from fasterpose.data import TopDownDataset
+    from fasterpose.experiment import resolve
     from fasterpose.visualize import draw_heatmaps, draw_poses, make_grid, save_image
 
-    cfg = load_config(args.config, args.overrides)
+    exp = resolve(load_config(args.config, args.overrides))
     train = not args.no_augment
-    ds = TopDownDataset.from_config(cfg, args.split, train=train)
+    ds = TopDownDataset.from_config(exp, args.split, train=train)
     rng = np.random.default_rng(args.seed)
     ds.reseed(args.seed)
     count = max(1, args.n)
@@ -139,7 +140,7 @@ def run_show(args: argparse.Namespace) -> int:
         right = draw_heatmaps(sample.crop, target)
         tiles.append(np.concatenate([left, right], axis=1))
     grid = make_grid(tiles, cols=max(1, int(np.ceil(np.sqrt(count / 2)))))
-    _refuse_inputs_as_output(Path(args.out), args.config, cfg, ds)
+    _refuse_inputs_as_output(Path(args.out), args.config, exp.cfg, ds)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_image(args.out, grid)
     print(f"wrote {args.out}: {count} {'augmented ' if train else ''}{args.split} samples from {len(ds)} people")

@@ -8,7 +8,7 @@ import logging
 
 from fasterpose.evaluation.coco import CocoEvaluator, load_results
 from fasterpose.evaluation.report import format_table
-from fasterpose.layouts import load_layout
+from fasterpose.experiment import load_layout
 
 log = logging.getLogger(__name__)
 

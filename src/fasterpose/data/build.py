@@ -3,43 +3,41 @@ install evaluates exported models through these functions."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from fasterpose.config import DataConfig
+from fasterpose.config import Config, DataConfig
 from fasterpose.data.coco import parse_coco_detections, parse_coco_keypoints
 from fasterpose.data.mpii import parse_mpii
 from fasterpose.data.records import PersonRecord
+from fasterpose.experiment import Experiment, experiment_of
 from fasterpose.geometry import box_to_center_scale
-from fasterpose.layouts import resolve_layout
 
 
-def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -> list[PersonRecord]:
-    """Parse the annotations of ``split`` ("train" | "val" | "test-dev") named by ``data_cfg`` into records.
+def build_records(
+    experiment: Experiment | Config | DataConfig, split: str, use_gt_boxes: bool = True
+) -> list[PersonRecord]:
+    """Parse the annotations of ``split`` ("train" | "val" | "test-dev") of an experiment into records.
 
-    Paths are ``data_cfg.root / train_ann`` etc. ``split="val"`` with ``use_gt_boxes=False`` reads
-    the detector boxes in ``data_cfg.det_file`` (score >= ``det_score_threshold``). The files are
-    validated as they are parsed (the val annotations also as COCO evaluation ground truth), so
-    calling this before training finds a malformed validation file before epoch 1. ``"test-dev"``
-    reads the boxes in ``test_det_file`` for the images of the image-info file ``test_ann``.
+    The files are the experiment's :class:`~fasterpose.experiment.SplitFiles`. ``split="val"`` with
+    ``use_gt_boxes=False`` reads the detector boxes in ``data.det_file`` (score >= ``det_score_threshold``).
+    The files are validated as they are parsed (the val annotations also as COCO evaluation ground
+    truth), so calling this before training finds a malformed validation file before epoch 1.
+    ``"test-dev"`` reads the boxes in ``test_det_file`` for the images of the image-info file ``test_ann``.
     """
     if split not in ("train", "val", "test-dev"):
         raise ValueError(f"split must be 'train', 'val' or 'test-dev', got {split!r}")
-    root = Path(data_cfg.root)
+    exp = experiment_of(experiment)
+    data_cfg = exp.cfg.data
     if split == "test-dev":
-        return _testdev_records(data_cfg, root)
-    ann = root / (data_cfg.train_ann if split == "train" else data_cfg.val_ann)
-    images = root / (data_cfg.train_images if split == "train" else data_cfg.val_images)
-    num_keypoints = resolve_layout(data_cfg).num_keypoints
-    if data_cfg.dataset in ("coco", "synthpose"):
+        return _testdev_records(exp)
+    files = exp.split(split)
+    ann, images, num_keypoints = files.annotations, files.images, exp.num_keypoints
+    if exp.coco_format:
         if split == "val" and not use_gt_boxes:
-            if not data_cfg.det_file:
+            if files.detections is None:
                 raise ValueError("evaluation with detector boxes needs data.det_file (COCO results format)")
-            records = parse_coco_detections(
-                root / data_cfg.det_file, ann, images, num_keypoints, data_cfg.det_score_threshold
-            )
-            source = root / data_cfg.det_file
+            records = parse_coco_detections(files.detections, ann, images, num_keypoints, data_cfg.det_score_threshold)
+            source = files.detections
         else:
             records = parse_coco_keypoints(ann, images, num_keypoints, for_eval=split == "val")
             source = ann
@@ -56,22 +54,20 @@ def build_records(data_cfg: DataConfig, split: str, use_gt_boxes: bool = True) -
     return records
 
 
-def _testdev_records(data_cfg: DataConfig, root: Path) -> list[PersonRecord]:
+def _testdev_records(exp: Experiment) -> list[PersonRecord]:
     """Detector boxes on the images of an image-info file (no ground truth): COCO test-dev."""
-    if data_cfg.dataset not in ("coco", "synthpose") or not data_cfg.test_ann or not data_cfg.test_det_file:
+    files = exp.splits.get("test-dev")
+    if not exp.coco_format or files is None or files.detections is None:
         raise ValueError(
             "split test-dev needs a COCO-format dataset with data.test_ann (an image-info file such as "
             "annotations/image_info_test-dev2017.json) and data.test_det_file (person detections, COCO results format)"
         )
+    d = exp.cfg.data
     records = parse_coco_detections(
-        root / data_cfg.test_det_file,
-        root / data_cfg.test_ann,
-        root / data_cfg.test_images,
-        resolve_layout(data_cfg).num_keypoints,
-        data_cfg.det_score_threshold,
+        files.detections, files.annotations, files.images, exp.num_keypoints, d.det_score_threshold
     )
     if not records:
-        raise ValueError(f"{root / data_cfg.test_det_file}: no person detections for the images of {data_cfg.test_ann}")
+        raise ValueError(f"{files.detections}: no person detections for the images of {d.test_ann}")
     return records
 
 

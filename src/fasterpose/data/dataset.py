@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -37,8 +36,8 @@ from fasterpose.data.transforms import (
     transform_keypoints,
     warp_image,
 )
-from fasterpose.keypoints import KeypointSpec
-from fasterpose.layouts import check_annotation_layout, resolve_layout
+from fasterpose.experiment import Experiment, experiment_of
+from fasterpose.keypoints import KeypointSpec, check_annotation_layout
 
 log = logging.getLogger(__name__)
 MAX_REPLACEMENTS = 50  # consecutive bad images tolerated with skip_bad_images before giving up
@@ -102,26 +101,25 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         self._crops = [self._initial_crop(r) for r in self.records]
 
     @classmethod
-    def from_config(cls, cfg: Config, split: str, train: bool, use_gt_boxes: bool = True) -> TopDownDataset:
-        """Records of ``split`` with the config's codec; augmentation only when ``train``."""
-        d = cfg.data
-        codec = HeatmapCodec.from_config(cfg)
-        spec = resolve_layout(d)
+    def from_config(
+        cls, experiment: Experiment | Config, split: str, train: bool, use_gt_boxes: bool = True
+    ) -> TopDownDataset:
+        """Records of ``split`` with the experiment's layout and codec; augmentation only when ``train``."""
+        exp = experiment_of(experiment)
+        cfg, d, codec, spec = exp.cfg, exp.cfg.data, exp.codec, exp.spec
         if d.use_joint_weights and not spec.joint_weights:
             raise ValueError(
                 f"data.use_joint_weights=true, but layout {spec.name} gives no joint_weights (every joint would "
                 "weigh 1: the option would do nothing): add joint_weights to the layout, or drop the option"
             )
-        if d.dataset in ("coco", "synthpose"):
-            ann = {"train": d.train_ann, "val": d.val_ann}.get(split, d.test_ann)
-            if ann:
-                check_annotation_layout(spec, Path(d.root) / ann)
+        if exp.coco_format and split in exp.splits:
+            check_annotation_layout(spec, exp.split(split).annotations)
         augment = d.augment if train else None
         if augment is not None and augment.half_body_prob > 0 and not spec.upper_body:
             log.warning("layout %s names no upper_body joints: half-body augmentation is off", spec.name)
             augment = dataclasses.replace(augment, half_body_prob=0.0)
         return cls(
-            build_records(d, split, use_gt_boxes),
+            build_records(exp, split, use_gt_boxes),
             spec,
             codec,
             augment=augment,

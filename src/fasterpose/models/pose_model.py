@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fasterpose.activation import loss_outputs_logits
-from fasterpose.layouts import check_num_keypoints
+from fasterpose.experiment import model_num_keypoints
 from fasterpose.models.backbones import build_backbone
 from fasterpose.models.heads import ConvLHRHead, DeconvHead, LowToHighRegressor, PooledRegressor
 from fasterpose.models.weights import load_backbone_only
@@ -68,7 +68,7 @@ class PoseModel(nn.Module):
             kind=m.head,
             in_channels=int(getattr(backbone, "out_channels")),  # noqa: B009 - published by every backbone
             backbone_stride=int(getattr(backbone, "stride")),  # noqa: B009
-            num_keypoints=check_num_keypoints(cfg),
+            num_keypoints=model_num_keypoints(cfg),
             heatmap_stride=m.heatmap_stride,
             num_deconv=m.num_deconv,
             filters=m.deconv_filters,

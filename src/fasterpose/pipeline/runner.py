@@ -1,52 +1,22 @@
-"""The ``Runner`` interface every runtime implements: ``raw_outputs = runner(crops)``.
+"""Whether a runner's model fits a config (:func:`check_model_fits`), before any work.
 
-A runner takes normalised crops ``(B, 3, H, W)`` float32 (numpy) and returns the model's raw
-outputs ``(B, K, h, w)`` float32 (logits for sigmoid-trained models). The sigmoid, flip test and
-decoding are the pipeline's (:mod:`fasterpose.pipeline.topdown`), identical for every runtime.
-Implementations: :class:`~fasterpose.pipeline.torch_runner.TorchRunner` (torch eager / compiled,
-fp32 or bf16 autocast) and, in :mod:`fasterpose.deploy.runtimes`, ONNX Runtime and OpenVINO.
+The ``Runner`` interface and its implementations (torch, ONNX Runtime, OpenVINO) live in
+:mod:`fasterpose.runtimes`; the names are importable from here too.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fasterpose.runtimes.base import PRECISIONS, RUNTIMES, Runner, check_images, default_num_threads
+
 if TYPE_CHECKING:
     from fasterpose.config import Config
+    from fasterpose.keypoints import KeypointSpec
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-PRECISIONS = ("fp32", "bf16", "int8")
-
-
-class Runner(Protocol):
-    """``(B, 3, H, W) float32 -> (B, K, h, w) float32`` raw model outputs."""
-
-    runtime: str
-    precision: str
-
-    def __call__(self, images: np.ndarray) -> np.ndarray: ...
-
-
-def check_images(images: np.ndarray) -> np.ndarray:
-    """Contiguous float32 ``(B, 3, H, W)``; a clear error for anything else."""
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must have shape (B, 3, H, W), got {images.shape}")
-    return np.ascontiguousarray(images, dtype=np.float32)
-
-
-def default_num_threads() -> int:
-    """Threads for CPU runtimes: ``OMP_NUM_THREADS`` when set, else the usable CPU cores."""
-    import os
-
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+__all__ = ["PRECISIONS", "RUNTIMES", "Runner", "check_images", "check_model_fits", "default_num_threads"]
 
 
 def _declared(runner: object) -> tuple[tuple[int | None, ...] | None, list[str] | None]:
@@ -72,16 +42,14 @@ def _check_input(source: str, shape: tuple[int | None, ...], w: int, h: int) -> 
         )
 
 
-def check_model_fits(runner: Runner, cfg: Config) -> None:
-    """The model behind ``runner`` and ``cfg`` agree, before any work: one output, the crop size,
-    the joint count and the heatmap size; one plain ``ValueError`` naming the model file for each.
+def check_model_fits(runner: Runner, cfg: Config, spec: KeypointSpec) -> None:
+    """The model behind ``runner`` and ``cfg`` (whose layout is ``spec``) agree, before any work: one output,
+    the crop size, the joint count and the heatmap size; one plain ``ValueError`` naming the model file for each.
 
     Input size and output count come from what an exported file declares; the joint count and the
     heatmap size from one batch of zeros run through the model (a file that declares a fixed batch
     gets that batch). A model whose crop size differs is refused rather than adapted: its heatmap size,
     its codec and what its accuracy means all follow the size it was trained at."""
-    from fasterpose.layouts import resolve_layout
-
     source = getattr(runner, "source", None) or "the model"
     w, h = (int(v) for v in cfg.data.input_size)
     shape, outputs = _declared(runner)
@@ -96,7 +64,6 @@ def check_model_fits(runner: Runner, cfg: Config) -> None:
     out = np.asarray(runner(np.zeros((batch, 3, h, w), np.float32)))
     if out.ndim != 4:
         raise ValueError(f"{source}: the model outputs shape {list(out.shape)}; FasterPose reads (batch, K, h, w)")
-    spec = resolve_layout(cfg.data)
     k, oh, ow = (int(v) for v in out.shape[1:])
     if k != spec.num_keypoints:
         raise ValueError(

@@ -23,9 +23,9 @@ from fasterpose.activation import outputs_logits, sigmoid
 from fasterpose.codec import HeatmapCodec
 from fasterpose.evaluation.oks_nms import oks_nms
 from fasterpose.evaluation.predictions import PosePrediction
+from fasterpose.experiment import Experiment, experiment_of
 from fasterpose.geometry import input_to_image
 from fasterpose.keypoints import KeypointSpec
-from fasterpose.layouts import resolve_layout
 from fasterpose.pipeline.crops import as_rgb_image, crop_people
 from fasterpose.pipeline.runner import Runner, check_model_fits
 
@@ -126,15 +126,21 @@ class TopDownPipeline:
 
     @classmethod
     def from_config(
-        cls, cfg: Config, runner: Runner, flip_test: bool | None = None, batch_size: int | None = None
+        cls,
+        experiment: Experiment | Config,
+        runner: Runner,
+        flip_test: bool | None = None,
+        batch_size: int | None = None,
     ) -> TopDownPipeline:
-        """The pipeline of ``cfg`` (flip test and batch size default to ``cfg.eval``'s), once the model and
-        ``cfg`` agree (:func:`~fasterpose.pipeline.runner.check_model_fits`)."""
-        check_model_fits(runner, cfg)
+        """The pipeline of an experiment (its codec and layout; flip test and batch size default to
+        ``cfg.eval``'s), once the model and the config agree (:func:`~fasterpose.pipeline.runner.check_model_fits`)."""
+        exp = experiment_of(experiment)
+        cfg = exp.cfg
+        check_model_fits(runner, cfg, exp.spec)
         return cls(
             runner,
-            HeatmapCodec.from_config(cfg),
-            resolve_layout(cfg.data),
+            exp.codec,
+            exp.spec,
             outputs_logits(cfg),
             cfg.eval.flip_test if flip_test is None else flip_test,
             cfg.eval.batch_size if batch_size is None else batch_size,
