@@ -6,7 +6,7 @@
 one image (17 COCO joints, poses in clusters of near-duplicates, as a detector produces them).
 ``oks_nms_ms_mostly_distinct``: the same with (nearly) no duplicates, the slowest case.
 Target: 100 people in under 5 ms. ``postprocess_ms_per_image``: rescoring + OKS-NMS through
-:func:`fasterpose.engine.inference.postprocess` for the same image.
+:func:`fasterpose.pipeline.topdown.postprocess` for the same image.
 """
 
 from __future__ import annotations

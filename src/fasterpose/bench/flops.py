@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from fasterpose.pipeline.torch_runner import inference_context
+
 
 @dataclass(frozen=True)
 class Complexity:
@@ -67,15 +69,12 @@ def measure_complexity(model: nn.Module, input_hw: tuple[int, int]) -> Complexit
 
     counted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d, nn.ReLU, nn.Upsample)
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, counted)]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with inference_context(model), torch.no_grad():
             model(torch.zeros(1, 3, *input_hw))
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     return Complexity(
         params=count_params(model), paper_gflops=paper / 2**30, gmacs=macs / 1e9, torchstat_mflops=stat / 2**20
     )

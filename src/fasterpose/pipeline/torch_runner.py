@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -9,6 +11,19 @@ import torch
 from torch import nn
 
 from fasterpose.pipeline.runner import check_images
+
+
+@contextmanager
+def inference_context(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the block; on leaving, also by an exception, every submodule's
+    train/eval mode is back to what it was on entry (detectron2's ``inference_context``)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 class TorchRunner:
