@@ -150,10 +150,41 @@ def test_local_weights_mismatch_and_pickle_are_refused(tmp_path) -> None:
         load_imagenet_weights(bb.body, tmp_path / "missing.pth")
 
 
-def test_offline_pretrained_warns_once_and_falls_back(monkeypatch, caplog) -> None:
-    import fasterpose.models.backbones as bbmod
+def _hub_offline_and_empty(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """huggingface_hub offline (as ``HF_HUB_OFFLINE=1`` sets it) with an empty cache."""
+    import huggingface_hub.constants as hf_constants
 
-    monkeypatch.setattr(bbmod, "_network_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+
+def _no_sockets(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record (and refuse) every socket opened from now on."""
+    import socket
+
+    opened: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        opened.append(args)
+        raise OSError("the test forbids network access")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return opened
+
+
+def test_building_a_model_opens_no_socket(monkeypatch, tmp_path) -> None:
+    _hub_offline_and_empty(monkeypatch, tmp_path)
+    opened = _no_sockets(monkeypatch)
+    _model("model.backbone=resnet18", "model.feature_index=-2")
+    build_backbone("lpn50")
+    build_backbone("resnet18", pretrained=True)  # offline: the hub cache only, then random init
+    assert opened == []
+
+
+def test_offline_pretrained_warns_once_and_falls_back(monkeypatch, caplog, tmp_path) -> None:
+    _hub_offline_and_empty(monkeypatch, tmp_path)
     with caplog.at_level(logging.WARNING, logger="fasterpose.models.backbones"):
         bb = build_backbone("resnet18", pretrained=True)
     ours = [r for r in caplog.records if r.name == "fasterpose.models.backbones"]

@@ -8,8 +8,6 @@ heads read those two numbers and derive their upscale factor from them.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -49,19 +47,8 @@ class TimmBackbone(nn.Module):
         self, name: str, feature_index: int = -1, pretrained: bool = False, weights: str | None = None
     ) -> None:
         super().__init__()
-        import timm
-
-        probe: Any = timm.create_model(name, pretrained=False, features_only=True)
-        n_stages = len(probe.feature_info)
-        if not -n_stages <= feature_index < n_stages:
-            raise ValueError(
-                f"model.feature_index={feature_index} is out of range for {name}, which has {n_stages} "
-                f"feature stages: valid {-n_stages}..{n_stages - 1} (-1: the deepest)"
-            )
-        index = feature_index % n_stages
-        del probe
         self.name = name
-        self.body = _create_timm(name, pretrained and weights is None, out_indices=(index,))
+        self.body = _create_timm(name, pretrained and weights is None, feature_index)
         info: Any = self.body.feature_info
         self.out_channels: int = int(info.channels()[-1])
         self.stride: int = int(info.reduction()[-1])
@@ -73,59 +60,43 @@ class TimmBackbone(nn.Module):
         return self.body(images)[-1]
 
 
-def _network_reachable(host: str = "huggingface.co", port: int = 443, timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+class _FeatureIndexError(ValueError):
+    """``model.feature_index`` outside the backbone's feature stages."""
 
 
-def _create_timm(name: str, pretrained: bool, out_indices: tuple[int, ...]) -> nn.Module:
+def _create_timm(name: str, pretrained: bool, feature_index: int) -> nn.Module:
+    """One ``features_only`` build of ``name`` returning stage ``feature_index`` (timm takes negative
+    indices). ``pretrained`` asks timm's hub for the ImageNet weights (the network or the hub cache, as
+    huggingface_hub's ``HF_HUB_OFFLINE`` allows); without them: one warning and random init."""
     import timm
 
     def make(pre: bool) -> nn.Module:
-        return timm.create_model(name, pretrained=pre, features_only=True, out_indices=out_indices)
+        try:
+            return timm.create_model(name, pretrained=pre, features_only=True, out_indices=(feature_index,))
+        except (IndexError, AssertionError):
+            n_stages = len(timm.create_model(name, pretrained=False, features_only=True).feature_info)
+            if -n_stages <= feature_index < n_stages:
+                raise
+            raise _FeatureIndexError(
+                f"model.feature_index={feature_index} is out of range for {name}, which has {n_stages} "
+                f"feature stages: valid {-n_stages}..{n_stages - 1} (-1: the deepest)"
+            ) from None
 
     if not pretrained:
         return make(False)
-    if _network_reachable():
-        try:
-            return make(True)
-        except Exception as exc:  # noqa: BLE001 - any hub/network failure falls back to random init
-            log.warning(
-                "could not download ImageNet weights for %s (%s); starting from random init. "
-                "Pass model.weights=/path/to/state_dict.pth to use a local file.",
-                name,
-                exc,
-            )
-            return make(False)
-    # Offline: the hub cache may still hold the weights. Force huggingface_hub offline for the call
-    # so that it never retries a connection.
-    hf_constants: Any
     try:
-        import huggingface_hub.constants as hf_constants
-    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
-        hf_constants = None
-    saved = getattr(hf_constants, "HF_HUB_OFFLINE", None)
-    try:
-        if hf_constants is not None:
-            hf_constants.HF_HUB_OFFLINE = True
         return make(True)
-    except Exception:  # noqa: BLE001 - not cached
-        pass
-    finally:
-        if hf_constants is not None:
-            hf_constants.HF_HUB_OFFLINE = saved
-    log.warning(
-        "no network and no cached ImageNet weights for %s: starting from random init. "
-        "Pass model.weights=/path/to/state_dict.pth (torchvision or timm layout) to initialise "
-        "from a local file, or model.pretrained=false to silence this warning.",
-        name,
-    )
-    return make(False)
+    except _FeatureIndexError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any hub/network failure, or not cached offline
+        log.warning(
+            "no ImageNet weights for %s from timm's hub or its cache (%s): starting from random init. "
+            "Pass model.weights=/path/to/state_dict.pth (torchvision or timm layout) to initialise "
+            "from a local file, or model.pretrained=false to silence this warning.",
+            name,
+            exc,
+        )
+        return make(False)
 
 
 def build_backbone(
