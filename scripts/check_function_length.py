@@ -1,4 +1,4 @@
-"""Fail when a function in src/fasterpose is longer than 100 lines (``def`` line to last line).
+"""Fail when a function in src/fasterpose is longer than 80 lines (``def`` line to last line).
 
 A function that is a table of data (a literal spelled out line by line) may say so with the comment
 ``# length: data table`` on its ``def`` line; it is listed, not counted. Run from anywhere:
@@ -24,8 +24,9 @@ def function_lengths(root: Path = ROOT) -> list[tuple[str, str, int, bool]]:
         source = path.read_text()
         lines = source.splitlines()
 
-        def visit(node: ast.AST, prefix: str, rel: str = str(path.relative_to(root.parent)),
-                  lines: list[str] = lines) -> None:  # fmt: skip
+        def visit(
+            node: ast.AST, prefix: str, rel: str = str(path.relative_to(root.parent)), lines: list[str] = lines
+        ) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                     n = (child.end_lineno or child.lineno) - child.lineno + 1
@@ -40,7 +41,7 @@ def function_lengths(root: Path = ROOT) -> list[tuple[str, str, int, bool]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max", type=int, default=100, help="longest allowed function (lines)")
+    parser.add_argument("--max", type=int, default=80, help="longest allowed function (lines)")
     parser.add_argument("--json", action="store_true", help="print the offenders as JSON")
     args = parser.parse_args(argv)
     rows = function_lengths()
