@@ -149,13 +149,22 @@ def write_report(results: StudyResults, study: Study, out: Path, config_dir: Pat
     if discussion.is_file():
         lines += [discussion.read_text().strip(), ""]
     lines += [
-        "## Claims, tested in both regimes",
+        "## Claims, tested in every regime" if len(results.regimes) > 1 else "## Claims",
         "",
         claims_table(results),
         "",
         TESTS_TEXT,
         "",
     ]
+    lines += _group_sections(results, files) + _reproduce_lines(command, out)
+    path = out / "results.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _group_sections(results: StudyResults, files: dict[str, dict[str, str]]) -> list[str]:
+    """One section per table / figure group: each regime's table and its plots."""
+    lines: list[str] = []
     for g in results.groups:
         lines += [f"## {g.title}", ""]
         if g.note:
@@ -166,7 +175,11 @@ def write_report(results: StudyResults, study: Study, out: Path, config_dir: Pat
                 lines += [f"![{g.key}, {name}](images/{files[name][g.key]})", ""]
             if f"{g.key}_final" in files[name]:
                 lines += [f"![{g.key} final AP per seed, {name}](images/{files[name][g.key + '_final']})", ""]
-    lines += [
+    return lines
+
+
+def _reproduce_lines(command: str, out: Path) -> list[str]:
+    return [
         "## Reproduce",
         "",
         "```bash",
@@ -182,9 +195,6 @@ def write_report(results: StudyResults, study: Study, out: Path, config_dir: Pat
         "APs and CPU times are in `study_results.json`.",
         "",
     ]
-    path = out / "results.md"
-    path.write_text("\n".join(lines))
-    return path
 
 
 def readme_summary(results: StudyResults, link: str = "docs/results.md") -> str:
