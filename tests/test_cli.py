@@ -17,8 +17,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def _importtime(*args: str) -> tuple[int, list[str], str]:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "fasterpose", *args], capture_output=True,
-                          text=True, env=env, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fasterpose", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     modules = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
     return proc.returncode, modules, proc.stdout
 
@@ -34,8 +39,13 @@ def test_help_imports_no_torch(args: tuple[str, ...]) -> None:
         f"import sys; from fasterpose.cli import main\ntry: main({list(args)!r})\nexcept SystemExit: pass\n"
         "print(sorted(m for m in sys.modules if m.startswith(('torch', 'fasterpose.commands.'))), file=sys.stderr)"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(SRC)})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     loaded = proc.stderr.strip().splitlines()[-1]
     if args == ("--help",):
         assert all(name in out for name, _, _ in cli.COMMANDS)
@@ -65,6 +75,9 @@ def failing_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
             "bug": TypeError("unsupported operand"),
         }
 
+        DESCRIPTION = "fail on purpose"
+        EXAMPLES = None
+
         def add_arguments(parser):
             parser.add_argument("kind")
 
@@ -87,8 +100,9 @@ def failing_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         ("bug", "error: TypeError: unsupported operand (unexpected: run with --debug for the traceback)"),
     ],
 )
-def test_errors_are_one_line(failing_command: str, kind: str, expected: str,
-                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_errors_are_one_line(
+    failing_command: str, kind: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main([failing_command, kind]) == 1
     err = capsys.readouterr().err
     assert err.strip() == expected
@@ -107,8 +121,12 @@ def test_debug_shows_the_traceback(failing_command: str, monkeypatch: pytest.Mon
 def test_config_mistakes_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  batch_size: 4\n")
-    for override, key in [("train.batch_size=0", "train.batch_size=0"), ("loss.name=rse", "loss.name"),
-                          ("train.lr=[1", "train.lr"), ("data.heatmap_size=[1,1]", "data.heatmap_size")]:  # fmt: skip
+    for override, key in [
+        ("train.batch_size=0", "train.batch_size=0"),
+        ("loss.name=rse", "loss.name"),
+        ("train.lr=[1", "train.lr"),
+        ("data.heatmap_size=[1,1]", "data.heatmap_size"),
+    ]:
         assert cli.main(["train", str(cfg), override]) == 1
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and key in err and str(cfg) in err, err

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -121,10 +123,18 @@ def test_synthpose_passes_arguments_through(tmp_path: Path, monkeypatch: pytest.
     calls: list[tuple[object, ...]] = []
     fake = types.ModuleType("fasterpose.data.synthpose")
 
-    def generate(out_dir: Path, num_train: int, num_val: int, seed: int, difficulty: float = 1.0) -> None:
-        calls.append((out_dir, num_train, num_val, seed, difficulty))
+    @dataclasses.dataclass
+    class SynthPoseKnobs:
+        difficulty: float = 1.0
+
+    def generate(out_dir: Path, num_train: int, num_val: int, seed: int, **knobs: float) -> dict[str, Any]:
+        if set(knobs) - {"difficulty"}:
+            raise ValueError(f"SynthPose: unknown knob(s) {sorted(knobs)}")
+        calls.append((out_dir, num_train, num_val, seed, SynthPoseKnobs(**knobs).difficulty))
+        return {"train": {"people": num_train}, "val": {"people": num_val}}
 
     fake.generate = generate  # type: ignore[attr-defined]
+    fake.SynthPoseKnobs = SynthPoseKnobs  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fasterpose.data.synthpose", fake)
     import fasterpose.data
 

@@ -1,9 +1,10 @@
 """``fasterpose`` command line: one sub-command per module under ``fasterpose.commands``.
 
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``, and is imported
-only when its command runs: ``fasterpose --help`` and ``fasterpose eval-results --help`` import no
-torch. An error caused by the input (a bad file, key, value or path) prints as one line; ``--debug``
-(or ``FASTERPOSE_DEBUG=1``) shows the full traceback instead.
+Each command module exposes ``add_arguments(parser)``, ``run(args) -> int``, ``DESCRIPTION`` and
+``EXAMPLES`` (its ``--help`` epilog, or None), and is imported only when its command runs:
+``fasterpose --help`` and ``fasterpose eval-results --help`` import no torch. An error caused by the
+input (a bad file, key, value or path) prints as one line; ``--debug`` (or ``FASTERPOSE_DEBUG=1``)
+shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -107,15 +108,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, module_name, help_text in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         if name == command:
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name != module_name:
-                    raise
-                parser.error(f"command {name!r} is not part of this installation")
+            module = importlib.import_module(module_name)
             module.add_arguments(p)
-            p.description = getattr(module, "DESCRIPTION", help_text)
-            p.epilog = getattr(module, "EXAMPLES", None)
+            p.description = module.DESCRIPTION
+            p.epilog = module.EXAMPLES
             for _, child in walk_parsers(p):
                 child.formatter_class = HelpFormatter
             p.set_defaults(_run=module.run)
