@@ -282,6 +282,17 @@ def test_fake_study_end_to_end_resumes_and_reports(tmp_path: Path) -> None:
     assert "| rce > mse | holds (Holm p < 0.001; diff +20.0 [+20.0, +20.0]) |" in body and "best arm `lr_rce`" in body
     with pytest.raises(StudyError, match="study-summary"):
         update_readme(tmp_path / "docs" / "results.md", results)
+    # another study keeps its own block, named by its config folder; the main block stays as it is
+    from fasterpose.study.report import readme_markers
+
+    begin, end = readme_markers("study_power")
+    readme.write_text(body + f"{begin}\nold power block\n{end}\n")
+    update_readme(readme, results, "docs/study_power/results.md", "study_power")
+    both = readme.read_text()
+    assert both.startswith(body) and "old power block" not in both
+    assert both.count("docs/study_power/results.md") == 1 and both.count(README_BEGIN) == 1
+    with pytest.raises(StudyError, match="study_geometry"):
+        update_readme(readme, results, "x", "study_geometry")
 
 
 def run_results(values: list[float], metric: str = "final") -> list[RunResult]:

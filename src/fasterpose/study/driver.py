@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -122,6 +123,8 @@ def execute(study: Study, opts: Options, config_dir: Path) -> tuple[StudyResults
     if old is not None and old.planned > 0:  # it trained (or found all done): report-only ones plan nothing
         results.invocation = dataclasses.replace(old, report_only=True)
     md = write_report(results, study, opts.out, config_dir=config_dir, command=opts.command)
-    if opts.readme is not None:
-        update_readme(opts.readme, results)
+    if opts.readme is not None:  # the main study (configs/study) has the unnamed block, any other its folder's name
+        key = None if config_dir.name == "study" else config_dir.name
+        link = os.path.relpath(md, opts.readme.parent)  # the block links to this study's results.md
+        update_readme(opts.readme, results, Path(link).as_posix(), key)
     return results, md

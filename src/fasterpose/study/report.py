@@ -197,25 +197,35 @@ def _reproduce_lines(command: str, out: Path) -> list[str]:
     ]
 
 
-def readme_summary(results: StudyResults, link: str = "docs/results.md") -> str:
+def readme_markers(key: str | None = None) -> tuple[str, str]:
+    """The README lines that bound a study's summary block: the main study's (``key`` None) or a named one's
+    (``key``: its config folder's name, e.g. ``study_power``), so several studies each keep their own block."""
+    if key is None:
+        return README_BEGIN, README_END
+    return README_BEGIN.replace("begin", f"begin {key}", 1), f"<!-- study-summary:end {key} -->"
+
+
+def readme_summary(results: StudyResults, link: str = "docs/results.md", key: str | None = None) -> str:
     """The README's study block: regimes with their best arm, and the claim x regime verdicts."""
-    parts = [README_BEGIN, "", f"[Full results, setup and reading]({link}). Measured on SynthPose (not COCO):", ""]
+    begin, end = readme_markers(key)
+    parts = [begin, "", f"[Full results, setup and reading]({link}). Measured on SynthPose (not COCO):", ""]
     for r in results.regimes.values():
         parts.append(f"- **{r.label}**: {flattening(r)}.")
     ds = results.dataset
     if ds is not None and ds.oracle_ap is not None:
         parts.append(f"- Codec ceiling of this setting: {ds.oracle_ap * PCT:.1f} AP.")
-    parts += ["", verdict_summary(results), "", README_END]
+    parts += ["", verdict_summary(results), "", end]
     return "\n".join(parts)
 
 
-def update_readme(readme: Path, results: StudyResults, link: str = "docs/results.md") -> None:
-    """Replace the block between the study-summary markers of ``readme`` (the markers must be there)."""
+def update_readme(readme: Path, results: StudyResults, link: str = "docs/results.md", key: str | None = None) -> None:
+    """Replace the block between the study-summary markers of ``readme`` for ``key`` (the markers must be there)."""
+    begin, end_marker = readme_markers(key)
     text = readme.read_text()
-    start, end = text.find(README_BEGIN), text.find(README_END)
+    start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
-        raise StudyError(f"{readme}: no study-summary block (a line '{README_BEGIN}' ... '{README_END}') to replace")
-    readme.write_text(text[:start] + readme_summary(results, link) + text[end + len(README_END) :])
+        raise StudyError(f"{readme}: no study-summary block (a line '{begin}' ... '{end_marker}') to replace")
+    readme.write_text(text[:start] + readme_summary(results, link, key) + text[end + len(end_marker) :])
 
 
 def _hardware() -> str:
