@@ -337,10 +337,10 @@ def test_top_level_api_is_lazy_and_complete() -> None:
 
 
 def test_openvino_runners_released_in_any_order_keep_signals_deliverable() -> None:
-    # Regression: each runner used to own an ov.Core, whose CPU plugin swaps in its own mmap'ed
-    # sigaltstack and restores the previous one on release. Two runners freed in creation order left
-    # the altstack unmapped, and the next Python-handled signal (here SIGCHLD) killed the process
-    # with a silent SIGSEGV (it took down the one-process test suite). Run in a child process.
+    # An ov.Core's CPU plugin swaps in its own mmap'ed sigaltstack and restores the previous one on
+    # release; runners sharing one Core keep the altstack mapped whatever order they are freed in, so
+    # the next Python-handled signal (here SIGCHLD) is delivered. A wrong order kills the process with
+    # a silent SIGSEGV, hence the child process.
     import subprocess
     import sys
 

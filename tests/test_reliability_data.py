@@ -169,12 +169,13 @@ def test_check_detection_and_mpii_strings(tmp_path: Path, capsys: pytest.Capture
     mpii = tmp_path / "mpii.json"
     joints = [[10.0 + j, 20.0] for j in range(16)]
     joints[2] = ["12", 20.0]
-    mpii.write_text(json.dumps([{"image": "a.jpg", "center": [50, 50], "scale": 1.0, "joints": joints,
-                                 "joints_vis": [1] * 16}]))  # fmt: skip
-    assert main(["data", "check", "--ann", str(mpii)]) == 1  # used to crash on "12" - 1
+    mpii.write_text(
+        json.dumps([{"image": "a.jpg", "center": [50, 50], "scale": 1.0, "joints": joints, "joints_vis": [1] * 16}])
+    )
+    assert main(["data", "check", "--ann", str(mpii)]) == 1  # a string coordinate
     assert f"{mpii}: entry [0] (a.jpg): joints must be pairs of finite numbers" in capsys.readouterr().out
     mpii.write_text(json.dumps([{"image": "a.jpg", "center": [50, 50], "scale": 1.0, "joints": 5, "joints_vis": [1]}]))
-    assert main(["data", "check", "--ann", str(mpii)]) == 1  # used to crash on len(5)
+    assert main(["data", "check", "--ann", str(mpii)]) == 1  # joints not a list
     assert "joints must be pairs of finite numbers" in capsys.readouterr().out
 
 
