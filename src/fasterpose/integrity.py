@@ -193,9 +193,12 @@ def verify_openvino(xml_path: str | os.PathLike[str]) -> bool:
     got = _digest(binary)
     if got != found[2].decode():
         raise mismatch(
-            binary, f"weights (not the .bin {xml.name} was exported with: damaged, or another model's)",
-            found[2].decode(), got, "re-export it with fasterpose export",
-        )  # fmt: skip
+            binary,
+            f"weights (not the .bin {xml.name} was exported with: damaged, or another model's)",
+            found[2].decode(),
+            got,
+            "re-export it with fasterpose export",
+        )
     return True
 
 

@@ -135,8 +135,13 @@ def save_image(path: str, image_rgb: np.ndarray) -> None:
         raise ValueError(f"{path}: could not write image (unknown extension or unwritable folder)")
 
 
-def plot_training_curve(steps: Sequence[Sequence[float]], evals: Sequence[Sequence[float]], metric: str,
-                        path: str | Path, title: str | None = None) -> None:  # fmt: skip
+def plot_training_curve(
+    steps: Sequence[Sequence[float]],
+    evals: Sequence[Sequence[float]],
+    metric: str,
+    path: str | Path,
+    title: str | None = None,
+) -> None:
     """Training loss and lr per step (left), validation ``metric`` per epoch (right) -> PNG at ``path``.
 
     ``steps``: rows ``[step, loss, lr]``; ``evals``: rows ``[epoch, value]``.
@@ -159,8 +164,9 @@ def plot_training_curve(steps: Sequence[Sequence[float]], evals: Sequence[Sequen
     e = np.asarray(evals, np.float64).reshape(-1, 2)
     if len(e):
         ax_val.plot(e[:, 0], e[:, 1], "o-", color="tab:green")
-        ax_val.annotate(f"{e[-1, 1]:.3f}", (e[-1, 0], e[-1, 1]), textcoords="offset points", xytext=(-10, 8),
-                        ha="right")  # fmt: skip
+        ax_val.annotate(
+            f"{e[-1, 1]:.3f}", (e[-1, 0], e[-1, 1]), textcoords="offset points", xytext=(-10, 8), ha="right"
+        )
         ax_val.set_xlim(0, max(1.0, float(e[:, 0].max())) * 1.05)
         ax_val.set_ylim(0, min(1.0, max(0.1, float(e[:, 1].max()) * 1.15)))
     else:

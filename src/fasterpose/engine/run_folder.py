@@ -33,9 +33,19 @@ log = logging.getLogger(__name__)
 LOCK = ".lock"
 METRICS = "metrics.jsonl"
 # What a run writes; the first three mean "this folder holds a run" (the last two: earlier names).
-RUN_FILES = ("last.pth", "best.pth", METRICS, "config.yaml", "training_curve.png", "results_val_gt.json",
-             "metrics_val_gt.json", "results_val_det.json", "metrics_val_det.json",
-             "results_val.json", "metrics_val.json")  # fmt: skip
+RUN_FILES = (
+    "last.pth",
+    "best.pth",
+    METRICS,
+    "config.yaml",
+    "training_curve.png",
+    "results_val_gt.json",
+    "metrics_val_gt.json",
+    "results_val_det.json",
+    "metrics_val_det.json",
+    "results_val.json",
+    "metrics_val.json",
+)
 
 
 class RunFolderError(ValueError):
@@ -64,10 +74,16 @@ class RunFolder:
 
     @classmethod
     @contextmanager
-    def claim(cls, path: str | os.PathLike[str], resume: bool, overwrite: bool = False,
-              writer: bool = True, what: str = "training run",
-              elsewhere: str = "choose another train.out_dir",
-              inputs: dict[str, str | None] | None = None) -> Iterator[RunFolder]:  # fmt: skip
+    def claim(
+        cls,
+        path: str | os.PathLike[str],
+        resume: bool,
+        overwrite: bool = False,
+        writer: bool = True,
+        what: str = "training run",
+        elsewhere: str = "choose another train.out_dir",
+        inputs: dict[str, str | None] | None = None,
+    ) -> Iterator[RunFolder]:
         """The folder, locked for this run while inside; see the module docstring.
 
         ``inputs``: what the run reads (``{"model.weights": path}``); a run file that is one of them is

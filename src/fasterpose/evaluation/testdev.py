@@ -44,12 +44,14 @@ def server_entries(
             raise ValueError(f"person {n} (image {p.image_id}): keypoints or score are not finite")
         if known is not None and int(p.image_id) not in known:
             raise ValueError(f"person {n}: image_id {p.image_id} is not in the image-info file")
-        out.append({
-            "image_id": int(p.image_id),
-            "category_id": int(category_id),
-            "keypoints": [round(v, 3) for v in flat],
-            "score": round(float(p.score), 6),
-        })  # fmt: skip
+        out.append(
+            {
+                "image_id": int(p.image_id),
+                "category_id": int(category_id),
+                "keypoints": [round(v, 3) for v in flat],
+                "score": round(float(p.score), 6),
+            }
+        )
     return out
 
 

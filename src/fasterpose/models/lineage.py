@@ -69,8 +69,10 @@ def _safe_numpy_globals() -> list[Any]:
 
     core = np._core if hasattr(np, "_core") else np.core  # numpy 2 / 1
     allowed: list[Any] = [np.ndarray, np.dtype, core.multiarray._reconstruct, core.multiarray.scalar]
-    allowed += [(core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-                (core.multiarray.scalar, "numpy.core.multiarray.scalar")]  # fmt: skip
+    allowed += [
+        (core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+        (core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+    ]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
         allowed += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType") and n != "ObjectDType"]
@@ -171,8 +173,11 @@ def read_lineage(path: str | os.PathLike[str]) -> Lineage:
             state[ours], source[ours] = value, key
     blocks = {int(m.group(1)) for k in state if (m := re.match(r"backbone\.body\.layer3\.(\d+)\.", k))}
     final = state.get("head.final.conv.weight")
-    deconvs = sorted(int(m.group(1)) for k, v in state.items()
-                     if (m := re.fullmatch(r"head\.deconvs\.(\d+)\.weight", k)) and v.ndim == 4)  # fmt: skip
+    deconvs = sorted(
+        int(m.group(1))
+        for k, v in state.items()
+        if (m := re.fullmatch(r"head\.deconvs\.(\d+)\.weight", k)) and v.ndim == 4
+    )
     problems = []
     depth = RESNET_DEPTHS.get(len(blocks))
     if depth is None:
@@ -187,8 +192,17 @@ def read_lineage(path: str | os.PathLike[str]) -> Lineage:
         raise LineageError(f"{p}: not a SimpleBaseline ResNet checkpoint ({layout} layout): {'; '.join(problems)}")
     assert final is not None and depth is not None
     first = state[f"head.deconvs.{deconvs[0]}.weight"]
-    return Lineage(layout, depth, int(final.shape[0]), len(deconvs), int(first.shape[1]), int(first.shape[2]),
-                   state, source, tuple(unexpected))  # fmt: skip
+    return Lineage(
+        layout,
+        depth,
+        int(final.shape[0]),
+        len(deconvs),
+        int(first.shape[1]),
+        int(first.shape[2]),
+        state,
+        source,
+        tuple(unexpected),
+    )
 
 
 def input_size_from_name(path: str | os.PathLike[str]) -> tuple[int, int] | None:
@@ -213,24 +227,43 @@ def lineage_config(info: Lineage, size_hw: tuple[int, int], name: str) -> Config
     if info.num_keypoints == 17:
         data: dict[str, Any] = {"dataset": "coco", "keypoints": "coco17"}
     elif info.num_keypoints == 16:
-        data = {"dataset": "mpii", "keypoints": "mpii16", "root": "data/mpii", "train_ann": "annot/train.json",
-                "train_images": "images", "val_ann": "annot/valid.json", "val_images": "images", "test_ann": None,
-                "test_images": "images"}  # fmt: skip
+        data = {
+            "dataset": "mpii",
+            "keypoints": "mpii16",
+            "root": "data/mpii",
+            "train_ann": "annot/train.json",
+            "train_images": "images",
+            "val_ann": "annot/valid.json",
+            "val_images": "images",
+            "test_ann": None,
+            "test_images": "images",
+        }
     else:
         raise LineageError(
             f"final_layer has {info.num_keypoints} output channels: converted checkpoints are COCO (17 joints) "
             f"or MPII (16 joints)"
         )
-    return config_from_dict({
-        "name": name,
-        "model": {"backbone": f"resnet{info.depth}", "pretrained": False, "head": "deconv",
-                  "num_deconv": info.num_deconv, "deconv_filters": info.filters, "deconv_kernel": info.kernel,
-                  "final_layer": "conv", "heatmap_stride": 4, "feature_index": -1,
-                  "num_keypoints": info.num_keypoints, "input_order": "bgr" if info.layout == "msra" else "rgb"},
-        "data": {**data, "input_size": [w, h], "heatmap_size": [w // 4, h // 4]},
-        "loss": {"name": "mse"},
-        "train": {"out_dir": f"runs/{name}"},
-    })  # fmt: skip
+    return config_from_dict(
+        {
+            "name": name,
+            "model": {
+                "backbone": f"resnet{info.depth}",
+                "pretrained": False,
+                "head": "deconv",
+                "num_deconv": info.num_deconv,
+                "deconv_filters": info.filters,
+                "deconv_kernel": info.kernel,
+                "final_layer": "conv",
+                "heatmap_stride": 4,
+                "feature_index": -1,
+                "num_keypoints": info.num_keypoints,
+                "input_order": "bgr" if info.layout == "msra" else "rgb",
+            },
+            "data": {**data, "input_size": [w, h], "heatmap_size": [w // 4, h // 4]},
+            "loss": {"name": "mse"},
+            "train": {"out_dir": f"runs/{name}"},
+        }
+    )
 
 
 def convert(path: str | os.PathLike[str], size_hw: tuple[int, int] | None = None) -> tuple[Any, Config, Lineage]:
@@ -253,8 +286,11 @@ def convert(path: str | os.PathLike[str], size_hw: tuple[int, int] | None = None
     state = {k: v for k, v in info.state.items() if not k.endswith("num_batches_tracked")}
     missing = [k for k in own if k not in state]
     extra = [*info.unexpected, *(info.source_keys[k] for k in state if k not in own)]
-    shapes = [f"{info.source_keys[k]} {tuple(v.shape)} vs {tuple(own[k].shape)}"
-              for k, v in state.items() if k in own and v.shape != own[k].shape]  # fmt: skip
+    shapes = [
+        f"{info.source_keys[k]} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and v.shape != own[k].shape
+    ]
     if missing or extra or shapes:
         head, body = _HEAD_PREFIX[info.layout], _BACKBONE_PREFIX[info.layout]
         theirs = [_their_key(k, head, body) for k in missing]

@@ -85,8 +85,9 @@ class PoseModel(nn.Module):
         return model
 
 
-def _init_from_weights_file(model: PoseModel, state: dict[str, torch.Tensor], file_cfg: Config, cfg: Config,
-                            source: str) -> None:  # fmt: skip
+def _init_from_weights_file(
+    model: PoseModel, state: dict[str, torch.Tensor], file_cfg: Config, cfg: Config, source: str
+) -> None:
     """``model.weights=FILE``: the whole model when the file's head is this head (another keypoint count
     re-initialises it), else the backbone tensors only and a fresh head (a converted SimpleBaseline file
     starting a FasterPose LHR model)."""
@@ -97,13 +98,26 @@ def _init_from_weights_file(model: PoseModel, state: dict[str, torch.Tensor], fi
         log.info("initialised the model from the weights file %s", source)
     else:
         loaded, fresh = load_backbone_only(model, state, source)
-        log.info("initialised the backbone from the weights file %s (%d tensors); its %s head (%d tensors) is "
-                 "not this model's %s head, which starts fresh (%d tensors: %s)", source, loaded,
-                 file_cfg.model.head, len(theirs), cfg.model.head, len(fresh), ", ".join(fresh))  # fmt: skip
+        log.info(
+            "initialised the backbone from the weights file %s (%d tensors); its %s head (%d tensors) is "
+            "not this model's %s head, which starts fresh (%d tensors: %s)",
+            source,
+            loaded,
+            file_cfg.model.head,
+            len(theirs),
+            cfg.model.head,
+            len(fresh),
+            ", ".join(fresh),
+        )
     if file_cfg.model.input_order != cfg.model.input_order:
-        log.warning("%s was trained on %s images, this model takes %s: set model.input_order=%s to keep the "
-                    "backbone's channel order", source, file_cfg.model.input_order.upper(),
-                    cfg.model.input_order.upper(), file_cfg.model.input_order)  # fmt: skip
+        log.warning(
+            "%s was trained on %s images, this model takes %s: set model.input_order=%s to keep the "
+            "backbone's channel order",
+            source,
+            file_cfg.model.input_order.upper(),
+            cfg.model.input_order.upper(),
+            file_cfg.model.input_order,
+        )
 
 
 class BgrInput(nn.Module):

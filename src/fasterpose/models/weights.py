@@ -79,8 +79,11 @@ def load_backbone_only(model: nn.Module, state: dict[str, torch.Tensor], source:
     body = {k: v for k, v in state.items() if k.startswith("backbone.")}
     missing = [k for k in own if k.startswith("backbone.") and k not in body and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in body if k not in own]
-    shapes = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in body.items()
-              if k in own and v.shape != own[k].shape]  # fmt: skip
+    shapes = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in body.items()
+        if k in own and v.shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
         raise ValueError(
             f"{source}: its backbone does not match the model in the config: {len(missing)} missing "

@@ -66,8 +66,12 @@ def save_weights(model: nn.Module, cfg: Config, path: str | os.PathLike[str], ha
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     state = {k: v.contiguous() for k, v in state.items()}
-    meta = {"format": FORMAT, "version": VERSION, "config": json.dumps(config_to_dict(cfg)),
-            "dtype": "float16" if half else "float32"}  # fmt: skip
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": json.dumps(config_to_dict(cfg)),
+        "dtype": "float16" if half else "float32",
+    }
     meta[HASH_KEY] = tensors_sha256(state)  # checked by read_weights (fasterpose.integrity)
     # one atomic writer for every output: temp file with the umask's permissions, fsync, rename;
     # a failed write (disk full) names the file and leaves no temporary file
@@ -115,8 +119,9 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, all
     """Copy ``state`` into ``model`` strictly; with ``allow_new_head`` head tensors whose shapes differ
     (another keypoint count) keep their fresh init, with a warning. Anything else that differs is an error."""
     own = model.state_dict()
-    skipped = [k for k, v in state.items() if allow_new_head and k.startswith("head.") and k in own
-               and own[k].shape != v.shape]  # fmt: skip
+    skipped = [
+        k for k, v in state.items() if allow_new_head and k.startswith("head.") and k in own and own[k].shape != v.shape
+    ]
     state = {k: v for k, v in state.items() if k not in skipped}
     try:
         model.load_state_dict(state, strict=not skipped)
@@ -126,5 +131,9 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str, all
         missing = [k for k in own if k not in state and not k.startswith("head.")]
         if missing:
             raise WeightsFileError(f"{source}: weights lack {missing[:5]} of the model in the config")
-        log.warning("%s: %d head tensors have another shape (another keypoint count) and start from scratch: %s",
-                    source, len(skipped), skipped)  # fmt: skip
+        log.warning(
+            "%s: %d head tensors have another shape (another keypoint count) and start from scratch: %s",
+            source,
+            len(skipped),
+            skipped,
+        )

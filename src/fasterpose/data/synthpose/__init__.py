@@ -16,5 +16,15 @@ from fasterpose.data.synthpose.ensure import EnsureResult, SynthPoseMismatch, en
 from fasterpose.data.synthpose.render import SynthPoseKnobs
 from fasterpose.data.synthpose.writer import FORMAT_VERSION, category, generate, image_id_for, preview
 
-__all__ = ["FORMAT_VERSION", "EnsureResult", "SynthPoseKnobs", "SynthPoseMismatch", "category", "ensure",
-           "generate", "holds", "image_id_for", "preview"]  # fmt: skip
+__all__ = [
+    "FORMAT_VERSION",
+    "EnsureResult",
+    "SynthPoseKnobs",
+    "SynthPoseMismatch",
+    "category",
+    "ensure",
+    "generate",
+    "holds",
+    "image_id_for",
+    "preview",
+]

@@ -136,10 +136,15 @@ class Shape:
     def sample(cls, rng: np.random.Generator, thickness_range: tuple[float, float]) -> Shape:
         j = 1.0 + 0.04 * rng.standard_normal(4)
         return cls(
-            upper_arm=0.17 * j[0], forearm=0.15 * j[1], thigh=0.245 * j[2], shin=0.245 * j[3],
-            shoulder_half=0.12 * rng.uniform(0.88, 1.12), hip_half=0.085 * rng.uniform(0.9, 1.15),
-            head=rng.uniform(0.92, 1.12), build=rng.uniform(*thickness_range),
-        )  # fmt: skip
+            upper_arm=0.17 * j[0],
+            forearm=0.15 * j[1],
+            thigh=0.245 * j[2],
+            shin=0.245 * j[3],
+            shoulder_half=0.12 * rng.uniform(0.88, 1.12),
+            hip_half=0.085 * rng.uniform(0.9, 1.15),
+            head=rng.uniform(0.92, 1.12),
+            build=rng.uniform(*thickness_range),
+        )
 
 
 @dataclass

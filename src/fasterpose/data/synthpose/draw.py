@@ -76,12 +76,16 @@ class Look:
         skin_rgb = _SKIN_RGB[int(rng.integers(len(_SKIN_RGB)))]
         return cls(
             skin=_jitter(skin_rgb, rng) if rng.random() > 0.1 else random_color(rng),
-            shirt=random_color(rng), pants=random_color(rng, (0.1, 0.8)), shoes=random_color(rng, (0.05, 0.5)),
+            shirt=random_color(rng),
+            pants=random_color(rng, (0.1, 0.8)),
+            shoes=random_color(rng, (0.05, 0.5)),
             hair=_jitter(_HAIR_RGB[int(rng.integers(len(_HAIR_RGB)))], rng, 8.0),
-            long_sleeves=bool(rng.random() < 0.5), shorts=bool(rng.random() < 0.3),
+            long_sleeves=bool(rng.random() < 0.5),
+            shorts=bool(rng.random() < 0.3),
             hair_style=int(rng.choice(3, p=[0.1, 0.6, 0.3])),
-            stripes=random_color(rng) if rng.random() < 0.3 else None, outline=bool(rng.random() < 0.7),
-        )  # fmt: skip
+            stripes=random_color(rng) if rng.random() < 0.3 else None,
+            outline=bool(rng.random() < 0.7),
+        )
 
 
 @dataclass
@@ -112,19 +116,29 @@ def _ellipsoid(centre: np.ndarray, cam_from_local: np.ndarray, semi: np.ndarray,
     return ("ell", centre[:2], axes, float(angle), (np.sqrt(sxx), np.sqrt(syy)), color)
 
 
-def _head_prims(body: Body, kp: np.ndarray, facing: np.ndarray, hc: np.ndarray, head_cam: np.ndarray, scale: float,
-                cam: Callable[[np.ndarray], np.ndarray], look: Look) -> list[Prim]:  # fmt: skip
+def _head_prims(
+    body: Body,
+    kp: np.ndarray,
+    facing: np.ndarray,
+    hc: np.ndarray,
+    head_cam: np.ndarray,
+    scale: float,
+    cam: Callable[[np.ndarray], np.ndarray],
+    look: Look,
+) -> list[Prim]:
     """Skin and hair ellipsoids of the head (centre ``hc``, rotation ``head_cam`` camera-from-head),
     then the face points (nose, eyes, ears: ``kp[:5]`` where ``facing``) and the mouth, far to near."""
     hs, m = body.shape.head, head_cam * scale
     skin = _ellipsoid(hc, m, np.array([0.047, 0.063, 0.055]) * hs, look.skin)
     hair: list[Prim] = []
     if look.hair_style:
-        hair.append(_ellipsoid(hc + m @ np.array([0, 0.012, -0.01]) * hs, m, np.array([0.051, 0.066, 0.057]) * hs,
-                               look.hair))  # fmt: skip
+        hair.append(
+            _ellipsoid(hc + m @ np.array([0, 0.012, -0.01]) * hs, m, np.array([0.051, 0.066, 0.057]) * hs, look.hair)
+        )
     if look.hair_style == 2:
-        hair.append(_ellipsoid(hc + m @ np.array([0, -0.035, -0.035]) * hs, m, np.array([0.056, 0.075, 0.03]) * hs,
-                               look.hair))  # fmt: skip
+        hair.append(
+            _ellipsoid(hc + m @ np.array([0, -0.035, -0.035]) * hs, m, np.array([0.056, 0.075, 0.03]) * hs, look.hair)
+        )
     facing_cam = -head_cam[2, 2]
     head_prims = (hair + [skin]) if facing_cam > -0.2 else ([skin] + hair)
     r_px = 0.011 * hs * scale
@@ -142,8 +156,10 @@ def _head_prims(body: Body, kp: np.ndarray, facing: np.ndarray, hc: np.ndarray, 
         else:
             head_prims.append(("circ", c, max(r_px * 1.1, 0.6), ear_c))
     if facing_cam > 0.3 and r_px >= 1.5:
-        mouth = cam(np.array([(0.016, -0.033, 0.05), (-0.016, -0.033, 0.05)]) * hs @ body.frames["head"].T
-                    + body.extra["head_centre"])  # fmt: skip
+        mouth = cam(
+            np.array([(0.016, -0.033, 0.05), (-0.016, -0.033, 0.05)]) * hs @ body.frames["head"].T
+            + body.extra["head_centre"]
+        )
         head_prims.append(("seg", mouth[0, :2], mouth[1, :2], max(r_px * 0.5, 1.0), (60, 50, 140)))
     return head_prims
 

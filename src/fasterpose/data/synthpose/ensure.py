@@ -52,14 +52,16 @@ def _found(directory: Path, split: str) -> tuple[dict[str, Any], int, bool] | No
         info = dict(coco.get("info") or {})
         images = [str(i["file_name"]) for i in coco.get("images", [])]
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise SynthPoseMismatch(f"{ann}: not a readable SynthPose annotation file ({exc}); "
-                                f"delete the folder or pass another one") from None  # fmt: skip
+        raise SynthPoseMismatch(
+            f"{ann}: not a readable SynthPose annotation file ({exc}); delete the folder or pass another one"
+        ) from None
     complete = all((directory / split / name).is_file() for name in images)
     return {"version": info.get("version"), **dict(info.get("synthpose") or {})}, len(images), complete
 
 
-def holds(directory: str | Path, num_train: int, num_val: int, seed: int,
-          knobs: Mapping[str, Any] | None = None) -> bool:  # fmt: skip
+def holds(
+    directory: str | Path, num_train: int, num_val: int, seed: int, knobs: Mapping[str, Any] | None = None
+) -> bool:
     """Whether ``directory`` holds exactly this SynthPose, every file present. False when there is
     none (or a copy of these parameters lost files); :class:`SynthPoseMismatch` when it holds another."""
     root = Path(directory)
@@ -83,8 +85,14 @@ def holds(directory: str | Path, num_train: int, num_val: int, seed: int,
     return complete
 
 
-def ensure(directory: str | Path, num_train: int, num_val: int, seed: int,
-           knobs: Mapping[str, Any] | None = None, workers: int = 1) -> EnsureResult:  # fmt: skip
+def ensure(
+    directory: str | Path,
+    num_train: int,
+    num_val: int,
+    seed: int,
+    knobs: Mapping[str, Any] | None = None,
+    workers: int = 1,
+) -> EnsureResult:
     """SynthPose in ``directory`` with these parameters: kept when :func:`holds` says it is there,
     generated otherwise. Raises :class:`SynthPoseMismatch` when the folder holds a different one."""
     root = Path(directory)

@@ -92,8 +92,9 @@ class SynthPoseKnobs:
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_people <= self.max_people <= 15:
-            raise ValueError(f"SynthPose: need 1 <= min_people <= max_people <= 15, got "
-                             f"{self.min_people}, {self.max_people}")  # fmt: skip
+            raise ValueError(
+                f"SynthPose: need 1 <= min_people <= max_people <= 15, got {self.min_people}, {self.max_people}"
+            )
         lo, hi = self.scale_range
         if not 0 < lo <= hi:
             raise ValueError(f"SynthPose: scale_range must satisfy 0 < lo <= hi, got {self.scale_range}")
@@ -112,10 +113,15 @@ class SynthPoseKnobs:
         if d == 1.0:
             return self
         return replace(
-            self, occluder_prob=min(self.occluder_prob * d, 1.0), pose_variation=self.pose_variation * d,
-            clutter=self.clutter * d, noise=self.noise * d, blur_prob=min(self.blur_prob * d, 1.0),
-            truncation_prob=min(self.truncation_prob * d, 1.0), difficulty=1.0,
-        )  # fmt: skip
+            self,
+            occluder_prob=min(self.occluder_prob * d, 1.0),
+            pose_variation=self.pose_variation * d,
+            clutter=self.clutter * d,
+            noise=self.noise * d,
+            blur_prob=min(self.blur_prob * d, 1.0),
+            truncation_prob=min(self.truncation_prob * d, 1.0),
+            difficulty=1.0,
+        )
 
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> SynthPoseKnobs:

@@ -170,9 +170,14 @@ def _split_stats(images: list[dict[str, Any]], annotations: list[dict[str, Any]]
 
 
 def preview(
-    dataset_dir: str | Path, split: str = "val", n: int = 12, path: str | Path | None = None,
-    cols: int = 4, tile: int = 256, colors: int | None = None,
-) -> np.ndarray:  # fmt: skip
+    dataset_dir: str | Path,
+    split: str = "val",
+    n: int = 12,
+    path: str | Path | None = None,
+    cols: int = 4,
+    tile: int = 256,
+    colors: int | None = None,
+) -> np.ndarray:
     """A contact sheet (rows * tile, cols * tile, 3) BGR of the first ``n`` images of a split with
     the annotated skeletons drawn by :func:`fasterpose.visualize.draw_poses` (left orange, right
     blue, centre green; dots are visible keypoints, rings occluded ones); written to ``path`` when
@@ -202,8 +207,14 @@ def preview(
         people = by_image.get(entry["id"], [])
         if people:
             kps = np.stack(people)
-            drawn = draw_poses(np.ascontiguousarray(img[..., ::-1]), kps[..., :2] * f, kps[..., 2], COCO_17,
-                             threshold=0.0, hollow=kps[..., 2] == 1)  # fmt: skip
+            drawn = draw_poses(
+                np.ascontiguousarray(img[..., ::-1]),
+                kps[..., :2] * f,
+                kps[..., 2],
+                COCO_17,
+                threshold=0.0,
+                hollow=kps[..., 2] == 1,
+            )
             img = np.ascontiguousarray(drawn[..., ::-1])
         canvas = np.full((tile, tile, 3), 32, np.uint8)
         canvas[: img.shape[0], : img.shape[1]] = img
