@@ -43,8 +43,14 @@ def main() -> None:
             source.write_text(name)
             entry = cached_onnx(source, cfg, lambda _p, c, m=model: (m, c))
             params = sum(p.numel() for p in model.parameters())
-            rows.append({"config": name, "parameters": params, "bytes": entry.stat().st_size,
-                         "mib": round(entry.stat().st_size / 2**20, 1)})  # fmt: skip
+            rows.append(
+                {
+                    "config": name,
+                    "parameters": params,
+                    "bytes": entry.stat().st_size,
+                    "mib": round(entry.stat().st_size / 2**20, 1),
+                }
+            )
     report = {
         "what": "bytes of one cached ONNX export (fp32) per config; the cache keeps the newest MAX_ENTRIES",
         "max_entries": MAX_ENTRIES,

@@ -45,8 +45,13 @@ def _time(datas: list[bytes], rounds: int) -> dict[str, float]:
             bare.append((t1 - t0) * 1e6)
             checked.append((t2 - t1) * 1e6)
     b, c = statistics.median(bare), statistics.median(checked)
-    return {"images": len(datas), "bare_us": round(b, 1), "checked_us": round(c, 1), "overhead_us": round(c - b, 1),
-            "overhead_pct": round(100 * (c - b) / b, 2)}  # fmt: skip
+    return {
+        "images": len(datas),
+        "bare_us": round(b, 1),
+        "checked_us": round(c, 1),
+        "overhead_us": round(c - b, 1),
+        "overhead_pct": round(100 * (c - b) / b, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

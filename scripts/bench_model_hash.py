@@ -51,8 +51,11 @@ def main() -> None:
         weights = save_weights(model, cfg, Path(tmp) / "m.safetensors")
         onnx = export_model(model, cfg, Path(tmp) / "m.onnx", "onnx")
         xml = export_model(model, cfg, Path(tmp) / "m.xml", "openvino")
-        sizes = {"weights_file": weights.stat().st_size, "onnx": onnx.stat().st_size,
-                 "openvino_xml_plus_bin": xml.stat().st_size + xml.with_suffix(".bin").stat().st_size}  # fmt: skip
+        sizes = {
+            "weights_file": weights.stat().st_size,
+            "onnx": onnx.stat().st_size,
+            "openvino_xml_plus_bin": xml.stat().st_size + xml.with_suffix(".bin").stat().st_size,
+        }
         block = provenance()
         ms = {
             "tensors_sha256 (.pth / .safetensors, state dict in memory)": best_ms(

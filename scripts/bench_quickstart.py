@@ -49,8 +49,9 @@ def one_run(venv: Path | None, keep_into: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fp_quickstart_") as tmp:
         clone = Path(tmp) / "fasterpose"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
-                                check=True).stdout.strip()  # fmt: skip
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True, check=True
+        ).stdout.strip()
         if venv is not None:
             (clone / ".venv").symlink_to(venv.resolve())
             cmd = ".venv/bin/fasterpose quickstart"
@@ -98,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fresh", action="store_true", help="drop the runs already in --out")
     parser.add_argument("--note", default=None, help="a remark stored with each run (e.g. what else ran)")
-    parser.add_argument("--keep-into", type=Path, default=None,
-                        help="copy the last run's runs/quickstart and data/synthpose into this checkout")  # fmt: skip
+    parser.add_argument(
+        "--keep-into",
+        type=Path,
+        default=None,
+        help="copy the last run's runs/quickstart and data/synthpose into this checkout",
+    )
     args = parser.parse_args(argv)
     prov = provenance()
     klass = machine_class(prov["machine"]["flags"])
@@ -114,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.note:
             run["note"] = args.note
         runs.append(run)
-        print(f"run {i + 1}/{args.runs}: AP {run['AP']:.4f}, {run['steps']} steps, {run['wall_s_command']:.0f} s, "
-              f"load {run['load_average']}", file=sys.stderr)  # fmt: skip
+        print(
+            f"run {i + 1}/{args.runs}: AP {run['AP']:.4f}, {run['steps']} steps, {run['wall_s_command']:.0f} s, "
+            f"load {run['load_average']}",
+            file=sys.stderr,
+        )
     aps = [r["AP"] for r in runs]
     report = {
         "what": "`fasterpose quickstart` in fresh clones (README command 1): SynthPose val AP of last.pth "

@@ -92,14 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     for name, t in times.items():
         med = statistics.median(t)
-        rows[name] = {"median_ms_per_step": round(med * 1000, 1),
-                      "ms_per_sample": round(med * 1000 / chosen[name]["bs"], 2),
-                      "ratio_to_first": round(med / base, 3), "first_3_steps_s": warm[name],
-                      "rounds_ms": [round(x * 1000, 1) for x in t]}  # fmt: skip
+        rows[name] = {
+            "median_ms_per_step": round(med * 1000, 1),
+            "ms_per_sample": round(med * 1000 / chosen[name]["bs"], 2),
+            "ratio_to_first": round(med / base, 3),
+            "first_3_steps_s": warm[name],
+            "rounds_ms": [round(x * 1000, 1) for x in t],
+        }
         print(f"{name:42s} {med * 1000:7.1f} ms/step  ratio {med / base:.2f}", file=sys.stderr)
-    report = {"what": "quickstart training step (random data) per variant, interleaved rounds",
-              "threads": args.threads, "steps_per_round": args.steps, "rounds": args.rounds,
-              "torch": torch.__version__, "variants": rows, "provenance": finish(prov)}  # fmt: skip
+    report = {
+        "what": "quickstart training step (random data) per variant, interleaved rounds",
+        "threads": args.threads,
+        "steps_per_round": args.steps,
+        "rounds": args.rounds,
+        "torch": torch.__version__,
+        "variants": rows,
+        "provenance": finish(prov),
+    }
     emit(report, args.out)
     return 0
 

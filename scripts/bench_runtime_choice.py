@@ -41,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads for both runtimes (default: all cores)")
     parser.add_argument("--tolerance", type=float, default=0.03, help="a lead below this is a tie (0.03)")
     parser.add_argument("--peak-size", type=int, default=2048)
-    parser.add_argument("--runtimes", default="onnxruntime,openvino,openvino-bf16",
-                        help="timed runtimes (bf16 ones are skipped on a CPU without bf16)")  # fmt: skip
+    parser.add_argument(
+        "--runtimes",
+        default="onnxruntime,openvino,openvino-bf16",
+        help="timed runtimes (bf16 ones are skipped on a CPU without bf16)",
+    )
     parser.add_argument("--out", help="write the JSON report here too")
     args = parser.parse_args(argv)
 

@@ -37,17 +37,20 @@ def main() -> None:
             best_cpu = min(best_cpu, time.process_time() - c0)
             best_wall = min(best_wall, time.perf_counter() - w0)
     train = stats["train"]
-    emit({
-        "images_per_second_per_core": round(args.images / best_cpu, 1),
-        "images_per_second_wall": round(args.images / best_wall, 1),
-        "ms_per_image_cpu": round(1000 * best_cpu / args.images, 2),
-        "images": args.images,
-        "people_per_image": round(train["people"] / max(train["images"], 1), 2),
-        "fraction_visible": round(train["fraction_visible"], 3),
-        "fraction_occluded": round(train["fraction_occluded"], 3),
-        "cv2_threads": cv2.getNumThreads(),
-        "provenance": finish(prov),
-    }, args.out)  # fmt: skip
+    emit(
+        {
+            "images_per_second_per_core": round(args.images / best_cpu, 1),
+            "images_per_second_wall": round(args.images / best_wall, 1),
+            "ms_per_image_cpu": round(1000 * best_cpu / args.images, 2),
+            "images": args.images,
+            "people_per_image": round(train["people"] / max(train["images"], 1), 2),
+            "fraction_visible": round(train["fraction_visible"], 3),
+            "fraction_occluded": round(train["fraction_occluded"], 3),
+            "cv2_threads": cv2.getNumThreads(),
+            "provenance": finish(prov),
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

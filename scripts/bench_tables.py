@@ -98,8 +98,9 @@ def latency_table(json_name: str, prefix: str) -> str:
         best = f"{min(ratios):.2f}" if ratios and ratios_shown(r) else "-"
         out.append(f"| {NAMES.get(cfg, cfg)} | {gmacs:.3f} | " + " | ".join(cells) + f" | {best} |")
     kernels = r.get("peak_kernel", {})
-    peaks = ", ".join(f"{k} {v:.0f}" + (f" ({kernels[k]})" if k in kernels else "")
-                      for k, v in r["peak_gflops"].items())  # fmt: skip
+    peaks = ", ".join(
+        f"{k} {v:.0f}" + (f" ({kernels[k]})" if k in kernels else "") for k, v in r["peak_gflops"].items()
+    )
     skipped = "; ".join(str(s) for s in r.get("skipped", [])) or "none"
     if ratios_shown(r):
         held = (
@@ -120,8 +121,10 @@ def latency_table(json_name: str, prefix: str) -> str:
 def comparisons_table(json_names: list[str], prefix: str) -> str:
     """FasterPose / SimpleBaseline latency ratios of each JSON (one per machine class), beside the
     ratio of their true MACs (what equal speed per multiply-add would give)."""
-    out = ["| machine | model / versus | runtime | batch | latency ratio | true-MAC ratio |",
-           "| --- | --- | --- | ---: | ---: | ---: |"]  # fmt: skip
+    out = [
+        "| machine | model / versus | runtime | batch | latency ratio | true-MAC ratio |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
     caps = []
     for json_name in json_names:
         r = load(json_name)
@@ -130,9 +133,11 @@ def comparisons_table(json_names: list[str], prefix: str) -> str:
             if c["versus"] != "simplebaseline_r50_256x192":
                 continue
             mac = c.get("mac_ratio", round(gmacs[c["config"]] / gmacs[c["versus"]], 3))
-            out.append(f"| {machine(r).split(':')[0]} | {NAMES.get(c['config'], c['config'])} / "
-                       f"{NAMES.get(c['versus'], c['versus'])} | {c['runtime']} | {c['batch']} | "
-                       f"{c['latency_ratio']:.3f} | {mac:.3f} |")  # fmt: skip
+            out.append(
+                f"| {machine(r).split(':')[0]} | {NAMES.get(c['config'], c['config'])} / "
+                f"{NAMES.get(c['versus'], c['versus'])} | {c['runtime']} | {c['batch']} | "
+                f"{c['latency_ratio']:.3f} | {mac:.3f} |"
+            )
         caps.append(f"{machine(r).split(':')[0]}: " + caption(r, json_name, prefix))
     return "\n".join(out) + "\n\n" + "\n".join(caps)
 
@@ -145,15 +150,19 @@ def deploy_ap_table(json_name: str, prefix: str) -> str:
             out.append(f"| {row['model']} | {row['runtime']} | {row['precision']} | not measured: {row['skipped']} | |")
             continue
         diff = f"{row['AP_minus_checkpoint']:+.4f}" if "AP_minus_checkpoint" in row else ""
-        out.append(f"| {row['model']} (`{row.get('file', '')}`) | {row['runtime']} | {row['precision']} | "
-                   f"{row['AP']:.4f} | {diff} |")  # fmt: skip
+        out.append(
+            f"| {row['model']} (`{row.get('file', '')}`) | {row['runtime']} | {row['precision']} | "
+            f"{row['AP']:.4f} | {diff} |"
+        )
     return "\n".join(out) + "\n\n" + caption(r, json_name, prefix)
 
 
 def runtime_choice_table(json_names: list[str], prefix: str) -> str:
     """One row per CPU class and batch: ONNX Runtime vs OpenVINO fp32 (OpenVINO bf16 beside, for information)."""
-    out = ["| CPU class | batch | ONNX Runtime ms | OpenVINO f32 ms | faster | lead | OpenVINO bf16 ms |",
-           "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]  # fmt: skip
+    out = [
+        "| CPU class | batch | ONNX Runtime ms | OpenVINO f32 ms | faster | lead | OpenVINO bf16 ms |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
     notes = []
     for json_name in json_names:
         r = load(json_name)
@@ -161,8 +170,10 @@ def runtime_choice_table(json_names: list[str], prefix: str) -> str:
         bf16 = {str(x["batch"]): x["ms_median"] for x in r["rows"] if x["precision"] == "bf16"}
         cls = machine(r).split(":")[0]
         for b, row in d["per_batch"].items():
-            out.append(f"| {cls} | {b} | {ms(row['onnxruntime'])} | {ms(row['openvino'])} | {row['faster']} | "
-                       f"{100 * row['lead']:.1f}% | {ms(bf16[b]) if b in bf16 else 'no bf16'} |")  # fmt: skip
+            out.append(
+                f"| {cls} | {b} | {ms(row['onnxruntime'])} | {ms(row['openvino'])} | {row['faster']} | "
+                f"{100 * row['lead']:.1f}% | {ms(bf16[b]) if b in bf16 else 'no bf16'} |"
+            )
         verdict = "a tie (kept the default)" if d["tie"] else f"{d['fastest']} ahead"
         notes.append(
             f"{cls}: {verdict}, lead {100 * d['lead']:.1f}% (tolerance {100 * d['tolerance']:.0f}%): "
@@ -173,15 +184,19 @@ def runtime_choice_table(json_names: list[str], prefix: str) -> str:
 
 
 def train_table(json_names: list[str], prefix: str) -> str:
-    out = ["| memory format | FP-R50 samples/s | SB-R50 samples/s | FP / SB (median of rounds, min-max) |",
-           "| --- | ---: | ---: | --- |"]  # fmt: skip
+    out = [
+        "| memory format | FP-R50 samples/s | SB-R50 samples/s | FP / SB (median of rounds, min-max) |",
+        "| --- | ---: | ---: | --- |",
+    ]
     caps = []
     for name in json_names:
         r = load(name)
         fmt = "NHWC (channels-last)" if r["channels_last"] else "NCHW"
         s = r["speedup_per_round"]
-        out.append(f"| {fmt} | {r['FP-R50']['samples_per_s']:.2f} | {r['SB-R50']['samples_per_s']:.2f} | "
-                   f"**{r['speedup_FP_over_SB']:.2f}x** ({s['min']:.2f}-{s['max']:.2f}) |")  # fmt: skip
+        out.append(
+            f"| {fmt} | {r['FP-R50']['samples_per_s']:.2f} | {r['SB-R50']['samples_per_s']:.2f} | "
+            f"**{r['speedup_FP_over_SB']:.2f}x** ({s['min']:.2f}-{s['max']:.2f}) |"
+        )
         caps.append(caption(r, name, prefix))
     r0 = load(json_names[0])
     return "\n".join(out) + (
@@ -213,33 +228,42 @@ def _pipeline_figures(suffix: str) -> list[tuple[str, bool | None]] | None:
     data, syn = load(f"data_pipeline{suffix}.json"), load(f"synthpose_generation{suffix}.json")
     nms = load(f"eval_nms{suffix}.json")
     coco = data["coco_mini_train"]
-    coco_cell = (f"{coco['samples_per_second_per_core']:.0f}" if "samples_per_second_per_core" in coco
-                 else f"not measured ({coco.get('skipped')})")  # fmt: skip
+    coco_cell = (
+        f"{coco['samples_per_second_per_core']:.0f}"
+        if "samples_per_second_per_core" in coco
+        else f"not measured ({coco.get('skipped')})"
+    )
     syn_rate = syn["images_per_second_per_core"]
     slow = max(nms["oks_nms_ms"]["100"], nms["oks_nms_ms_mostly_distinct"]["100"])
     return [
         (coco_cell, coco.get("meets_target")),
         (f"{syn_rate:.0f}", syn_rate >= 100),
-        (f"{nms['oks_nms_ms']['100']:.2f} / {nms['oks_nms_ms_mostly_distinct']['100']:.2f} ms",
-         slow < nms["target_ms_100_people"]),
-    ]  # fmt: skip
+        (
+            f"{nms['oks_nms_ms']['100']:.2f} / {nms['oks_nms_ms_mostly_distinct']['100']:.2f} ms",
+            slow < nms["target_ms_100_people"],
+        ),
+    ]
 
 
 def pipeline_table(prefix: str) -> str:
     """The three pipeline figures per machine class, each class's JSONs and captions beside."""
-    what = [("training samples/s/core, 256x192, full augmentation + encoding, JPEG decode (coco_mini train)",
-             ">= 200"),
-            ("SynthPose generation, images/s/core", ">= 100"),
-            ("OKS-NMS, 100 people in one image (clustered / mostly distinct)", "< 5.0 ms")]  # fmt: skip
+    what = [
+        ("training samples/s/core, 256x192, full augmentation + encoding, JPEG decode (coco_mini train)", ">= 200"),
+        ("SynthPose generation, images/s/core", ">= 100"),
+        ("OKS-NMS, 100 people in one image (clustered / mostly distinct)", "< 5.0 ms"),
+    ]
     names = ("data_pipeline", "synthpose_generation", "eval_nms")
     measured = {cls: figs for cls, s in PIPELINE_CLASSES.items() if (figs := _pipeline_figures(s)) is not None}
     verdict = {True: "met", False: "**not met**", None: "-"}
-    out = ["| what | target | " + "".join(f"{c} | | " for c in measured) + "JSON |",
-           "| --- | ---: | " + "".join("---: | --- | " for _ in measured) + "--- |"]  # fmt: skip
+    out = [
+        "| what | target | " + "".join(f"{c} | | " for c in measured) + "JSON |",
+        "| --- | ---: | " + "".join("---: | --- | " for _ in measured) + "--- |",
+    ]
     for i, (label, target) in enumerate(what):
         cells = " | ".join(f"{figs[i][0]} | {verdict[figs[i][1]]}" for figs in measured.values())
-        links = ", ".join(f"[{names[i]}{PIPELINE_CLASSES[c]}.json]({prefix}{names[i]}{PIPELINE_CLASSES[c]}.json)"
-                          for c in measured)  # fmt: skip
+        links = ", ".join(
+            f"[{names[i]}{PIPELINE_CLASSES[c]}.json]({prefix}{names[i]}{PIPELINE_CLASSES[c]}.json)" for c in measured
+        )
         out.append(f"| {label} | {target} | {cells} | {links} |")
     caps = []
     for c in measured:
@@ -251,13 +275,17 @@ def pipeline_table(prefix: str) -> str:
 
 def quickstart_table(json_name: str, prefix: str) -> str:
     r = load(json_name)
-    out = ["| run | date | commit | setup | SynthPose val AP | training steps | command wall time | load average |",
-           "| ---: | --- | --- | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
+    out = [
+        "| run | date | commit | setup | SynthPose val AP | training steps | command wall time | load average |",
+        "| ---: | --- | --- | --- | ---: | ---: | ---: | --- |",
+    ]
     for i, run in enumerate(r["runs"], 1):
         la = run.get("load_average")
         load_ = f"{la[0]} -> {la[1]}" if la else "quiet (not recorded)"
-        out.append(f"| {i} | {run['date']} | {run['commit']} | {run['setup']} | {run['AP']:.3f} | "
-                   f"{run['metrics'].get('steps', '-')} | {run['wall_s_command']:.0f} s | {load_} |")  # fmt: skip
+        out.append(
+            f"| {i} | {run['date']} | {run['commit']} | {run['setup']} | {run['AP']:.3f} | "
+            f"{run['metrics'].get('steps', '-')} | {run['wall_s_command']:.0f} s | {load_} |"
+        )
     aps = [run["AP"] for run in r["runs"]]
     m = r["provenance"]["machine"]
     return "\n".join(out) + (
@@ -272,9 +300,11 @@ QUICKSTART_CLASSES = ("avx512_bf16_amx", "avx512_bf16", "avx512", "avx2")
 
 def quickstart_fixed_table(prefix: str) -> str:
     """One row per run of the fixed-schedule quickstart, from docs/bench/quickstart_<class>.json of each class."""
-    out = ["| machine class | date | commit | setup | precision, threads | steps | SynthPose val AP (last.pth) "
-           "| best.pth AP | command wall time | load average |",
-           "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip
+    out = [
+        "| machine class | date | commit | setup | precision, threads | steps | SynthPose val AP (last.pth) "
+        "| best.pth AP | command wall time | load average |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     caps = []
     for klass in QUICKSTART_CLASSES:
         name = f"quickstart_{klass}.json"
@@ -283,14 +313,18 @@ def quickstart_fixed_table(prefix: str) -> str:
         r = load(name)
         for run in r["runs"]:
             la, best = run["load_average"], run["metrics"]["best"]
-            out.append(f"| {klass} | {run['date']} | {run['commit']} | {run['setup']} | {run['precision']}, "
-                       f"{run['threads']} | {run['steps']} of {run['steps_planned']} | **{run['AP']:.3f}** | "
-                       f"{best['AP']:.3f} (epoch {best['epoch']}) | {run['wall_s_command'] / 60:.1f} min | "
-                       f"{la[0]} -> {la[1]} |")  # fmt: skip
+            out.append(
+                f"| {klass} | {run['date']} | {run['commit']} | {run['setup']} | {run['precision']}, "
+                f"{run['threads']} | {run['steps']} of {run['steps_planned']} | **{run['AP']:.3f}** | "
+                f"{best['AP']:.3f} (epoch {best['epoch']}) | {run['wall_s_command'] / 60:.1f} min | "
+                f"{la[0]} -> {la[1]} |"
+            )
         m = r["provenance"]["machine"]
-        caps.append(f"{klass}: {m['cpu']} (x86 family {m['family']}, {m['cores']} cores; flags: "
-                    f"{', '.join(m['flags'])}), `{r['provenance']['command']}`. "
-                    f"JSON: [{name}]({prefix}{name}).")  # fmt: skip
+        caps.append(
+            f"{klass}: {m['cpu']} (x86 family {m['family']}, {m['cores']} cores; flags: "
+            f"{', '.join(m['flags'])}), `{r['provenance']['command']}`. "
+            f"JSON: [{name}]({prefix}{name})."
+        )
     return "\n".join(out) + "\n\n" + "\n".join(caps)
 
 
@@ -362,8 +396,12 @@ def main(argv: list[str] | None = None) -> int:
                 path.write_text(new)
                 print(f"rewrote {path.relative_to(ROOT)}")
     if stale:
-        print("bench tables differ from docs/bench/*.json in: " + ", ".join(stale)
-              + " (run python scripts/bench_tables.py)", file=sys.stderr)  # fmt: skip
+        print(
+            "bench tables differ from docs/bench/*.json in: "
+            + ", ".join(stale)
+            + " (run python scripts/bench_tables.py)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -43,16 +43,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = save_checkpoint(
             Path(tmp) / "last.pth",
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "scaler": {}, "epoch": 0, "iteration": 1, "global_step": 1, "rng": rng_state(),
-             "sampler": {"seed": 0, "world_size": 1}, "config": config_to_dict(cfg), "git_commit": None,
-             "metrics": {}, "best": {}, "history": {"steps": [], "evals": []}},
-        )  # fmt: skip
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": {},
+                "epoch": 0,
+                "iteration": 1,
+                "global_step": 1,
+                "rng": rng_state(),
+                "sampler": {"seed": 0, "world_size": 1},
+                "config": config_to_dict(cfg),
+                "git_commit": None,
+                "metrics": {},
+                "best": {},
+                "history": {"steps": [], "evals": []},
+            },
+        )
         fp32 = save_weights(model, cfg, Path(tmp) / "last.safetensors")
         fp16 = save_weights(model, cfg, Path(tmp) / "last_fp16.safetensors", half=True)
         assert is_weights_file(fp32) and is_weights_file(fp16)
-        sizes = {"checkpoint": ckpt.stat().st_size, "weights_fp32": fp32.stat().st_size,
-                 "weights_fp16": fp16.stat().st_size}  # fmt: skip
+        sizes = {
+            "checkpoint": ckpt.stat().st_size,
+            "weights_fp32": fp32.stat().st_size,
+            "weights_fp16": fp16.stat().st_size,
+        }
     params = sum(p.numel() for p in model.parameters())
     report = {
         "config": str(Path(args.config).relative_to(ROOT) if Path(args.config).is_relative_to(ROOT) else args.config),

@@ -46,23 +46,49 @@ def train_fit(work: Path) -> Path:
     from fasterpose.config import config_from_dict
     from fasterpose.engine.train import train
 
-    no_augment = {"scale_factor": 0.0, "rotation_factor": 0.0, "rotation_prob": 0.0, "flip": False,
-                  "half_body_prob": 0.0}  # fmt: skip
+    no_augment = {
+        "scale_factor": 0.0,
+        "rotation_factor": 0.0,
+        "rotation_prob": 0.0,
+        "flip": False,
+        "half_body_prob": 0.0,
+    }
     epochs = 40
-    cfg = config_from_dict({
-        "name": "coco_mini_fit",
-        "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
-        "data": {"dataset": "coco", "root": str(DATA),
-                 "train_ann": "annotations/person_keypoints_train2017_mini.json", "train_images": "train2017",
-                 "val_ann": "annotations/person_keypoints_val2017_mini.json", "val_images": "val2017",
-                 "input_size": [64, 96], "heatmap_size": [16, 24], "sigma": 1.5, "encoding": "unbiased",
-                 "num_workers": 0, "augment": no_augment},
-        "loss": {"name": "rce"},
-        "train": {"epochs": epochs, "batch_size": 8, "lr": 2e-3, "lr_steps": [epochs - 8], "warmup_iters": 10,
-                  "eval_every": 0, "out_dir": str(work / "fit"), "log_every": 10, "device": "cpu",
-                  "cpu_amp": True, "channels_last": True},
-        "eval": {"batch_size": 35, "flip_test": False, "dark": True},
-    })  # fmt: skip
+    cfg = config_from_dict(
+        {
+            "name": "coco_mini_fit",
+            "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
+            "data": {
+                "dataset": "coco",
+                "root": str(DATA),
+                "train_ann": "annotations/person_keypoints_train2017_mini.json",
+                "train_images": "train2017",
+                "val_ann": "annotations/person_keypoints_val2017_mini.json",
+                "val_images": "val2017",
+                "input_size": [64, 96],
+                "heatmap_size": [16, 24],
+                "sigma": 1.5,
+                "encoding": "unbiased",
+                "num_workers": 0,
+                "augment": no_augment,
+            },
+            "loss": {"name": "rce"},
+            "train": {
+                "epochs": epochs,
+                "batch_size": 8,
+                "lr": 2e-3,
+                "lr_steps": [epochs - 8],
+                "warmup_iters": 10,
+                "eval_every": 0,
+                "out_dir": str(work / "fit"),
+                "log_every": 10,
+                "device": "cpu",
+                "cpu_amp": True,
+                "channels_last": True,
+            },
+            "eval": {"batch_size": 35, "flip_test": False, "dark": True},
+        }
+    )
     torch.set_num_threads(1)
     train(cfg, progress=False)
     return work / "fit" / "last.pth"
@@ -108,15 +134,38 @@ def main() -> None:
         shutil.copy(DATA / "train2017" / name, src)
         h, w = cv2.imread(str(src)).shape[:2]
         inp = replay.image_to_input(boxes, (w, h), layout, (640, 640))
-        det = replay.write_detector(work / f"{Path(name).stem}_{layout}.onnx", layout,
-                                    replay.encode(layout, inp, [0.9] * len(boxes)))  # fmt: skip
+        det = replay.write_detector(
+            work / f"{Path(name).stem}_{layout}.onnx", layout, replay.encode(layout, inp, [0.9] * len(boxes))
+        )
         drawn = work / f"{Path(name).stem}_{layout}_pose.jpg"
-        assert cli(["predict", "--checkpoint", str(model), str(src), "--detector", str(det), "--out", str(drawn),
-                    "--overwrite", "--json", str(drawn.with_suffix(".json"))]) == 0  # fmt: skip
+        assert (
+            cli(
+                [
+                    "predict",
+                    "--checkpoint",
+                    str(model),
+                    str(src),
+                    "--detector",
+                    str(det),
+                    "--out",
+                    str(drawn),
+                    "--overwrite",
+                    "--json",
+                    str(drawn.with_suffix(".json")),
+                ]
+            )
+            == 0
+        )
         people = json.loads(drawn.with_suffix(".json").read_text())
-        report["photos"].append({"file": name, "layout": layout, "replayed_boxes_xyxy": boxes.round(2).tolist(),
-                                 "people_drawn_from": len(people),
-                                 "bbox_xywh": [[round(v, 2) for v in q["bbox"]] for q in people]})  # fmt: skip
+        report["photos"].append(
+            {
+                "file": name,
+                "layout": layout,
+                "replayed_boxes_xyxy": boxes.round(2).tolist(),
+                "people_drawn_from": len(people),
+                "bbox_xywh": [[round(v, 2) for v in q["bbox"]] for q in people],
+            }
+        )
         tile = cv2.imread(str(drawn))
         scale = 360 / tile.shape[0]
         tile = cv2.resize(tile, (round(tile.shape[1] * scale), 360), interpolation=cv2.INTER_AREA)

@@ -65,9 +65,13 @@ def encode(
 
 
 def write_detector(
-    path: str | Path, layout: str, outputs: dict[str, np.ndarray], size: tuple[int, int] = (640, 640),
-    input_name: str | None = None, dynamic_input: bool = False,
-) -> Path:  # fmt: skip
+    path: str | Path,
+    layout: str,
+    outputs: dict[str, np.ndarray],
+    size: tuple[int, int] = (640, 640),
+    input_name: str | None = None,
+    dynamic_input: bool = False,
+) -> Path:
     """Write the constant-output graph with a (1, 3, H, W) float input named as ``layout``'s exports name it."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper

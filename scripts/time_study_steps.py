@@ -41,8 +41,11 @@ ARMS = [
 def step_ms(folder: str, regime: str, arm: str, steps: int) -> tuple[float, int]:
     """Median ms per training step of ``arm`` in ``regime`` (after 3 warm-up steps), and its steps per run."""
     study = load_study(folder)
-    cfg = next(p.cfg for p in plan_runs(study, 1, Path("/tmp/unused"), Path(study.dataset.dir))
-               if p.arm == arm and p.regime == regime)  # fmt: skip
+    cfg = next(
+        p.cfg
+        for p in plan_runs(study, 1, Path("/tmp/unused"), Path(study.dataset.dir))
+        if p.arm == arm and p.regime == regime
+    )
     torch.manual_seed(0)
     model = PoseModel.from_config(cfg, pretrained=False).train()
     loss_fn, opt = build_loss(cfg.loss), torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "json": args.reference_json,
             "cpu_seconds_per_run": ref_s,
             "machine": ref.get("hardware"),
-        },  # fmt: skip
+        },
         "arms": rows,
     }
     Path(args.out).write_text(json.dumps(report, indent=1))

@@ -34,9 +34,15 @@ from fasterpose.engine.run_folder import RunFolder, RunFolderError
 def _state(optimizer: str = "adam") -> TrainingState:
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(model.parameters()) if optimizer == "adam" else torch.optim.SGD(model.parameters(), 0.1)
-    return TrainingState(model=model, optimizer=opt, scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0),
-                         scaler=torch.amp.GradScaler("cpu", enabled=False), best=Best("AP"), seed=0,
-                         world_size=1)  # fmt: skip
+    return TrainingState(
+        model=model,
+        optimizer=opt,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0),
+        scaler=torch.amp.GradScaler("cpu", enabled=False),
+        best=Best("AP"),
+        seed=0,
+        world_size=1,
+    )
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])
@@ -72,9 +78,14 @@ def test_folder_passed_as_checkpoint(tmp_path: Path) -> None:
     assert str(tmp_path / "last.pth") in str(info.value)
 
 
-@pytest.mark.parametrize(("name", "head", "kind"), [("model.onnx", b"\x08\x08\x12\x07pytorch", "ONNX"),
-                                                    ("model.xml", b"<?xml version", "OpenVINO"),
-                                                    ("model.pth", b"<?xml version", "XML")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "head", "kind"),
+    [
+        ("model.onnx", b"\x08\x08\x12\x07pytorch", "ONNX"),
+        ("model.xml", b"<?xml version", "OpenVINO"),
+        ("model.pth", b"<?xml version", "XML"),
+    ],
+)
 def test_exported_model_passed_as_checkpoint(tmp_path: Path, name: str, head: bytes, kind: str) -> None:
     path = tmp_path / name
     path.write_bytes(head + b"\0" * 64)
@@ -116,8 +127,16 @@ def test_checkpoint_does_not_need_the_imagenet_weights_file(tmp_path: Path) -> N
     """Trained with model.weights=FILE, the checkpoint loads after FILE is gone (it holds every weight)."""
     from fasterpose.models.pose_model import PoseModel
 
-    cfg = config_from_dict({"model": {"backbone": "resnet18", "pretrained": True, "feature_index": -2,
-                                      "weights": str(tmp_path / "moved_away.pth")}})  # fmt: skip
+    cfg = config_from_dict(
+        {
+            "model": {
+                "backbone": "resnet18",
+                "pretrained": True,
+                "feature_index": -2,
+                "weights": str(tmp_path / "moved_away.pth"),
+            }
+        }
+    )
     model = PoseModel.from_config(cfg, pretrained=False)
     path = save_checkpoint(tmp_path / "last.pth", {"model": model.state_dict(), "config": cfg})
     loaded, loaded_cfg = load_model_from_checkpoint(path)

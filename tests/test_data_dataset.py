@@ -258,9 +258,14 @@ def test_real_coco_samples(shared_data: Path) -> None:
 @pytest.mark.real_data
 def test_real_mpii_samples(shared_data: Path) -> None:
     cfg = DataConfig(
-        dataset="mpii", keypoints="mpii16", root=str(shared_data / "mpii_mini"), train_ann="mpii_mini.json",
-        train_images="images", input_size=(256, 256), heatmap_size=(64, 64),
-    )  # fmt: skip
+        dataset="mpii",
+        keypoints="mpii16",
+        root=str(shared_data / "mpii_mini"),
+        train_ann="mpii_mini.json",
+        train_images="images",
+        input_size=(256, 256),
+        heatmap_size=(64, 64),
+    )
     from fasterpose.keypoints import MPII_16
 
     ds = TopDownDataset(build_records(cfg, "train"), MPII_16, HeatmapCodec((256, 256), (64, 64), 2.0))
@@ -275,11 +280,16 @@ def test_synthpose_through_the_coco_path(tmp_path: Path) -> None:
     synthpose.generate(tmp_path, 3, 2, 0)
     cfg = Config(
         data=DataConfig(
-            dataset="synthpose", root=str(tmp_path), train_ann="annotations/person_keypoints_train.json",
-            train_images="train", val_ann="annotations/person_keypoints_val.json", val_images="val",
-            input_size=(48, 64), heatmap_size=(12, 16),
+            dataset="synthpose",
+            root=str(tmp_path),
+            train_ann="annotations/person_keypoints_train.json",
+            train_images="train",
+            val_ann="annotations/person_keypoints_val.json",
+            val_images="val",
+            input_size=(48, 64),
+            heatmap_size=(12, 16),
         )
-    )  # fmt: skip
+    )
     for split, train in (("train", True), ("val", False)):
         ds = TopDownDataset.from_config(cfg, split, train=train)
         assert len(ds) >= 1

@@ -173,15 +173,41 @@ def test_predict_with_an_xyxy_map_ends_with_one_line(
     (tmp_path / "boxes.json").write_text(json.dumps(boxes))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no per-image Python warning
-        rc = main(["predict", "--checkpoint", str(ckpt), str(folder), "--boxes", str(tmp_path / "boxes.json"),
-                   "--out", str(tmp_path / "out"), "--runtime", "torch"])  # fmt: skip
+        rc = main(
+            [
+                "predict",
+                "--checkpoint",
+                str(ckpt),
+                str(folder),
+                "--boxes",
+                str(tmp_path / "boxes.json"),
+                "--out",
+                str(tmp_path / "out"),
+                "--runtime",
+                "torch",
+            ]
+        )
     err = capfd.readouterr().err
     assert rc == 0 and "UserWarning" not in err
     lines = [r.getMessage() for r in caplog.records if "--box-format xyxy" in r.getMessage()]
     assert len(lines) == 1 and "the boxes of 4 of 4 images" in lines[0], lines
     caplog.clear()
-    rc = main(["predict", "--checkpoint", str(ckpt), str(folder), "--boxes", str(tmp_path / "boxes.json"),
-               "--box-format", "xyxy", "--out", str(tmp_path / "out2"), "--runtime", "torch"])  # fmt: skip
+    rc = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(ckpt),
+            str(folder),
+            "--boxes",
+            str(tmp_path / "boxes.json"),
+            "--box-format",
+            "xyxy",
+            "--out",
+            str(tmp_path / "out2"),
+            "--runtime",
+            "torch",
+        ]
+    )
     assert rc == 0 and not [r for r in caplog.records if "--box-format" in r.getMessage()]
 
 
@@ -189,9 +215,12 @@ def test_onnx_metadata_is_read_without_any_package(tmp_path: Path) -> None:
     import onnx
     from onnx import helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])  # fmt: skip
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     model = helper.make_model(graph, doc_string="d" * 300)
     entries = {"fasterpose.config": json.dumps({"name": "é" * 200}), "fasterpose.precision": "bf16", "k": ""}
     for key, value in entries.items():
@@ -247,10 +276,21 @@ from fasterpose.cli import main
 
 
 def run_hidden(hidden: tuple[str, ...], code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HOME": str(cwd),
-           "FASTERPOSE_CACHE_DIR": str(cwd / "cache")}  # fmt: skip
-    return subprocess.run([sys.executable, "-c", HIDE.format(hidden=hidden) + code], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)  # fmt: skip
+    env = {
+        "PYTHONPATH": str(SRC),
+        "OMP_NUM_THREADS": "1",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cwd),
+        "FASTERPOSE_CACHE_DIR": str(cwd / "cache"),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", HIDE.format(hidden=hidden) + code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
+    )
 
 
 TRAIN_EXTRA = ("torch", "torchvision", "timm", "safetensors", "matplotlib", "scipy")

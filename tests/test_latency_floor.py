@@ -34,8 +34,12 @@ def test_peak_is_the_best_runtime_kernel_and_is_named() -> None:
     assert report["peak_kernel"]["fp32"] == "torch mm fp32"
     assert report["floor_violations"] == ["fp openvino b1: 0.880x", "fp openvino-bf16 b1: 0.440x"]
     assert "FLOOR NOT A FLOOR" in format_latency_report(report)
-    runtimes = [*torch_only, kernel("openvino conv3x3", "fp32", 150.0), kernel("onnxruntime matmul", "fp32", 120.0),
-                kernel("openvino conv1x1", "bf16", 300.0)]  # fmt: skip
+    runtimes = [
+        *torch_only,
+        kernel("openvino conv3x3", "fp32", 150.0),
+        kernel("onnxruntime matmul", "fp32", 120.0),
+        kernel("openvino conv1x1", "bf16", 300.0),
+    ]
     report = stub_report(runtimes)
     assert report["peak_gflops"] == {"fp32": 150.0, "bf16": 300.0}
     assert report["peak_kernel"] == {"fp32": "openvino conv3x3 fp32", "bf16": "openvino conv1x1 bf16"}

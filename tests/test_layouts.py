@@ -44,8 +44,12 @@ def write_layout(path: Path, **entries: Any) -> Path:
 
 def test_coco_category_entry_gives_coco17_exactly() -> None:
     """The 1-based COCO skeleton and left/right names reproduce the built-in layout."""
-    cat = {"id": 1, "name": "person", "keypoints": list(COCO_17.names),
-           "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton]}  # fmt: skip
+    cat = {
+        "id": 1,
+        "name": "person",
+        "keypoints": list(COCO_17.names),
+        "skeleton": [[a + 1, b + 1] for a, b in COCO_17.skeleton],
+    }
     found = layout_from_coco_categories({"categories": [{"id": 2, "name": "car"}, cat]}, "x.json")
     assert found is not None
     spec = build_spec(LayoutConfig(name="c", sigmas=COCO_17.sigmas), "l.yaml", found, "x.json")
@@ -57,8 +61,12 @@ def test_coco_category_entry_gives_coco17_exactly() -> None:
 
 def test_yaml_plus_annotation_categories(tmp_path: Path) -> None:
     write_ann(tmp_path / "annotations" / "train.json", list(HAND), [[1, 2], [1, 3], [2, 4]])
-    layout = write_layout(tmp_path / "hand.yaml", sigmas=[0.05, 0.02, 0.02, 0.03, 0.03], upper_body=["wrist"],
-                          joint_weights=[1, 2, 2, 1, 1])  # fmt: skip
+    layout = write_layout(
+        tmp_path / "hand.yaml",
+        sigmas=[0.05, 0.02, 0.02, 0.03, 0.03],
+        upper_body=["wrist"],
+        joint_weights=[1, 2, 2, 1, 1],
+    )
     data = DataConfig(root=str(tmp_path), train_ann="annotations/train.json", keypoints=str(layout))
     spec = experiment_of(data).spec
     assert (spec.name, spec.names, spec.num_keypoints) == ("hand", HAND, 5)
@@ -69,8 +77,9 @@ def test_yaml_plus_annotation_categories(tmp_path: Path) -> None:
     assert spec.sigmas == (0.05, 0.02, 0.02, 0.03, 0.03) and not spec.default_sigmas
     # explicit flip pairs win over the names
     other = write_layout(tmp_path / "o.yaml", flip_pairs=[["left_tip", "right_base"]], sigmas=[0.05] * 5)
-    assert experiment_of(DataConfig(root=str(tmp_path), train_ann="annotations/train.json",
-                                     keypoints=str(other))).spec.flip_pairs == ((1, 4),)  # fmt: skip
+    assert experiment_of(
+        DataConfig(root=str(tmp_path), train_ann="annotations/train.json", keypoints=str(other))
+    ).spec.flip_pairs == ((1, 4),)
 
 
 def test_resolved_layout_travels_in_the_config(tmp_path: Path) -> None:
@@ -88,8 +97,12 @@ def test_resolved_layout_travels_in_the_config(tmp_path: Path) -> None:
     spec = experiment_of(again.data).spec
     assert spec.names == HAND and spec.skeleton == ((0, 1),) and spec.flip_pairs == ((1, 2), (3, 4))
     with pytest.raises(ConfigError, match=r"model.num_keypoints=17 disagrees with data.layout.keypoints, which has 5"):
-        config_from_dict({"model": {"num_keypoints": 17}, "data": {"layout": {
-            "name": "hand", "keypoints": list(HAND), "sigmas": [0.05] * 5}}})  # fmt: skip
+        config_from_dict(
+            {
+                "model": {"num_keypoints": 17},
+                "data": {"layout": {"name": "hand", "keypoints": list(HAND), "sigmas": [0.05] * 5}},
+            }
+        )
     # a layout file is counted when resolved
     with pytest.raises(ConfigError, match=r"model.num_keypoints is 17 but the keypoint layout hand .* has 5 joints"):
         hand = write_layout(tmp_path / "hand.yaml", keypoints=list(HAND), sigmas=[0.05] * 5)
@@ -165,8 +178,12 @@ def test_bad_category_skeleton(tmp_path: Path, skeleton: list[list[Any]], messag
 
 def test_layout_and_dataset_must_agree(tmp_path: Path) -> None:
     ann = write_ann(tmp_path / "a.json", list(HAND))
-    renamed = write_layout(tmp_path / "r.yaml", keypoints=["wrist", "left_tip", "right_tip", "left_base", "thumb"],
-                           flip_pairs=[], sigmas=[0.05] * 5)  # fmt: skip
+    renamed = write_layout(
+        tmp_path / "r.yaml",
+        keypoints=["wrist", "left_tip", "right_tip", "left_base", "thumb"],
+        flip_pairs=[],
+        sigmas=[0.05] * 5,
+    )
     with pytest.raises(LayoutError, match=r"r.yaml: keypoints \(5 joints\) differ from .*a.json's category .* joint 4"):
         load_layout(str(renamed), ann)
     complete = LayoutConfig(name="r", keypoints=("a", "b", "c", "d", "e"), skeleton=(("a", "b"),), flip_pairs=())
@@ -190,9 +207,19 @@ def test_dataset_follows_the_layout(tmp_path: Path, caplog: pytest.LogCaptureFix
     write_coco(tmp_path, [{"bbox": [30, 10, 60, 70], "keypoints": simple_keypoints(40, 20)}])
     names = [f"k{j}" for j in range(17)]
     layout = write_layout(tmp_path / "k.yaml", flip_pairs=[["k1", "k2"]], sigmas=[0.05] * 17, joint_weights=[2.0] * 17)
-    cfg = config_from_dict({"data": {"root": str(tmp_path), "train_ann": "annotations/person_keypoints_train.json",
-                                     "train_images": "train", "keypoints": str(layout), "input_size": [32, 32],
-                                     "heatmap_size": [8, 8], "use_joint_weights": True}})  # fmt: skip
+    cfg = config_from_dict(
+        {
+            "data": {
+                "root": str(tmp_path),
+                "train_ann": "annotations/person_keypoints_train.json",
+                "train_images": "train",
+                "keypoints": str(layout),
+                "input_size": [32, 32],
+                "heatmap_size": [8, 8],
+                "use_joint_weights": True,
+            }
+        }
+    )
     with caplog.at_level(logging.WARNING, logger="fasterpose.data.dataset"):
         ds = TopDownDataset.from_config(cfg, "train", train=True)
     assert ds.spec.names == tuple(names) and ds.spec.flip_pairs == ((1, 2),)
@@ -201,7 +228,14 @@ def test_dataset_follows_the_layout(tmp_path: Path, caplog: pytest.LogCaptureFix
     )
     assert ds[0]["target_weight"].max() == 2.0
     renamed = write_layout(tmp_path / "r.yaml", keypoints=[f"j{j}" for j in range(17)], sigmas=[0.05] * 17)
-    cfg2 = config_from_dict({"data": {**{k: v for k, v in cfg.data.__dict__.items() if k in ("root", "train_ann")},
-                                      "train_images": "train", "keypoints": str(renamed)}})  # fmt: skip
+    cfg2 = config_from_dict(
+        {
+            "data": {
+                **{k: v for k, v in cfg.data.__dict__.items() if k in ("root", "train_ann")},
+                "train_images": "train",
+                "keypoints": str(renamed),
+            }
+        }
+    )
     with pytest.raises(LayoutError, match=r"r.yaml: keypoints \(17 joints\) differ from .*person_keypoints_train.json"):
         TopDownDataset.from_config(cfg2, "train", train=True)

@@ -152,9 +152,15 @@ def test_onnx_export_matches_torch(name: str, tmp_path: Path) -> None:
     path = tmp_path / f"{name}.onnx"
     axes = {"images": {0: "batch"}, "heatmaps": {0: "batch"}}
     torch.onnx.export(
-        model, (torch.zeros(1, 3, 256, 192),), str(path), opset_version=17, dynamo=False,
-        input_names=["images"], output_names=["heatmaps"], dynamic_axes=axes,
-    )  # fmt: skip
+        model,
+        (torch.zeros(1, 3, 256, 192),),
+        str(path),
+        opset_version=17,
+        dynamo=False,
+        input_names=["images"],
+        output_names=["heatmaps"],
+        dynamic_axes=axes,
+    )
     x = torch.randn(2, 3, 256, 192)
     with torch.no_grad():
         expected = model(x).numpy()

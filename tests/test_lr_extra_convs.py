@@ -14,8 +14,7 @@ from fasterpose.models.pose_model import PoseModel, build_head
 
 
 def test_extra_convs_add_depth_not_resolution() -> None:
-    head = build_head("lhr", 256, backbone_stride=16, num_keypoints=17, heatmap_stride=4, filters=64,
-                      lr_extra_convs=2)  # fmt: skip
+    head = build_head("lhr", 256, backbone_stride=16, num_keypoints=17, heatmap_stride=4, filters=64, lr_extra_convs=2)
     assert isinstance(head, ConvLHRHead) and head.final.upscale == 4
     convs = [m for m in head.convs if isinstance(m, nn.Conv2d)]
     assert [c.kernel_size for c in convs] == [(3, 3), (3, 3)] and convs[0].in_channels == 256
@@ -38,7 +37,7 @@ def test_extra_convs_from_config_and_rejected_elsewhere() -> None:
             lr_extra_convs=1,
             deconv_filters=32,
             num_keypoints=17,
-        ),  # fmt: skip
+        ),
     )
     model = PoseModel.from_config(cfg, pretrained=False)
     assert isinstance(model.head, ConvLHRHead) and len(model.head.convs) == 3

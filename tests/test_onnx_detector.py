@@ -54,8 +54,14 @@ def to_input(layout: str, boxes: np.ndarray) -> np.ndarray:
     return boxes * np.tile(scale, 2) + np.tile(offset, 2)
 
 
-def make(tmp: Path, layout: str, boxes: np.ndarray, scores: list[float], classes: list[int] | None = None,
-         name: str | None = None) -> Path:  # fmt: skip
+def make(
+    tmp: Path,
+    layout: str,
+    boxes: np.ndarray,
+    scores: list[float],
+    classes: list[int] | None = None,
+    name: str | None = None,
+) -> Path:
     outputs = replay.encode(layout, to_input(layout, boxes), scores, classes)
     return replay.write_detector(tmp / (name or f"{layout}.onnx"), layout, outputs)
 
@@ -222,8 +228,9 @@ def test_predict_draws_the_people_the_detector_found(pose_onnx: Path, tmp_path: 
     assert len(json.loads((tmp_path / "one.json").read_text())) == 1
 
 
-def test_predict_refuses_a_file_that_is_no_detector(pose_onnx: Path, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_predict_refuses_a_file_that_is_no_detector(
+    pose_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     photo = _photo(tmp_path)
     assert main(["predict", "--checkpoint", str(pose_onnx), str(photo), "--detector", str(pose_onnx), "--no-save"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

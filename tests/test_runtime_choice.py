@@ -52,8 +52,10 @@ def test_auto_follows_what_is_installed(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_script_smoke(tmp_path: Path) -> None:
     """The measuring script runs on a checkpoint and writes its decision (timing here is meaningless)."""
-    cfg = apply_overrides(Config(), ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]",
-                                     "data.heatmap_size=[8,16]"])  # fmt: skip
+    cfg = apply_overrides(
+        Config(),
+        ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"],
+    )
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / "c.pth", {"model": PoseModel.from_config(cfg).state_dict(), "config": cfg})
     out = tmp_path / "choice.json"

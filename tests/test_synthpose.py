@@ -131,9 +131,18 @@ def test_visibility_matches_label_map() -> None:
 def _person(yaw: float, offset: tuple[float, float], template: str = "t_pose", scale: float = 200.0):
     angles = body_mod.TEMPLATES[body_mod.TEMPLATE_NAMES.index(template)]
     body = body_mod.pose_body(angles, body_mod.Shape())
-    look = Look(skin=(120, 160, 210), shirt=(200, 40, 40), pants=(40, 160, 40), shoes=(20, 20, 20),
-                hair=(20, 20, 20), long_sleeves=False, shorts=False, hair_style=1, stripes=None,
-                outline=False)  # fmt: skip
+    look = Look(
+        skin=(120, 160, 210),
+        shirt=(200, 40, 40),
+        pants=(40, 160, 40),
+        shoes=(20, 20, 20),
+        hair=(20, 20, 20),
+        long_sleeves=False,
+        shorts=False,
+        hair_style=1,
+        stripes=None,
+        outline=False,
+    )
     return build_person(body, body_mod.view_rotation(yaw, 0.0, 0.0), scale, np.array([*offset, 0.0]), look), look
 
 

@@ -40,18 +40,36 @@ REPO = Path(__file__).resolve().parents[1]
 
 def tiny_config(data_root: Path, out_dir: Path, **train_overrides: Any) -> Config:
     """ResNet-18 to stride 16 (L = 4), 64x64 input, batch 4, no workers, no evaluation."""
-    train_cfg = {"epochs": 2, "batch_size": 4, "eval_every": 0, "out_dir": str(out_dir), "log_every": 1,
-                 "device": "cpu", "lr": 1e-3, **train_overrides}  # fmt: skip
-    return config_from_dict({
-        "name": "tiny",
-        "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
-        "data": {"dataset": "synthpose", "root": str(data_root),
-                 "train_ann": "annotations/person_keypoints_train.json", "train_images": "train",
-                 "val_ann": "annotations/person_keypoints_val.json", "val_images": "val",
-                 "input_size": [64, 64], "heatmap_size": [16, 16], "sigma": 1.0, "num_workers": 0},
-        "train": train_cfg,
-        "eval": {"batch_size": 16},
-    })  # fmt: skip
+    train_cfg = {
+        "epochs": 2,
+        "batch_size": 4,
+        "eval_every": 0,
+        "out_dir": str(out_dir),
+        "log_every": 1,
+        "device": "cpu",
+        "lr": 1e-3,
+        **train_overrides,
+    }
+    return config_from_dict(
+        {
+            "name": "tiny",
+            "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
+            "data": {
+                "dataset": "synthpose",
+                "root": str(data_root),
+                "train_ann": "annotations/person_keypoints_train.json",
+                "train_images": "train",
+                "val_ann": "annotations/person_keypoints_val.json",
+                "val_images": "val",
+                "input_size": [64, 64],
+                "heatmap_size": [16, 16],
+                "sigma": 1.0,
+                "num_workers": 0,
+            },
+            "train": train_cfg,
+            "eval": {"batch_size": 16},
+        }
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -172,8 +190,9 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(
     assert _digest(run / "last.pth") == before
 
 
-def test_run_killed_while_saving_keeps_previous_checkpoint(synth_root: Path, one_epoch_run: Path,
-                                                           tmp_path: Path) -> None:  # fmt: skip
+def test_run_killed_while_saving_keeps_previous_checkpoint(
+    synth_root: Path, one_epoch_run: Path, tmp_path: Path
+) -> None:
     """A process SIGKILLed halfway through writing last.pth leaves the old last.pth loadable."""
     run = _copy_run(one_epoch_run, tmp_path / "run")
     before = _digest(run / "last.pth")

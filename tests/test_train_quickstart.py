@@ -19,9 +19,18 @@ import torch
 from fasterpose.cli import main
 from fasterpose.config import shipped_path
 
-TINY = ["model.feature_index=-2", "data.input_size=[64,64]", "data.heatmap_size=[16,16]", "data.sigma=1.0",
-        "data.num_workers=0", "train.epochs=2", "train.lr_steps=[1]", "train.batch_size=4", "train.warmup_iters=0",
-        "train.eval_every=1"]  # fmt: skip
+TINY = [
+    "model.feature_index=-2",
+    "data.input_size=[64,64]",
+    "data.heatmap_size=[16,16]",
+    "data.sigma=1.0",
+    "data.num_workers=0",
+    "train.epochs=2",
+    "train.lr_steps=[1]",
+    "train.batch_size=4",
+    "train.warmup_iters=0",
+    "train.eval_every=1",
+]
 CONFIG = str(shipped_path("configs/quickstart.yaml").resolve())
 
 
@@ -36,8 +45,26 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def quickstart(*extra: str) -> int:
-    return main(["quickstart", "--config", CONFIG, "--data", "synthpose", "--num-train", "10", "--num-val", "3",
-                 "--workers", "1", "--threads", "1", "--no-progress", *extra, *TINY])  # fmt: skip
+    return main(
+        [
+            "quickstart",
+            "--config",
+            CONFIG,
+            "--data",
+            "synthpose",
+            "--num-train",
+            "10",
+            "--num-val",
+            "3",
+            "--workers",
+            "1",
+            "--threads",
+            "1",
+            "--no-progress",
+            *extra,
+            *TINY,
+        ]
+    )
 
 
 def digest(path: Path) -> str:
@@ -129,8 +156,10 @@ def test_shipped_config_has_no_time_budget() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("FASTERPOSE_FULL_QUICKSTART") != "1",
-                    reason="the full quickstart takes minutes; set FASTERPOSE_FULL_QUICKSTART=1")  # fmt: skip
+@pytest.mark.skipif(
+    os.environ.get("FASTERPOSE_FULL_QUICKSTART") != "1",
+    reason="the full quickstart takes minutes; set FASTERPOSE_FULL_QUICKSTART=1",
+)
 def test_full_quickstart_reaches_ap(tmp_path: Path) -> None:
     out = tmp_path / "quickstart"
     assert main(["quickstart", "--data", str(tmp_path / "synthpose"), "--out", str(out), "--no-progress"]) == 0
