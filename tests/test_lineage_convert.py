@@ -24,8 +24,8 @@ from fasterpose.cli import main as cli_main
 from fasterpose.config import apply_overrides, dump_config, load_config
 from fasterpose.data.transforms import normalize_image
 from fasterpose.deploy.export import export_model
+from fasterpose.deploy.models import load_model_file
 from fasterpose.deploy.runtimes import OnnxRuntimeRunner
-from fasterpose.engine.model_file import load_model_file
 from fasterpose.models.lineage import LineageError, convert
 from fasterpose.models.pose_model import PoseModel
 

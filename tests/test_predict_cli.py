@@ -130,7 +130,7 @@ def test_help_is_for_users() -> None:
 
 
 def test_device_auto(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fasterpose.deploy.predictor import predictor_device
+    from fasterpose.deploy.models import model_device as predictor_device
 
     for gpu in (False, True):
         monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)

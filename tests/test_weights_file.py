@@ -17,9 +17,9 @@ from safetensors.torch import save_file
 
 from fasterpose.cli import main as cli_main
 from fasterpose.config import Config, apply_overrides, config_from_dict, config_to_dict, dump_config
+from fasterpose.deploy.models import load_model_file
 from fasterpose.deploy.predictor import Predictor
 from fasterpose.engine.checkpoint import save_checkpoint
-from fasterpose.engine.model_file import load_model_file
 from fasterpose.engine.train import build_optimizer
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.models.weights_file import WeightsFileError, is_weights_file, read_weights, save_weights

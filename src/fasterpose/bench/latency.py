@@ -40,6 +40,7 @@ import torch
 
 from fasterpose.bench.provenance import cpu_name, finish, provenance
 from fasterpose.config import Config, apply_overrides, load_config, shipped_path
+from fasterpose.runtimes.device import has_bf16
 
 VARIANTS = {  # name: (runtime, precision)
     "torch": ("torch", "fp32"),
@@ -122,8 +123,11 @@ def _torch_kernels(precisions: list[str], n: int) -> list[PeakKernel]:
                 m, xx = m.to(memory_format=torch.channels_last), xx.contiguous(memory_format=torch.channels_last)
             w = m.weight.detach()  # type: ignore[operator]
             fn = functools.partial(torch.mm, xx, w) if shape == "matmul" else functools.partial(m, xx)
-            out.append(PeakKernel(f"torch {'mm' if shape == 'matmul' else shape}", precision, gflop,
-                                  torch.inference_mode()(fn)))  # fmt: skip
+            out.append(
+                PeakKernel(
+                    f"torch {'mm' if shape == 'matmul' else shape}", precision, gflop, torch.inference_mode()(fn)
+                )
+            )
         if precision == "int8" and hasattr(torch, "_int_mm"):
             a = torch.randint(-128, 127, (n, n), dtype=torch.int8)
             b = torch.randint(-128, 127, (n, n), dtype=torch.int8)
@@ -143,7 +147,8 @@ def _runtime_kernels(precisions: list[str], n: int, threads: int) -> list[PeakKe
     import io
     import tempfile
 
-    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
+    from fasterpose.runtimes.onnxruntime_runner import OnnxRuntimeRunner
+    from fasterpose.runtimes.openvino_runner import OpenVinoRunner
 
     have_ort, have_ov = (importlib.util.find_spec(m) is not None for m in ("onnxruntime", "openvino"))
     out: list[PeakKernel] = []
@@ -171,8 +176,11 @@ def _runtime_kernels(precisions: list[str], n: int, threads: int) -> list[PeakKe
 
                 ov_model = ov.convert_model(io.BytesIO(model))
                 ov_runner = OpenVinoRunner(ov_model, precision=precision, num_threads=threads)
-                out.append(PeakKernel(f"openvino {shape}", precision, gflop,
-                                      functools.partial(ov_runner._get(1).infer, {0: xs})))  # fmt: skip
+                out.append(
+                    PeakKernel(
+                        f"openvino {shape}", precision, gflop, functools.partial(ov_runner._get(1).infer, {0: xs})
+                    )
+                )
     return out
 
 
@@ -206,32 +214,22 @@ def floor_violations(rows: list[dict[str, Any]], limit: float = FLOOR_LIMIT) -> 
     return [f"{r['config']} {r['runtime']} b{r['batch']}: {r['ratio']:.3f}x" for r in rows if r["ratio"] < limit]
 
 
-def cpu_has_bf16() -> bool:
-    try:
-        from fasterpose.deploy.runtimes import openvino_core  # loads the CPU plugin once per process
-
-        return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    except Exception:  # noqa: BLE001 - no OpenVINO: fall back to torch's view
-        return bool(torch.backends.mkldnn.is_available()) and "bf16" in str(torch.backends.cpu.get_cpu_capability())
-
-
 def make_runner(
     variant: str, model: torch.nn.Module, cfg: Config, onnx_model: Callable[[], bytes], threads: int
 ) -> Any:
-    """A runner for one benchmark variant (see :data:`VARIANTS`); ``onnx_model()`` gives the ONNX bytes.
+    """A runner for one benchmark variant (see :data:`VARIANTS`), opened by
+    :func:`fasterpose.deploy.models.open_model`; ``onnx_model()`` gives the ONNX bytes.
 
     INT8 variants are calibrated on random crops: right for timing, not for accuracy.
     """
-    import io
     import tempfile
 
+    from fasterpose.deploy.models import open_model
     from fasterpose.deploy.quantize import quantize_int8
-    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
-    from fasterpose.pipeline.torch_runner import TorchRunner
 
     runtime, precision = VARIANTS[variant]
     if runtime == "torch":
-        return TorchRunner(model, compile=variant == "torch-compile", precision=precision)
+        return open_model(model, "torch", precision, "cpu", cfg, compile=variant == "torch-compile")[0]
     data = onnx_model()
     if precision == "int8":
         w, h = cfg.data.input_size
@@ -239,11 +237,7 @@ def make_runner(
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "fp32.onnx").write_bytes(data)
             data = quantize_int8(Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx", calib).read_bytes()
-    if runtime == "onnxruntime":
-        return OnnxRuntimeRunner(data, num_threads=threads, precision=precision)
-    import openvino as ov
-
-    return OpenVinoRunner(ov.convert_model(io.BytesIO(data)), precision=precision, num_threads=threads)
+    return open_model(data, runtime, precision, "cpu", cfg, num_threads=threads)[0]
 
 
 @dataclass
@@ -262,7 +256,7 @@ def _bench_models(
 ) -> list[tuple[Config, torch.nn.Module]]:
     """The timed models: a checkpoint's (or weights file's) trained model, else each config's at seed 0."""
     if checkpoint is not None:
-        from fasterpose.engine.model_file import load_model_file
+        from fasterpose.deploy.models import load_model_file
 
         model, cfg = load_model_file(checkpoint)
         return [(apply_overrides(cfg, list(overrides or [])), model)]
@@ -334,7 +328,7 @@ def run_benchmark(
     unknown = [v for v in runtimes if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown runtimes {unknown}; valid: {', '.join(VARIANTS)}")
-    bf16 = cpu_has_bf16()
+    bf16 = has_bf16("cpu")
     skipped = [v for v in runtimes if VARIANTS[v][1] == "bf16" and not bf16]
     variants = [v for v in runtimes if v not in skipped]
     precisions = ["fp32", *(["bf16"] if bf16 else [])]
@@ -413,9 +407,16 @@ def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for (c, rt, bs), r in by_key.items():
             o = by_key.get((other, rt, bs))
             if c == configs[0] and o is not None:
-                out.append({"config": c, "versus": other, "runtime": rt, "batch": bs,
-                            "latency_ratio": round(r["ms_median"] / o["ms_median"], 3),
-                            "mac_ratio": round(r["gmacs"] / o["gmacs"], 3)})  # fmt: skip
+                out.append(
+                    {
+                        "config": c,
+                        "versus": other,
+                        "runtime": rt,
+                        "batch": bs,
+                        "latency_ratio": round(r["ms_median"] / o["ms_median"], 3),
+                        "mac_ratio": round(r["gmacs"] / o["gmacs"], 3),
+                    }
+                )
     return out
 
 

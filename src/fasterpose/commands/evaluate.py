@@ -126,28 +126,24 @@ def model_file_prefix(model: Path, runtime: str, precision: str) -> str:
 
 def _device(name: str) -> str:
     """``--device`` for one process: auto -> CUDA when available; a clear error for missing CUDA."""
+    from fasterpose.runtimes.device import resolve_device
+
     try:
-        from fasterpose.engine.distributed import resolve_device
+        return str(resolve_device(name, key="--device"))
     except ImportError:  # the torch-free runtime install: exported files run on the CPU
         return "cpu" if name == "auto" else name
-    return str(resolve_device(name, key="--device"))
 
 
 def open_model(args: argparse.Namespace, cfg: Config, device: str) -> tuple[Any, Config]:
-    """(pipeline runner, config to evaluate with) for ``--model``."""
-    from fasterpose.deploy.metadata import read_metadata
-    from fasterpose.deploy.models import is_exported, load_torch_model, open_runner
+    """(pipeline runner, config to evaluate with) for ``--model``: the file opened once
+    (:func:`fasterpose.deploy.models.open_model`), its network and loss with CONFIG's data and evaluation."""
+    from fasterpose.deploy.models import is_exported
+    from fasterpose.deploy.models import open_model as open_model_file
 
-    path = Path(args.model)
-    if is_exported(path):
-        file_cfg, _ = read_metadata(path)
-        eval_cfg = with_model_of(cfg, file_cfg) if file_cfg is not None else cfg
-        runner, _ = open_runner(path, eval_cfg, args.runtime or "auto", "cpu", args.precision)
-        return runner, eval_cfg
-    model, model_cfg = load_torch_model(path, cfg, device)
-    eval_cfg = with_model_of(cfg, model_cfg)
-    runner, _ = open_runner(model, eval_cfg, args.runtime or "torch", device, args.precision, source=str(path))
-    return runner, eval_cfg
+    exported = is_exported(args.model)
+    runtime = args.runtime or ("auto" if exported else "torch")
+    runner, model_cfg = open_model_file(args.model, runtime, args.precision, "cpu" if exported else device, cfg)
+    return runner, with_model_of(cfg, model_cfg)
 
 
 def run(args: argparse.Namespace) -> int:

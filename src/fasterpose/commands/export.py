@@ -100,9 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fasterpose.deploy.export import calibration_crops, default_output, export_model, validate_export
+    from fasterpose.deploy.models import load_model_file
     from fasterpose.deploy.parity import parity_report
     from fasterpose.deploy.quantize import folder_calibration_crops
-    from fasterpose.engine.model_file import load_model_file
 
     if args.half and args.format != "weights":
         raise ValueError(

@@ -17,9 +17,11 @@ from fasterpose.deploy.quantize import quantize_int8
 
 def default_output(checkpoint: str | Path, fmt: str, precision: str) -> Path:
     """``run/best.pt`` -> ``run/best.onnx`` / ``run/best_int8.onnx`` / ``run/best_bf16.xml``."""
+    from fasterpose.runtimes.formats import exported_suffix
+
     p = Path(checkpoint)
     suffix = "" if precision == "fp32" else f"_{precision}"
-    return p.with_name(p.stem + suffix + (".onnx" if fmt == "onnx" else ".xml"))
+    return p.with_name(p.stem + suffix + exported_suffix(fmt))
 
 
 def export_model(
@@ -93,16 +95,16 @@ def validate_export(
     ``val_cfg``'s validation set, through the same pipeline: ``{"torch": {...}, "exported": {...}}``."""
     import dataclasses
 
-    from fasterpose.deploy.models import open_runner
+    from fasterpose.deploy.models import open_model
     from fasterpose.pipeline.evaluate import build_eval_set, evaluate
     from fasterpose.pipeline.topdown import TopDownPipeline
-    from fasterpose.pipeline.torch_runner import TorchRunner
 
     eval_set = build_eval_set(val_cfg, "val")
     key = "Mean" if val_cfg.data.dataset == "mpii" else "AP"
     out: dict[str, dict[str, float | str]] = {}
-    torch_pipe = TopDownPipeline.from_config(val_cfg, TorchRunner(model, channels_last=False))
-    runner, file_cfg = open_runner(exported)
+    torch_runner, _ = open_model(model, "torch", "fp32", "cpu", val_cfg, channels_last=False)
+    torch_pipe = TopDownPipeline.from_config(val_cfg, torch_runner)
+    runner, file_cfg = open_model(exported)
     exported_cfg = dataclasses.replace(val_cfg, model=file_cfg.model, loss=file_cfg.loss)
     exported_pipe = TopDownPipeline.from_config(exported_cfg, runner)
     for name, pipe, cfg in (("torch", torch_pipe, val_cfg), ("exported", exported_pipe, exported_cfg)):

@@ -10,7 +10,6 @@ from fasterpose.config import Config, config_from_dict, config_to_dict
 
 CONFIG_KEY = "fasterpose.config"
 PRECISION_KEY = "fasterpose.precision"
-MODEL_SUFFIXES = (".onnx", ".xml")
 INPUT_NAME, OUTPUT_NAME = "images", "heatmaps"
 
 
@@ -28,8 +27,8 @@ def set_onnx_metadata(proto: Any, cfg: Config | None, precision: str) -> None:
 
 def _onnx_props(path: Path) -> dict[str, str]:
     """ONNX metadata_props, read from the file's protobuf directly: no onnx package, no runtime needed."""
-    from fasterpose.deploy.runtimes import unreadable_model
     from fasterpose.onnx_proto import OnnxProtoError, onnx_metadata_props
+    from fasterpose.runtimes.base import unreadable_model
 
     try:
         return onnx_metadata_props(path)
@@ -44,11 +43,15 @@ def read_metadata(path: str | Path) -> tuple[Config | None, str]:
         raise FileNotFoundError(f"model file not found: {p}")
     raw: str | None = None
     precision = "fp32"
-    if p.suffix == ".onnx":
+    from fasterpose.runtimes.formats import ONNX, OPENVINO, exported_kind
+
+    kind = exported_kind(p)
+    if kind == ONNX:
         props = _onnx_props(p)
         raw, precision = props.get(CONFIG_KEY), props.get(PRECISION_KEY, "fp32")
-    elif p.suffix == ".xml":
-        from fasterpose.deploy.runtimes import openvino_core, unreadable_model
+    elif kind == OPENVINO:
+        from fasterpose.runtimes.base import unreadable_model
+        from fasterpose.runtimes.openvino_runner import openvino_core
 
         try:
             model = openvino_core().read_model(str(p))

@@ -267,7 +267,8 @@ def _unreadable(path: Path, exc: BaseException) -> DetectorFileError:
 
 class _OrtSession:
     def __init__(self, path: Path, num_threads: int | None) -> None:
-        from fasterpose.deploy.runtimes import ModelFileError, OnnxRuntimeRunner
+        from fasterpose.runtimes.base import ModelFileError
+        from fasterpose.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 
         try:  # the runner's session options; bytes, as a detector carries no FasterPose content hash to check
             self.session = OnnxRuntimeRunner(path.read_bytes(), num_threads).session
@@ -283,7 +284,8 @@ class _OrtSession:
 
 class _OpenVinoSession:
     def __init__(self, path: Path, num_threads: int | None) -> None:
-        from fasterpose.deploy.runtimes import default_num_threads, openvino_core
+        from fasterpose.runtimes.base import default_num_threads
+        from fasterpose.runtimes.openvino_runner import openvino_core
 
         core = openvino_core()  # the process's one Core (see its docstring)
         try:

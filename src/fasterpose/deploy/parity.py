@@ -47,25 +47,20 @@ def parity_report(
 ) -> dict[str, dict[str, Any]]:
     """Compare an exported file to the torch model on ``crops`` (N, 3, H, W), per runtime (a bf16 file
     on a CPU without bf16 is reported as skipped: it would silently run at another precision)."""
-    from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
-    from fasterpose.pipeline.torch_runner import TorchRunner
+    from fasterpose.deploy.models import open_model
+    from fasterpose.runtimes.device import has_bf16
+    from fasterpose.runtimes.formats import ONNX, classify
 
     codec = HeatmapCodec.from_config(cfg)
-    reference = TorchRunner(model, channels_last=False)(crops)
-    path = Path(exported)
+    reference = open_model(model, "torch", "fp32", "cpu", cfg, channels_last=False)[0](crops)
+    file = classify(exported)
     if runtimes is None:
-        runtimes = ["onnxruntime", "openvino"] if path.suffix == ".onnx" else ["openvino"]
+        runtimes = ["onnxruntime", "openvino"] if file.kind == ONNX else ["openvino"]
     report: dict[str, dict[str, Any]] = {}
-    from fasterpose.deploy.runtimes import cpu_has_bf16
-
     for rt in runtimes:
-        if precision == "bf16" and not cpu_has_bf16():
-            report[rt] = {"skipped": "this CPU has no bf16 (OpenVINO reports no BF16 capability)"}
+        if precision == "bf16" and not has_bf16("cpu"):
+            report[rt] = {"skipped": "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"}
             continue
-        runner: Any
-        if rt == "onnxruntime":
-            runner = OnnxRuntimeRunner(path, precision=precision)
-        else:
-            runner = OpenVinoRunner(path, precision=precision)
+        runner, _ = open_model(file, rt, precision, "cpu", cfg)
         report[rt] = compare_heatmaps(reference, runner(crops), codec, outputs_logits(cfg))
     return report

@@ -24,32 +24,13 @@ import numpy as np
 from fasterpose.boxes import BoxFormatWarning, as_xywh, format_warning, outside_image
 from fasterpose.config import Config
 from fasterpose.deploy.inputs import is_many, iter_items, to_rgb
-from fasterpose.deploy.models import open_runner
+from fasterpose.deploy.models import model_device, open_model
 from fasterpose.deploy.results import Results
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.pipeline.topdown import TopDownPipeline
 
 if TYPE_CHECKING:
     from torch import nn
-
-EXPORTED_SUFFIXES = (".onnx", ".xml")
-
-
-def predictor_device(device: str, model_or_path: object, runtime: str = "auto") -> str:
-    """``auto``: a CUDA GPU when torch sees one and the model runs on torch, else the CPU.
-
-    Exported files and the CPU runtimes never import torch for this.
-    """
-    if device != "auto":
-        return device
-    exported = isinstance(model_or_path, str | os.PathLike) and Path(model_or_path).suffix.lower() in EXPORTED_SUFFIXES
-    if exported or runtime not in ("auto", "torch"):
-        return "cpu"
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Predictor:
@@ -84,8 +65,9 @@ class Predictor:
         batch_size: int = 32,
         detector: Any = None,
     ) -> None:
-        self.device = predictor_device(device, model_or_path, runtime)
-        runner, self.cfg = open_runner(model_or_path, cfg, runtime, self.device, precision)
+        self.device = model_device(device, model_or_path, runtime)
+        runner, own = open_model(model_or_path, runtime, precision, self.device, cfg)
+        self.cfg = cfg or own
         self.pipeline = TopDownPipeline.from_config(self.cfg, runner, flip_test=flip_test, batch_size=batch_size)
         self.runner = runner
         self.spec = self.pipeline.spec

@@ -30,16 +30,24 @@ from fasterpose.atomic import atomic_write
 from fasterpose.config import Config, config_from_dict, config_to_dict
 from fasterpose.engine.rng import rng_state, set_rng_state
 from fasterpose.integrity import mismatch, tensors_sha256, unverified
+from fasterpose.runtimes.formats import CHECKPOINT_FORMAT, CheckpointError, read_torch, refuse_non_checkpoint
+
+__all__ = [
+    "CheckpointError",
+    "TrainingState",
+    "check_checkpoint",
+    "load_checkpoint",
+    "load_model_from_checkpoint",
+    "model_from_checkpoint",
+    "restore_training_state",
+    "save_checkpoint",
+    "save_training_state",
+]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "fasterpose-checkpoint"
-EXPORTED_SUFFIXES = {".onnx": "an ONNX model", ".xml": "an OpenVINO IR model", ".bin": "OpenVINO IR weights"}
+FORMAT = CHECKPOINT_FORMAT
 RESUME_KEYS = ("optimizer", "scheduler", "epoch", "iteration", "global_step", "rng", "sampler")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used (missing, corrupt, unsafe, or not ours)."""
 
 
 @dataclass
@@ -102,42 +110,15 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Pa
     return atomic_write(path, lambda fh: torch.save(data, fh), "checkpoint")
 
 
-def _refuse_non_checkpoint(p: Path) -> None:
-    """Clear errors for the paths that are plainly not a training checkpoint."""
-    if p.is_dir():
-        inside = sorted(q.name for q in p.glob("*.pth"))
-        hint = f"; it holds {', '.join(inside)}" if inside else ""
-        raise CheckpointError(f"{p} is a folder, not a checkpoint file: pass e.g. {p / 'last.pth'}{hint}")
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint not found: {p}")
-    kind = EXPORTED_SUFFIXES.get(p.suffix.lower())
-    with p.open("rb") as fh:
-        head = fh.read(8)
-    if kind is None and head.lstrip().startswith(b"<"):
-        kind = "an XML file (an OpenVINO IR model?)"
-    if kind is None and head[:1] == b"\x08" and b"\x12" in head[1:4]:  # protobuf: ir_version, producer_name
-        kind = f"an ONNX model (its name lacks the .onnx suffix: rename it {p.name}.onnx to run it)"
-    if kind is not None:
-        raise CheckpointError(
-            f"{p} is {kind}, not a training checkpoint: exported models cannot be trained, evaluated as "
-            f"checkpoints or re-exported; pass the .pth checkpoint it was exported from"
-        )
-
-
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; clear errors for every way it can be wrong."""
     p = Path(path)
-    _refuse_non_checkpoint(p)
-    try:
-        data = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types here
-        msg = str(exc)
-        if "weights_only" in msg or "Unsupported global" in msg or "GLOBAL" in msg:
-            raise CheckpointError(
-                f"{p}: refused: the file carries pickled Python objects, which could run code on "
-                f"load. Only tensors and plain values are accepted."
-            ) from exc
-        raise CheckpointError(f"{p}: not a readable checkpoint ({exc.__class__.__name__}: {msg[:200]})") from exc
+    refuse_non_checkpoint(p)
+    return check_checkpoint(p, read_torch(p, map_location))
+
+
+def check_checkpoint(p: Path, data: Any) -> dict[str, Any]:
+    """``data`` read from ``p`` is a FasterPose checkpoint whose weights match their content hash."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a FasterPose checkpoint (no '{FORMAT}' marker)")
     if "model" not in data or "config" not in data:
@@ -224,9 +205,13 @@ def load_model_from_checkpoint(
 
     The rebuild reads no ImageNet file (``model.weights`` may be gone): the checkpoint has every weight.
     """
+    return model_from_checkpoint(path, load_checkpoint(path, map_location=map_location))
+
+
+def model_from_checkpoint(path: str | os.PathLike[str], data: dict[str, Any]) -> tuple[torch.nn.Module, Config]:
+    """The model (eval mode) and config of a checkpoint already read and checked (:func:`check_checkpoint`)."""
     from fasterpose.models.pose_model import PoseModel
 
-    data = load_checkpoint(path, map_location=map_location)
     cfg = config_from_dict(data["config"])
     model = PoseModel.from_config(cfg, pretrained=False)
     state = {k.removeprefix("module."): v for k, v in data["model"].items()}

@@ -18,6 +18,20 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from fasterpose.runtimes.device import resolve_device
+
+__all__ = [
+    "DistInfo",
+    "all_reduce",
+    "barrier",
+    "cleanup_distributed",
+    "gather_to_main",
+    "init_distributed",
+    "resolve_device",
+    "unwrap",
+    "wrap_model",
+]
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -36,24 +50,6 @@ class DistInfo:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0, key: str = "train.device") -> torch.device:
-    """``"auto"`` -> CUDA (this process's GPU) when available, else CPU; a clear error naming the
-    setting ``key`` (e.g. ``--device``) for missing CUDA. Selects the CUDA device for this process."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"{key}={name}: not a device (auto, cpu, cuda or cuda:N)") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"{key}={name}: CUDA is not available on this machine; use {key}=cpu")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank)
-        torch.cuda.set_device(dev)
-    return dev
 
 
 def init_distributed(device_name: str = "auto") -> DistInfo:

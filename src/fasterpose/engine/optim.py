@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from fasterpose.config import TrainConfig
+from fasterpose.runtimes.device import has_bf16
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def autocast_settings(t: TrainConfig, device: torch.device) -> tuple[bool, torch
             dtype = torch.float16
         return True, dtype
     if device.type == "cpu" and t.cpu_amp:
-        if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        if has_bf16(device):
             return True, torch.bfloat16
         log.warning("train.cpu_amp: this CPU has no native bfloat16 (it would be slower); training in float32")
     return False, dtype

@@ -7,6 +7,6 @@
     a dataset's boxes through the same steps, scored by COCOeval / PCKh        evaluate.py
     test-dev boxes through the same steps -> the COCO server's results file testdev.py
 
-Nothing here imports torch at module level; :class:`~fasterpose.pipeline.torch_runner.TorchRunner`
-does, when it is used.
+The runners (torch, ONNX Runtime, OpenVINO) are :mod:`fasterpose.runtimes`; nothing here imports torch
+at module level except ``torch_runner.py`` (``inference_context``).
 """
