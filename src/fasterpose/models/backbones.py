@@ -74,7 +74,8 @@ def _create_timm(name: str, pretrained: bool, feature_index: int) -> nn.Module:
         try:
             return timm.create_model(name, pretrained=pre, features_only=True, out_indices=(feature_index,))
         except (IndexError, AssertionError):
-            n_stages = len(timm.create_model(name, pretrained=False, features_only=True).feature_info)
+            probe: Any = timm.create_model(name, pretrained=False, features_only=True)
+            n_stages = len(probe.feature_info)
             if -n_stages <= feature_index < n_stages:
                 raise
             raise _FeatureIndexError(
