@@ -7,8 +7,15 @@ from fasterpose.config import Config, DataConfig
 from fasterpose.experiment import experiment_of, load_layout, resolve
 from fasterpose.keypoints import DEFAULT_SIGMA, KeypointSpec, LayoutError, check_annotation_layout
 
-__all__ = ["DEFAULT_SIGMA", "LayoutError", "check_annotation_layout", "check_num_keypoints", "load_layout",
-           "resolve_config_layout", "resolve_layout"]  # fmt: skip
+__all__ = [
+    "DEFAULT_SIGMA",
+    "LayoutError",
+    "check_annotation_layout",
+    "check_num_keypoints",
+    "load_layout",
+    "resolve_config_layout",
+    "resolve_layout",
+]
 
 
 def resolve_layout(data: DataConfig) -> KeypointSpec:
