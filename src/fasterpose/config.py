@@ -157,8 +157,11 @@ def _migrate(data: dict[str, Any]) -> dict[str, Any]:
         data_section.setdefault("box_padding", padding)
         data_section["augment"] = augment
         data = {**data, "data": data_section}
-        log.warning("config key data.augment.padding is now data.box_padding (it sizes the crop at inference "
-                    "too): read it as data.box_padding=%s; rename it in the YAML", padding)  # fmt: skip
+        log.warning(
+            "config key data.augment.padding is now data.box_padding (it sizes the crop at inference "
+            "too): read it as data.box_padding=%s; rename it in the YAML",
+            padding,
+        )
     return data
 
 
@@ -191,9 +194,15 @@ def _check_ranges(cfg: Config) -> None:
     for key, value, low in at_least:
         if value is not None and value < low:
             raise _bad(key, value, f"must be {'a positive integer' if low == 1 else 'zero or more'}")
-    positive = [("train.lr", t.lr), ("train.lr_factor", t.lr_factor), ("data.sigma", d.sigma),
-                ("data.box_padding", d.box_padding), ("train.grad_clip", t.grad_clip),
-                ("train.max_minutes", t.max_minutes), ("eval.max_images", e.max_images)]  # fmt: skip
+    positive = [
+        ("train.lr", t.lr),
+        ("train.lr_factor", t.lr_factor),
+        ("data.sigma", d.sigma),
+        ("data.box_padding", d.box_padding),
+        ("train.grad_clip", t.grad_clip),
+        ("train.max_minutes", t.max_minutes),
+        ("eval.max_images", e.max_images),
+    ]
     for key, value in positive:
         if value is not None and not value > 0:
             raise _bad(key, value, "must be greater than 0")
@@ -225,11 +234,15 @@ def validate(cfg: Config) -> None:
     elif d.keypoints in BUILTIN_LAYOUTS:
         joints = get_spec(d.keypoints).num_keypoints
     elif not d.keypoints.endswith((".yaml", ".yml")):
-        raise ConfigError(f"data.keypoints={d.keypoints}: neither a built-in layout ({', '.join(BUILTIN_LAYOUTS)}) "
-                          f"nor a layout YAML file (.yaml)")  # fmt: skip
+        raise ConfigError(
+            f"data.keypoints={d.keypoints}: neither a built-in layout ({', '.join(BUILTIN_LAYOUTS)}) "
+            f"nor a layout YAML file (.yaml)"
+        )
     if joints is not None and m.num_keypoints is not None and m.num_keypoints != joints:
-        raise ConfigError(f"model.num_keypoints={m.num_keypoints} disagrees with {source}, which has {joints} "
-                          f"joints: set model.num_keypoints={joints} or drop it (it follows the layout)")  # fmt: skip
+        raise ConfigError(
+            f"model.num_keypoints={m.num_keypoints} disagrees with {source}, which has {joints} "
+            f"joints: set model.num_keypoints={joints} or drop it (it follows the layout)"
+        )
     s = m.heatmap_stride
     if d.input_size[0] % s or d.input_size[1] % s:
         raise ConfigError(f"data.input_size={list(d.input_size)} is not a multiple of model.heatmap_stride={s}")
@@ -300,8 +313,9 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
     return config_from_dict(_override_dict(config_to_dict(cfg), overrides))
 
 
-def _override_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...],
-                   heatmap_given: bool = True) -> dict[str, Any]:  # fmt: skip
+def _override_dict(
+    data: dict[str, Any], overrides: list[str] | tuple[str, ...], heatmap_given: bool = True
+) -> dict[str, Any]:
     """``data`` with the overrides set; sections and keys must exist in the defaults.
 
     ``data.heatmap_size`` follows ``data.input_size`` / ``model.heatmap_stride`` unless it is given
