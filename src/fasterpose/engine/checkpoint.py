@@ -92,8 +92,9 @@ class TrainingState:
 def git_commit() -> str | None:
     """The current git commit of the source tree, if any."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -131,8 +132,7 @@ def check_checkpoint(p: Path, data: Any) -> dict[str, Any]:
     return data
 
 
-def save_training_state(path: str | os.PathLike[str], state: TrainingState, cfg: Config,
-                        commit: str | None) -> Path:  # fmt: skip
+def save_training_state(path: str | os.PathLike[str], state: TrainingState, cfg: Config, commit: str | None) -> Path:
     """Write ``state`` (plus ``cfg``, ``commit`` and the global RNG states) as a checkpoint."""
     return save_checkpoint(
         path,
@@ -170,8 +170,9 @@ def _check_resumable(p: Path, data: dict[str, Any], cfg: Config) -> None:
         )
 
 
-def restore_training_state(path: str | os.PathLike[str], state: TrainingState, cfg: Config,
-                           map_location: str | torch.device = "cpu") -> None:  # fmt: skip
+def restore_training_state(
+    path: str | os.PathLike[str], state: TrainingState, cfg: Config, map_location: str | torch.device = "cpu"
+) -> None:
     """Load a training checkpoint into ``state`` in place (and restore the global RNG states)."""
     p = Path(path)
     data = load_checkpoint(p, map_location=map_location)
@@ -193,8 +194,13 @@ def restore_training_state(path: str | os.PathLike[str], state: TrainingState, c
     state.metrics = dict(data.get("metrics") or {})
     sampler = data["sampler"]
     if (sampler["seed"], sampler["world_size"]) != (state.seed, state.world_size):
-        log.warning("resuming with seed/world size %s/%s, the run used %s/%s: the sample order changes",
-                    state.seed, state.world_size, sampler["seed"], sampler["world_size"])  # fmt: skip
+        log.warning(
+            "resuming with seed/world size %s/%s, the run used %s/%s: the sample order changes",
+            state.seed,
+            state.world_size,
+            sampler["seed"],
+            sampler["world_size"],
+        )
     set_rng_state(data["rng"])
 
 
