@@ -377,15 +377,19 @@ def derive_flip_pairs(names: tuple[str, ...], source: str) -> tuple[tuple[str, s
 def _warn_unpaired(names: Sequence[str], flip: Sequence[tuple[str, str]], source: str, name: str) -> None:
     """Warn when explicit ``flip_pairs`` leave out ``left_x`` / ``right_x`` twins (a flip would not swap them)."""
     paired = {j for pair in flip for j in pair}
-    missing = [n for n in names if n.startswith("left_") and "right_" + n[5:] in names
-               and not {n, "right_" + n[5:]} & paired]  # fmt: skip
+    missing = [
+        n for n in names if n.startswith("left_") and "right_" + n[5:] in names and not {n, "right_" + n[5:]} & paired
+    ]
     if missing and (source + name + " flip") not in _warned:
         _warned.add(source + name + " flip")
         log.warning(
             "%s: layout %s: flip_pairs leaves %d left_/right_ twins unpaired (%s): a horizontal flip will not swap "
             "them; list them in flip_pairs, or leave flip_pairs out to pair every left_/right_ name",
-            source, name, len(missing), ", ".join(f"{n}/right_{n[5:]}" for n in missing),
-        )  # fmt: skip
+            source,
+            name,
+            len(missing),
+            ", ".join(f"{n}/right_{n[5:]}" for n in missing),
+        )
 
 
 def build_spec(
@@ -437,8 +441,10 @@ def build_spec(
             log.warning(
                 "%s: layout %s gives no OKS sigmas; using %s for every joint (the mean of COCO's 17). OKS-NMS and "
                 "AP use them: AP is then not comparable to published numbers for this dataset",
-                source, name, DEFAULT_SIGMA,
-            )  # fmt: skip
+                source,
+                name,
+                DEFAULT_SIGMA,
+            )
     elif any(not s > 0 for s in sigmas):
         raise LayoutError(f"{source}: sigmas: every OKS sigma must be > 0, got {list(sigmas)}")
     elif any(s > 1 for s in sigmas):
