@@ -232,8 +232,12 @@ class BoxTable:
         if _is_coco_annotations(data):
             table = _coco_annotations(data, str(p), person_category)
             count = sum(len(rows) for rows in table.values())
-            log.info("%s: a COCO annotation file: using its %d non-crowd person boxes (ground truth, score 1) "
-                     "of %d images", p, count, len(table))  # fmt: skip
+            log.info(
+                "%s: a COCO annotation file: using its %d non-crowd person boxes (ground truth, score 1) of %d images",
+                p,
+                count,
+                len(table),
+            )
         else:
             table = _parse(data, str(p), box_format, person_category, person_label)
         out, total, empty = {}, 0, 0
