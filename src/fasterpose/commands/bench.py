@@ -83,8 +83,10 @@ def run_latency(args: argparse.Namespace) -> int:
     from fasterpose.bench.latency import format_latency_report, run_benchmark
 
     if args.out:  # before any timing
-        refuse_inputs([Path(args.out)], {"config": [Path(c) for c in args.configs],
-                                         "checkpoint": model_input_files(args.checkpoint)})  # fmt: skip
+        refuse_inputs(
+            [Path(args.out)],
+            {"config": [Path(c) for c in args.configs], "checkpoint": model_input_files(args.checkpoint)},
+        )
     saved = torch.get_num_threads()
     try:
         report = run_benchmark(
