@@ -47,28 +47,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="the model: a training checkpoint (.pth) or an exported .onnx / .xml",
     )
-    a("--boxes", metavar="FILE",
-      help="person boxes: COCO detections, {file_name: [[...]]}, ultralytics or MMDetection JSON, "
-      "or a folder of MMDetection <stem>.json files (default: none)")  # fmt: skip
-    a("--box-format", choices=("xywh", "xyxy"), default="xywh",
-      help="how the numbers of a {file_name: boxes} map are read (default: xywh; detector files: theirs)")  # fmt: skip
+    a(
+        "--boxes",
+        metavar="FILE",
+        help="person boxes: COCO detections, {file_name: [[...]]}, ultralytics or MMDetection JSON, "
+        "or a folder of MMDetection <stem>.json files (default: none)",
+    )
+    a(
+        "--box-format",
+        choices=("xywh", "xyxy"),
+        default="xywh",
+        help="how the numbers of a {file_name: boxes} map are read (default: xywh; detector files: theirs)",
+    )
     a("--whole-image", action="store_true", help="one person filling each image, no boxes needed (default: off)")
-    a("--detector", metavar="FILE.onnx",
-      help="person boxes from this detector ONNX file: ultralytics YOLOv8/YOLO11, YOLOX, or mmdeploy RTMDet / "
-      "YOLOX (dets + labels) exports (default: none)")  # fmt: skip
-    a("--detector-format", choices=FORMATS,
-      help="the --detector file's family, when its outputs do not say (default: read from the file)")  # fmt: skip
+    a(
+        "--detector",
+        metavar="FILE.onnx",
+        help="person boxes from this detector ONNX file: ultralytics YOLOv8/YOLO11, YOLOX, or mmdeploy RTMDet / "
+        "YOLOX (dets + labels) exports (default: none)",
+    )
+    a(
+        "--detector-format",
+        choices=FORMATS,
+        help="the --detector file's family, when its outputs do not say (default: read from the file)",
+    )
     a(
         "--detector-weights",
         metavar="FILE",
         help=f"local weights of torchvision's {DETECTOR} (default: the torch hub cache)",
     )
-    a("--det-threshold", metavar="SCORE", type=SCORE,
-      help="drop person boxes scoring below this (default: the model config's data.det_score_threshold, "
-      f"the value eval uses; {DETECTOR_SCORE:g} for a --detector file)")  # fmt: skip
-    a("--out", metavar="PATH",
-      help="folder for the drawings and results.json, or FILE.jpg for one image / FILE.mp4 for a video "
-      "(default: a new runs/predict, runs/predict2, ...)")  # fmt: skip
+    a(
+        "--det-threshold",
+        metavar="SCORE",
+        type=SCORE,
+        help="drop person boxes scoring below this (default: the model config's data.det_score_threshold, "
+        f"the value eval uses; {DETECTOR_SCORE:g} for a --detector file)",
+    )
+    a(
+        "--out",
+        metavar="PATH",
+        help="folder for the drawings and results.json, or FILE.jpg for one image / FILE.mp4 for a video "
+        "(default: a new runs/predict, runs/predict2, ...)",
+    )
     a(
         "--json",
         metavar="FILE",
@@ -76,8 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a("--no-save", action="store_true", help="keep nothing but an explicit --json (default: off)")
     a("--overwrite", action="store_true", help="allow replacing existing files at --out / --json (default: off)")
-    a("--runtime", default="auto", choices=("auto", *RUNTIMES),
-      help="inference engine (default: auto = ONNX Runtime on the CPU, torch on a GPU)")  # fmt: skip
+    a(
+        "--runtime",
+        default="auto",
+        choices=("auto", *RUNTIMES),
+        help="inference engine (default: auto = ONNX Runtime on the CPU, torch on a GPU)",
+    )
     a("--precision", choices=("fp32", "bf16"), help="numeric precision (default: the model file's own, else fp32)")
     a(
         "--device",
@@ -109,8 +133,11 @@ def _ignored_options(args: argparse.Namespace, kind: str) -> list[str]:
     """Options given that do nothing for this source and box choice."""
     notes = []
     if kind == "images":
-        notes += [f"{opt} applies to a video or webcam only" for opt, on in
-                  (("--smooth", args.smooth), ("--max-frames", args.max_frames is not None)) if on]  # fmt: skip
+        notes += [
+            f"{opt} applies to a video or webcam only"
+            for opt, on in (("--smooth", args.smooth), ("--max-frames", args.max_frames is not None))
+            if on
+        ]
     if args.boxes and (args.whole_image or args.detector_weights or args.detector):
         notes.append("--boxes is used; --whole-image / --detector / --detector-weights are ignored")
     elif args.whole_image and args.detector:
@@ -140,12 +167,22 @@ def run(args: argparse.Namespace) -> int:
     for note in _ignored_options(args, source.kind):
         log.warning("%s", note)
     plan = plan_outputs(source, args.source, args.out, args.json, not args.no_save, args.overwrite)
-    inputs = {"model": model_input_files(args.checkpoint), "boxes file": args.boxes,
-              "detector weights": args.detector_weights, "detector": args.detector}  # fmt: skip
+    inputs = {
+        "model": model_input_files(args.checkpoint),
+        "boxes file": args.boxes,
+        "detector weights": args.detector_weights,
+        "detector": args.detector,
+    }
     refuse_inputs([plan.json_path, plan.summary_path, plan.single_file], inputs, "--out / --json")
-    boxes = box_provider(args.boxes, args.whole_image, args.detector_weights, box_format=args.box_format,
-                         detector=args.detector, detector_format=args.detector_format,
-                         runtime=args.runtime)  # fmt: skip
+    boxes = box_provider(
+        args.boxes,
+        args.whole_image,
+        args.detector_weights,
+        box_format=args.box_format,
+        detector=args.detector,
+        detector_format=args.detector_format,
+        runtime=args.runtime,
+    )
     if boxes.table is not None:
         boxes.table.check_single_image(len(source.paths) if source.kind == "images" else 0)
     predictor = Predictor(
@@ -159,8 +196,15 @@ def run(args: argparse.Namespace) -> int:
         PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if args.smooth and source.kind == "video" else None
     )
     _, summary = predict_source(predictor, source, boxes, plan, not args.no_nms, smoother, args.threshold)
-    log.info("%d %s, %d people, runtime %s, box score >= %g (%s)", summary.items, summary.unit, summary.people,
-             predictor.runtime, boxes.threshold, boxes.kind)  # fmt: skip
+    log.info(
+        "%d %s, %d people, runtime %s, box score >= %g (%s)",
+        summary.items,
+        summary.unit,
+        summary.people,
+        predictor.runtime,
+        boxes.threshold,
+        boxes.kind,
+    )
     for line in summary.lines():
         log.warning("%s", line)
     unmatched = boxes.unmatched_warning()
