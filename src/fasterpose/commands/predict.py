@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from fasterpose.commands.argtypes import SCORE, count, number
 from fasterpose.deploy.onnx_detector import DEFAULT_SCORE as DETECTOR_SCORE
@@ -38,15 +40,8 @@ examples:
   fasterpose predict --checkpoint best.pth photos/ --boxes dets.json --no-save --json people.json"""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    a = parser.add_argument
-    a("source", help="an image, a folder of images, a video file, or a webcam index (0, 1, ...)")
-    a(
-        "--checkpoint",
-        metavar="MODEL",
-        required=True,
-        help="the model: a training checkpoint (.pth) or an exported .onnx / .xml",
-    )
+def _add_box_arguments(a: Callable[..., Any]) -> None:
+    """Where the person boxes come from: a file, the whole image or a detector, and its threshold."""
     a(
         "--boxes",
         metavar="FILE",
@@ -83,6 +78,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="drop person boxes scoring below this (default: the model config's data.det_score_threshold, "
         f"the value eval uses; {DETECTOR_SCORE:g} for a --detector file)",
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("source", help="an image, a folder of images, a video file, or a webcam index (0, 1, ...)")
+    a(
+        "--checkpoint",
+        metavar="MODEL",
+        required=True,
+        help="the model: a training checkpoint (.pth) or an exported .onnx / .xml",
+    )
+    _add_box_arguments(a)
     a(
         "--out",
         metavar="PATH",
