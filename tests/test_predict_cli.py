@@ -112,8 +112,21 @@ def test_det_threshold_defaults_to_the_config_value(ckpt: Path, tmp_path: Path) 
     boxes.write_text(json.dumps({"a.jpg": [[5, 5, 40, 60, 0.9], [20, 10, 30, 60, 0.4]]}))
     res = tmp_path / "r.json"
     for extra, people in (((), 1), (("--det-threshold", "0.0"), 2)):  # the config says 0.5
-        assert predict(ckpt, str(src), "--boxes", str(boxes), "--no-nms", "--no-save", "--json", str(res),
-                       "--overwrite", *extra) == 0  # fmt: skip
+        assert (
+            predict(
+                ckpt,
+                str(src),
+                "--boxes",
+                str(boxes),
+                "--no-nms",
+                "--no-save",
+                "--json",
+                str(res),
+                "--overwrite",
+                *extra,
+            )
+            == 0
+        )
         assert len(json.loads(res.read_text())) == people
 
 
