@@ -172,9 +172,16 @@ def reference(depth: int, layout: str, seed: int) -> nn.Module:
 
 @pytest.mark.parametrize(
     ("depth", "layout"),
-    [(50, "msra"), (50, "msra_module"), (50, "msra_wrapped"), (50, "mmpose1"), (50, "mmpose0"),
-     (101, "mmpose1"), (152, "mmpose0")],
-)  # fmt: skip
+    [
+        (50, "msra"),
+        (50, "msra_module"),
+        (50, "msra_wrapped"),
+        (50, "mmpose1"),
+        (50, "mmpose0"),
+        (101, "mmpose1"),
+        (152, "mmpose0"),
+    ],
+)
 def test_converted_heatmaps_equal_the_reference(tmp_path: Path, depth: int, layout: str) -> None:
     ref = reference(depth, layout, seed=depth)
     src = save_layout(ref, tmp_path / f"pose_resnet_{depth}_384x288.pth", layout)
@@ -327,16 +334,33 @@ def test_converted_file_runs_through_export_eval_and_predict(
         expected = ref(msra_in)
     assert_same_heatmaps(expected, torch.from_numpy(OnnxRuntimeRunner(onnx)(ours_in.numpy())), tol=1e-4)
     # eval --model: the converted file, the lineage .pth itself (converted in memory) and the ONNX agree
-    ann, images = write_coco(tmp_path, [{"bbox": [30, 10, 60, 70], "keypoints": simple_keypoints(40, 20)}],
-                             name="val")  # fmt: skip
-    data = apply_overrides(cfg, [f"data.root={tmp_path}", f"data.val_ann={ann}", f"data.val_images={images}",
-                                 "data.num_workers=0", "eval.use_gt_boxes=true"])  # fmt: skip
+    ann, images = write_coco(tmp_path, [{"bbox": [30, 10, 60, 70], "keypoints": simple_keypoints(40, 20)}], name="val")
+    data = apply_overrides(
+        cfg,
+        [
+            f"data.root={tmp_path}",
+            f"data.val_ann={ann}",
+            f"data.val_images={images}",
+            "data.num_workers=0",
+            "eval.use_gt_boxes=true",
+        ],
+    )
     config = tmp_path / "val.yaml"
     dump_config(data, config)
     results = []
     for i, (file, runtime) in enumerate(((weights, "torch"), (src, "torch"), (onnx, "onnxruntime"))):
-        argv = ["eval", str(config), "--model", str(file), "--runtime", runtime, "--out", str(tmp_path / f"e{i}"),
-                "--json", "--no-progress"]  # fmt: skip
+        argv = [
+            "eval",
+            str(config),
+            "--model",
+            str(file),
+            "--runtime",
+            runtime,
+            "--out",
+            str(tmp_path / f"e{i}"),
+            "--json",
+            "--no-progress",
+        ]
         assert cli_main(argv) == 0
         results.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
     assert results[0]["AP"] == results[1]["AP"] and results[0]["mean_oks_to_gt"] == results[1]["mean_oks_to_gt"]
