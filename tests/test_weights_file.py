@@ -28,14 +28,25 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(root: str = "unused") -> Config:
-    return config_from_dict({
-        "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
-        "data": {"dataset": "synthpose", "root": root, "train_ann": "annotations/person_keypoints_train.json",
-                 "train_images": "train", "val_ann": "annotations/person_keypoints_val.json", "val_images": "val",
-                 "input_size": [64, 64], "heatmap_size": [16, 16], "sigma": 1.0, "num_workers": 0},
-        "train": {"device": "cpu", "epochs": 1, "batch_size": 4, "eval_every": 0},
-        "eval": {"batch_size": 8},
-    })  # fmt: skip
+    return config_from_dict(
+        {
+            "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
+            "data": {
+                "dataset": "synthpose",
+                "root": root,
+                "train_ann": "annotations/person_keypoints_train.json",
+                "train_images": "train",
+                "val_ann": "annotations/person_keypoints_val.json",
+                "val_images": "val",
+                "input_size": [64, 64],
+                "heatmap_size": [16, 16],
+                "sigma": 1.0,
+                "num_workers": 0,
+            },
+            "train": {"device": "cpu", "epochs": 1, "batch_size": 4, "eval_every": 0},
+            "eval": {"batch_size": 8},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +64,10 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         p.grad = torch.zeros_like(p)
     optimizer.step()
     path = tmp_path_factory.mktemp("ckpt") / "last.pth"
-    return save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                  "config": config_to_dict(cfg), "epoch": 1})  # fmt: skip
+    return save_checkpoint(
+        path,
+        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "config": config_to_dict(cfg), "epoch": 1},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +96,21 @@ def test_predictor_and_half(checkpoint: Path, weights: Path, tmp_path: Path) -> 
     b = Predictor(weights, runtime="torch")(image)[0]
     np.testing.assert_array_equal(a.keypoints, b.keypoints)
     np.testing.assert_array_equal(a.scores, b.scores)
-    assert cli_main(["export", "--checkpoint", str(weights), "--format", "weights", "--half",
-                     "--out", str(tmp_path / "h.safetensors")]) == 0  # fmt: skip
+    assert (
+        cli_main(
+            [
+                "export",
+                "--checkpoint",
+                str(weights),
+                "--format",
+                "weights",
+                "--half",
+                "--out",
+                str(tmp_path / "h.safetensors"),
+            ]
+        )
+        == 0
+    )
     half, _ = load_model_file(tmp_path / "h.safetensors")
     full, _ = load_model_file(weights)
     assert (tmp_path / "h.safetensors").stat().st_size < 0.6 * weights.stat().st_size
@@ -100,8 +126,20 @@ def test_fine_tune_from_weights(weights: Path, caplog: pytest.LogCaptureFixture)
     ref, _ = load_model_file(weights)
     assert all(torch.equal(v, ref.state_dict()[k]) for k, v in start.state_dict().items())
     five = apply_overrides(cfg, [])
-    five = config_from_dict({**config_to_dict(five), "data": {**config_to_dict(five)["data"], "layout": {
-        "name": "five", "keypoints": ["a", "b", "c", "d", "e"], "flip_pairs": [], "sigmas": [0.05] * 5}}})  # fmt: skip
+    five = config_from_dict(
+        {
+            **config_to_dict(five),
+            "data": {
+                **config_to_dict(five)["data"],
+                "layout": {
+                    "name": "five",
+                    "keypoints": ["a", "b", "c", "d", "e"],
+                    "flip_pairs": [],
+                    "sigmas": [0.05] * 5,
+                },
+            },
+        }
+    )
     with caplog.at_level(logging.WARNING, logger="fasterpose.models.weights_file"):
         other = PoseModel.from_config(five)
     assert "start from scratch" in caplog.text
