@@ -44,8 +44,10 @@ def files(tiny: tuple[PoseModel, Config], tmp_path_factory: pytest.TempPathFacto
     model, cfg = tiny
     root = tmp_path_factory.mktemp("backend")
     torch.save(model.state_dict(), root / "bare.pth")
-    torch.save({"state_dict": {"module.conv1.weight": torch.zeros(2), "final_layer.weight": torch.zeros(1)}},
-               root / "pose_resnet_50_256x192.pth")  # fmt: skip
+    torch.save(
+        {"state_dict": {"module.conv1.weight": torch.zeros(2), "final_layer.weight": torch.zeros(1)}},
+        root / "pose_resnet_50_256x192.pth",
+    )
     return {
         CHECKPOINT: save_checkpoint(root / "last.pth", {"model": model.state_dict(), "config": cfg}),
         WEIGHTS: save_weights(model, cfg, root / "last.safetensors"),
