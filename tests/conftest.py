@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the real-data folder and a tiny generated COCO-format dataset."""
+"""Shared pytest fixtures and helpers: the real-data folder, a tiny generated COCO-format dataset and the
+tiny model the export, runtime and evaluation tests build."""
 
 from __future__ import annotations
 
@@ -16,6 +17,18 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # ONNX exports of torch files are cached (fasterpose.deploy.export_cache): never in the user's cache from tests
 os.environ.setdefault("FASTERPOSE_CACHE_DIR", tempfile.mkdtemp(prefix="fasterpose-test-cache-"))
+
+
+def tiny_model(input_size: tuple[int, int] = (32, 64)) -> list[str]:
+    """Config overrides for the tiny test model: a random-init ResNet-18 at ``input_size`` (width,
+    height) with heatmaps a quarter of it."""
+    w, h = input_size
+    return [
+        "model.backbone=resnet18",
+        "model.pretrained=false",
+        f"data.input_size=[{w},{h}]",
+        f"data.heatmap_size=[{w // 4},{h // 4}]",
+    ]
 
 
 @pytest.fixture(scope="session")

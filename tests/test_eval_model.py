@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides, dump_config
 from fasterpose.deploy.export import export_model
@@ -19,7 +20,7 @@ from fasterpose.models.pose_model import PoseModel
 from fasterpose.pipeline.crops import as_rgb_image, warp_crops
 from fasterpose.pipeline.evaluate import build_eval_set
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+TINY = tiny_model()
 
 
 @pytest.fixture(scope="module")

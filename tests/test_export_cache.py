@@ -9,13 +9,14 @@ import pytest
 import torch
 
 import fasterpose.deploy.onnx_export as onnx_export
+from conftest import tiny_model
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy import export_cache
 from fasterpose.deploy.models import open_runner
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.models.pose_model import PoseModel
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+TINY = tiny_model()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import tiny_model
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy import export as export_module
@@ -19,7 +20,7 @@ from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.evaluation.coco import CocoEvaluator
 from fasterpose.models.pose_model import PoseModel
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+TINY = tiny_model()
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,9 @@ def test_export_refuses_its_own_input_and_existing_files(
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
-def test_failed_export_keeps_the_earlier_file(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              fmt: str) -> None:  # fmt: skip
+def test_failed_export_keeps_the_earlier_file(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
     """The export is staged in a hidden folder and renamed at the end: a failure half-way (here the
     disk filling up after part of the file is written) leaves the earlier output and no temp file."""
     cfg = apply_overrides(Config(), TINY)

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model
 from fasterpose.config import Config, apply_overrides, dump_config
 from fasterpose.deploy.export import export_model
 from fasterpose.deploy.predictor import Predictor
 from fasterpose.models.pose_model import PoseModel
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+TINY = tiny_model()
 BLOCKER = """
 import sys
 BLOCKED = ("torch", "torchvision", "timm")
