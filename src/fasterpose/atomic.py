@@ -149,8 +149,9 @@ def model_input_files(model: str | os.PathLike[str] | None) -> list[Path]:
     """The files a model path stands for: an OpenVINO ``.xml`` and its ``.bin``, else the file itself."""
     if model is None:
         return []
-    path = Path(model)
-    return [path, path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [path]
+    from fasterpose.runtimes.suffixes import model_files
+
+    return model_files(model)
 
 
 def refuse_inputs(

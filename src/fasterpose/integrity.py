@@ -209,11 +209,14 @@ def verify_exported(path: str | os.PathLike[str]) -> bool:
         st = p.stat()
     except OSError:
         return False  # the caller names the missing file
+    from fasterpose.runtimes.suffixes import OPENVINO, exported_kind
+
+    ir = exported_kind(p) == OPENVINO
     extra = (0, 0)
-    if p.suffix.lower() == ".xml":
+    if ir:
         b = p.with_suffix(".bin")
         extra = (b.stat().st_size, b.stat().st_mtime_ns) if b.is_file() else (-1, -1)
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, *extra)
     if key not in _verified:
-        _verified[key] = verify_openvino(p) if p.suffix.lower() == ".xml" else verify_onnx(p)
+        _verified[key] = verify_openvino(p) if ir else verify_onnx(p)
     return _verified[key]

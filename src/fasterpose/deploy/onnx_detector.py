@@ -339,7 +339,9 @@ class OnnxPersonDetector:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"detector file not found: {self.path}")
-        if self.path.suffix.lower() != ".onnx":
+        from fasterpose.runtimes.suffixes import ONNX, exported_kind
+
+        if exported_kind(self.path) != ONNX:
             raise ValueError(f"{self.path}: a detector must be an .onnx file (ultralytics, YOLOX or mmdeploy export)")
         if runtime == "auto":
             from fasterpose.deploy.runtimes import auto_cpu_runtime

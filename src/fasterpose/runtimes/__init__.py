@@ -7,7 +7,8 @@ a model file is.
     onnxruntime_runner.py  OnnxRuntimeRunner: an ONNX model on ONNX Runtime's CPU provider
     openvino_runner.py     OpenVinoRunner: an IR or ONNX model on OpenVINO's CPU plugin
     device.py              the device resolver and the bf16 capability check
-    formats.py             the model-file suffix table and the classifier of a model path
+    suffixes.py            the exported-model suffix table (.onnx, .xml; any case)
+    formats.py             the classifier of a model path: ModelFile(kind, what was read)
 
 Opening a model file as a runner plus its config is :func:`fasterpose.deploy.models.open_model`.
 Nothing here imports torch at module level except ``torch_runner.py``.

@@ -1,4 +1,4 @@
-"""What a model file is: the one suffix table and the one classifier of a model path.
+"""What a model file is: the one classifier of a model path (the suffix table is :mod:`~fasterpose.runtimes.suffixes`).
 
     kind        how it is recognised                                    read by
     onnx        ``.onnx`` (any case)                                    ONNX Runtime / OpenVINO, no torch
@@ -20,11 +20,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ONNX, OPENVINO = "onnx", "openvino"
+from fasterpose.runtimes.suffixes import (
+    EXPORTED_SUFFIXES,
+    IR_WEIGHTS_SUFFIX,
+    ONNX,
+    OPENVINO,
+    exported_kind,
+    exported_suffix,
+)
+
+__all__ = [
+    "CHECKPOINT",
+    "EXPORTED_SUFFIXES",
+    "KINDS",
+    "LINEAGE",
+    "ONNX",
+    "OPENVINO",
+    "STATE_DICT",
+    "WEIGHTS",
+    "CheckpointError",
+    "ModelFile",
+    "classify",
+    "exported_kind",
+    "exported_suffix",
+    "read_torch",
+    "refuse_non_checkpoint",
+]
+
 WEIGHTS, CHECKPOINT, LINEAGE, STATE_DICT = "weights", "checkpoint", "lineage", "state_dict"
 KINDS = (ONNX, OPENVINO, WEIGHTS, CHECKPOINT, LINEAGE, STATE_DICT)
-EXPORTED_SUFFIXES = {".onnx": ONNX, ".xml": OPENVINO}  # the exported-model suffixes, lower case
-IR_WEIGHTS_SUFFIX = ".bin"  # an OpenVINO IR's weights, beside its .xml
 WEIGHTS_SUFFIX = ".safetensors"
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".tar", "")  # "": a file without a suffix is read by its content
 CHECKPOINT_FORMAT = "fasterpose-checkpoint"
@@ -48,16 +72,6 @@ class ModelFile:
     def exported(self) -> bool:
         """An ``.onnx`` / ``.xml`` file: runs without torch, on ONNX Runtime or OpenVINO."""
         return self.kind in (ONNX, OPENVINO)
-
-
-def exported_kind(path: str | os.PathLike[str]) -> str | None:
-    """``onnx`` / ``openvino`` for an exported model's suffix (any case), else None. Reads nothing."""
-    return EXPORTED_SUFFIXES.get(Path(path).suffix.lower())
-
-
-def exported_suffix(kind: str) -> str:
-    """The suffix an exported model of ``kind`` (``onnx`` / ``openvino``) is written with."""
-    return next(s for s, k in EXPORTED_SUFFIXES.items() if k == kind)
 
 
 def refuse_non_checkpoint(p: Path) -> None:
