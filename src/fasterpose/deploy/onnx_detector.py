@@ -298,8 +298,11 @@ class _OpenVinoSession:
 
         self.input = (model.inputs[0].get_any_name(), shape(model.inputs[0]))
         self.outputs = [(o.get_any_name(), shape(o)) for o in model.outputs]
-        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_NUM_THREADS": int(num_threads or default_num_threads())}  # fmt: skip
+        config = {
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": int(num_threads or default_num_threads()),
+        }
         self.request = core.compile_model(model, "CPU", config).create_infer_request()
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
