@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy.export import export_model
@@ -22,7 +23,7 @@ from fasterpose.models.pose_model import PoseModel
 from fasterpose.pipeline.crops import as_rgb_image, crop_people
 from fasterpose.pipeline.torch_runner import TorchRunner
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
+TINY = tiny_model((64, 96))
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +154,10 @@ def test_latency_bench_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert set(report["peak_detail"]["fp32"]) >= fp32_kernels  # every runtime's own kernels
     every = [v for d in report["peak_detail"].values() for v in d.values()]
     assert int8_peak == pytest.approx(max(every), abs=0.06) and report["peak_kernel"]["int8"].split()[0] in (
-        "torch", "onnxruntime", "openvino")  # fmt: skip
+        "torch",
+        "onnxruntime",
+        "openvino",
+    )
     assert report["peak_conditions"] == {"interleaved_with_rows": True, "threads": 1, "runs": 2}
     for row in report["rows"]:
         assert row["ms_min"] <= row["ms_median"] <= row["ms_max"]

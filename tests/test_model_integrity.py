@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_model
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy import export as export_module
@@ -30,7 +31,7 @@ from fasterpose.models.pose_model import PoseModel
 from fasterpose.models.weights_file import WeightsFileError, save_weights
 from fasterpose.pipeline.topdown import TopDownPipeline
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+TINY = tiny_model()
 KINDS = ["pth", "safetensors", "onnx", "xml"]
 
 
@@ -204,8 +205,15 @@ def _foreign_onnx(path: Path, module: nn.Module, size: tuple[int, int], dynamic:
     axes = {"images": {0: "batch"}, **{n: {0: "batch"} for n in names}} if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on the input-shape check
-        torch.onnx.export(module.eval(), (torch.zeros(1, 3, size[1], size[0]),), str(path), dynamo=False,
-                          input_names=["images"], output_names=names, dynamic_axes=axes)  # fmt: skip
+        torch.onnx.export(
+            module.eval(),
+            (torch.zeros(1, 3, size[1], size[0]),),
+            str(path),
+            dynamo=False,
+            input_names=["images"],
+            output_names=names,
+            dynamic_axes=axes,
+        )
     return path
 
 
@@ -253,10 +261,22 @@ def test_config_and_annotations_joint_count_mismatch_through_eval_is_one_line(
     from fasterpose.keypoints import get_spec
 
     names = list(get_spec("coco17").names)
-    ann = {"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 64}],
-           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 30, 60], "area": 1800.0,
-                            "iscrowd": 0, "num_keypoints": 1, "keypoints": [5, 5, 2] + [0, 0, 0] * 16}],
-           "categories": [{"id": 1, "name": "person", "keypoints": names, "skeleton": []}]}  # fmt: skip
+    ann = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 64}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [1, 1, 30, 60],
+                "area": 1800.0,
+                "iscrowd": 0,
+                "num_keypoints": 1,
+                "keypoints": [5, 5, 2] + [0, 0, 0] * 16,
+            }
+        ],
+        "categories": [{"id": 1, "name": "person", "keypoints": names, "skeleton": []}],
+    }
     (tmp_path / "val.json").write_text(json.dumps(ann))
     config = tmp_path / "cfg.yaml"
     config.write_text(
