@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import tiny_model
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy.predictor import Predictor
@@ -23,7 +24,7 @@ from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.pipeline.crops import as_rgb_image, crop_people
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
+TINY = tiny_model((64, 96))
 
 
 def tiny_cfg(*extra: str) -> Config:
