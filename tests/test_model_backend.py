@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy import models as backend
 from fasterpose.engine.checkpoint import CheckpointError, save_checkpoint
@@ -27,7 +28,7 @@ from fasterpose.runtimes.formats import (
     exported_kind,
 )
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+TINY = tiny_model()
 
 
 @pytest.fixture(scope="module")
