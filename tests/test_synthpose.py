@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -221,3 +222,53 @@ def test_ensure_generates_once_and_refuses_a_different_dataset(tmp_path: Path) -
     lost.unlink()
     assert not synthpose.holds(root, 3, 2, 5, knobs)
     assert synthpose.ensure(root, 3, 2, seed=5, knobs=knobs).generated and _files(root) == before
+
+
+# SHA-256 over (relative path, bytes) of every file `generate` writes, per CPU class: the generator's
+# float64 maths runs through numpy kernels chosen per instruction set, so the digests hold for the class
+# they were taken on (taken with the generator of commit de0debf)
+PINNED_SHA256 = {
+    "amx": {
+        "fixture": "2c8d799a0d570c4a9f7e89a0668cdd0053e27281b10c1aca8647dbe6b5b35dc1",
+        "hard": "dc5fdde99975ed064e3ec8401254cd6dd3cf625d4a59b8e6b4eb0c0b0538919d",
+        "study": "77f76e44ee839b6533d8c0b0a816fcdfc147490b2f8e08a87a8a42424500284e",
+    },
+}
+STUDY_KNOBS = {  # configs/study/study.yaml's dataset knobs
+    "min_people": 1,
+    "max_people": 1,
+    "occluder_prob": 0.0,
+    "clutter": 0.0,
+    "noise": 0.0,
+    "blur_prob": 0.0,
+    "truncation_prob": 0.0,
+    "pose_variation": 0.15,
+    "difficulty": 1.0,
+    "scale_range": (0.4, 0.95),
+    "thickness_range": (0.75, 1.35),
+    "image_size": (192, 320),
+    "jpeg_quality": 90,
+    "antialias": True,
+}
+
+
+def _tree_sha256(root: Path) -> str:
+    h = hashlib.sha256()
+    for name, data in _files(root).items():
+        h.update(name.encode() + b"\0" + data)
+    return h.hexdigest()
+
+
+def test_bytes_pinned(dataset: tuple[Path, dict], tmp_path: Path) -> None:
+    """Same seed and knobs, same bytes as the generator wrote when these digests were taken: the study's
+    dataset must not change when the generator gets faster."""
+    from fasterpose.bench.provenance import cpu_class
+
+    pinned = PINNED_SHA256.get(cpu_class())
+    if pinned is None:
+        pytest.skip(f"no SynthPose digests pinned for CPU class {cpu_class()!r}")
+    generate(tmp_path / "hard", 5, 2, seed=11, max_people=6, occluder_prob=0.7, difficulty=1.5, antialias=False)
+    generate(tmp_path / "study", 6, 3, seed=0, **STUDY_KNOBS)
+    got = {"fixture": _tree_sha256(dataset[0]), "hard": _tree_sha256(tmp_path / "hard")}
+    got["study"] = _tree_sha256(tmp_path / "study")
+    assert got == pinned
