@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -236,3 +237,89 @@ def test_keypoint_specs_are_consistent() -> None:
     assert get_spec("mpii16") is MPII_16
     with pytest.raises(ValueError, match="valid"):
         get_spec("h36m")
+
+
+def _encode_broadcast(codec: HeatmapCodec, keypoints: np.ndarray, joint_weights: np.ndarray | None = None):
+    """The encoder in its plain formulation (broadcast outer product, then the weight mask), kept to pin
+    :meth:`HeatmapCodec.encode` bit for bit: training targets must not change with its implementation."""
+    kpts = np.asarray(keypoints, dtype=np.float64)
+    w, h = codec.heatmap_size
+    radius = codec.sigma * 3
+    labelled = (kpts[:, 2] > 0) & np.isfinite(kpts[:, :2]).all(axis=1)
+    weight = labelled.astype(np.float32)
+    xs, ys = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)
+    mu = codec.input_to_heatmap(np.nan_to_num(kpts[:, :2], nan=-1e6))
+    if codec.encoding == "msra":
+        mu = np.trunc(mu + 0.5)
+        ul, br = np.trunc(mu - radius), np.trunc(mu + radius + 1)
+        inside = (ul[:, 0] < w) & (ul[:, 1] < h) & (br[:, 0] >= 0) & (br[:, 1] >= 0)
+        mx = (xs[None, :] >= ul[:, :1]) & (xs[None, :] < br[:, :1])
+        my = (ys[None, :] >= ul[:, 1:]) & (ys[None, :] < br[:, 1:])
+    else:
+        inside = (
+            (mu[:, 0] + radius >= 0)
+            & (mu[:, 1] + radius >= 0)
+            & (mu[:, 0] - radius <= w - 1)
+            & (mu[:, 1] - radius <= h - 1)
+        )
+        mx = np.abs(xs[None, :] - mu[:, :1]) <= radius
+        my = np.abs(ys[None, :] - mu[:, 1:]) <= radius
+    weight = weight * inside.astype(np.float32)
+    gx = np.exp(-((xs[None, :] - mu[:, :1]) ** 2) / (2 * codec.sigma**2)) * mx
+    gy = np.exp(-((ys[None, :] - mu[:, 1:]) ** 2) / (2 * codec.sigma**2)) * my
+    heatmaps = (gy[:, :, None] * gx[:, None, :]).astype(np.float32)
+    heatmaps *= (weight > 0)[:, None, None]
+    if joint_weights is not None:
+        weight = weight * np.asarray(joint_weights, dtype=np.float32)
+    return heatmaps, weight.astype(np.float32)
+
+
+def _assert_same_bits(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> None:
+    for x, y in zip(a, b, strict=True):
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize(
+    "codec",
+    [
+        HeatmapCodec((192, 256), (48, 64), 2.0, "msra"),
+        HeatmapCodec((192, 256), (48, 64), 2.0, "unbiased"),
+        HeatmapCodec((288, 384), (72, 96), 3.0, "msra"),
+        HeatmapCodec((96, 128), (24, 32), 1.5, "unbiased"),
+    ],
+    ids=["msra", "unbiased", "msra-384", "unbiased-s1.5"],
+)
+def test_encode_is_bit_identical_to_the_broadcast_product(codec: HeatmapCodec) -> None:
+    """Joints inside, on the border and outside the map, on pixel centres and half pixels, NaN and inf,
+    unlabelled, with and without joint weights."""
+    rng = np.random.default_rng(0)
+    W, H = codec.input_size
+    for t in range(400):
+        k = np.zeros((17, 3))
+        k[:, 0], k[:, 1] = rng.uniform(-60, W + 60, 17), rng.uniform(-60, H + 60, 17)
+        k[:, 2] = rng.integers(0, 3, 17)
+        if t % 5 == 0:
+            k[:, :2] = np.round(k[:, :2] / 4) * 4 + rng.choice([-2.0, -0.5, 0.0, 0.5, 2.0], (17, 2))
+        if t % 7 == 0:
+            k[rng.integers(17), 0] = np.nan
+        if t % 11 == 0:
+            k[rng.integers(17), 1] = np.inf
+        jw = rng.uniform(0.5, 1.5, 17).astype(np.float32) if t % 3 == 0 else None
+        _assert_same_bits(codec.encode(k, jw), _encode_broadcast(codec, k, jw))
+
+
+@pytest.mark.real_data
+def test_encode_is_bit_identical_on_real_training_crops(shared_data: Path) -> None:
+    """The keypoints of augmented coco_mini training crops (three epochs) encode bit for bit as before."""
+    from fasterpose.config import AugmentConfig
+    from fasterpose.data import TopDownDataset, parse_coco_keypoints
+
+    root = shared_data / "coco_mini"
+    records = parse_coco_keypoints(root / "annotations/person_keypoints_train2017_mini.json", root / "train2017")
+    codec = HeatmapCodec((192, 256), (48, 64), 2.0)
+    ds = TopDownDataset(records, COCO_17, codec, augment=AugmentConfig(), seed=0)
+    for epoch in range(3):
+        for i in range(len(ds)):
+            sample = ds.prepare(i, np.random.default_rng([epoch, i]))
+            _assert_same_bits(codec.encode(sample.keypoints), _encode_broadcast(codec, sample.keypoints))

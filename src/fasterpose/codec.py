@@ -135,10 +135,11 @@ class HeatmapCodec:
             mx = np.abs(xs[None, :] - mu[:, :1]) <= radius
             my = np.abs(ys[None, :] - mu[:, 1:]) <= radius
         weight = weight * inside.astype(np.float32)
-        gx = np.exp(-((xs[None, :] - mu[:, :1]) ** 2) / (2 * self.sigma**2)) * mx
+        # a joint of weight 0 gets an all-zero x factor, so its map is exact zeros
+        gx = np.exp(-((xs[None, :] - mu[:, :1]) ** 2) / (2 * self.sigma**2)) * (mx & (weight > 0)[:, None])
         gy = np.exp(-((ys[None, :] - mu[:, 1:]) ** 2) / (2 * self.sigma**2)) * my
-        heatmaps = (gy[:, :, None] * gx[:, None, :]).astype(np.float32)
-        heatmaps *= (weight > 0)[:, None, None]
+        # each pixel is one float64 product gy[y] * gx[x] rounded to float32 (einsum: faster than broadcasting)
+        heatmaps = np.einsum("ki,kj->kij", gy, gx).astype(np.float32)
         if joint_weights is not None:
             jw = np.asarray(joint_weights, dtype=np.float32)
             if jw.shape != (num,):

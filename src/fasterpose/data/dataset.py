@@ -36,6 +36,7 @@ from fasterpose.data.transforms import (
     transform_keypoints,
     warp_image,
 )
+from fasterpose.data.workers import keep_freed_memory
 from fasterpose.experiment import Experiment, experiment_of
 from fasterpose.keypoints import KeypointSpec, check_annotation_layout
 
@@ -209,7 +210,8 @@ class TopDownDataset(Dataset[dict[str, Any]]):
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: give the worker's dataset its own augmentation generator.
+    """DataLoader ``worker_init_fn``: give the worker's dataset its own augmentation generator, and
+    let the worker reuse freed memory (:func:`fasterpose.data.workers.keep_freed_memory`).
 
     It deliberately leaves OpenCV's thread count alone: ``cv2.setNumThreads`` in a forked worker
     deadlocks once the parent has started OpenCV's thread pool. Call ``cv2.setNumThreads(1)`` in the
@@ -218,6 +220,7 @@ def seed_worker(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
     if info is None:
         return
+    keep_freed_memory()
     dataset = info.dataset
     while not isinstance(dataset, TopDownDataset) and hasattr(dataset, "dataset"):
         dataset = dataset.dataset  # torch.utils.data.Subset and similar wrappers
