@@ -6,19 +6,25 @@ only shown by timing old and new code interleaved in one process. :func:`import_
 name (default ``fasterpose_base``), rewrites the package's own absolute imports to that name, and
 imports it. Only modules whose dependencies are plain imports work this way (no entry points, no
 package data looked up by distribution name); the data pipeline and SynthPose are such modules.
+What is process-wide (the allocator settings a data worker makes) needs fresh processes instead:
+:func:`alternate` runs old and new as alternating child processes.
 """
 
 from __future__ import annotations
 
 import importlib
 import io
+import json
 import re
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 PACKAGE = "fasterpose"
 # "fasterpose" as a module path: followed by ".name", or a whole word after "import " / "from "
@@ -58,3 +64,31 @@ def import_baseline(
     sys.path.insert(0, str(folder))
     importlib.invalidate_caches()
     return importlib.import_module(target)
+
+
+def alternate(
+    command: Callable[[str], list[str]], rounds: int, timeout: float = 900.0
+) -> dict[str, list[dict[str, Any]]]:
+    """Run ``command("old")`` and ``command("new")`` as fresh processes, ``rounds`` times each, alternating
+    which goes first (old, new, new, old, ...); each must print one JSON object as its last line.
+
+    Fresh processes measure what is process-wide (allocator settings, import-time state) as each
+    revision has it; alternating them lets load drift hit both. Returns the parsed objects per variant.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
+    for r in range(rounds):
+        for variant in ("new", "old") if r % 2 else ("old", "new"):
+            done = subprocess.run(command(variant), capture_output=True, text=True, timeout=timeout, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{variant} run failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+            runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def ratio_summary(old: list[float], new: list[float]) -> dict[str, Any]:
+    """Per-round ratios old / new of paired timings (above 1: the new code is faster), and their median."""
+    ratios = [o / n for o, n in zip(old, new, strict=True)]
+    return {
+        "ratio_old_over_new_per_round": [round(x, 3) for x in ratios],
+        "ratio_old_over_new_median": round(statistics.median(ratios), 3),
+    }
