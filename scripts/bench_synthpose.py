@@ -5,20 +5,20 @@ one process) into a temporary folder. ``images_per_second_per_core`` uses the pr
 so it stays meaningful on a shared machine; ``images_per_second_wall`` is the wall-clock rate.
 
 With ``--baseline REV`` the generator as it was at git revision REV (extracted beside this tree by
-:func:`fasterpose.bench.baseline.import_baseline`) and the current one run in alternating fresh
-processes (:func:`fasterpose.bench.baseline.alternate`: the allocator setting ``generate`` makes is
-process-wide), so that load drift hits both; the JSON gives the per-round CPU-time ratios old / new,
-their median, and whether both wrote the same bytes (SHA-256 over every file).
+:func:`fasterpose.bench.baseline.import_baseline`) and the current one run in two processes (the
+allocator setting ``generate`` makes is process-wide), timed block by block in alternation
+(:func:`fasterpose.bench.baseline.interleave`) so that load drift hits both; the JSON gives the
+CPU-time ratios old / new of the paired blocks and whether both wrote the same bytes (SHA-256
+over every file of every block).
 
     python scripts/bench_synthpose.py --images 400
-    python scripts/bench_synthpose.py --images 200 --rounds 6 --baseline de0debf
+    python scripts/bench_synthpose.py --baseline de0debf --blocks 20
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import resource
 import sys
 import tempfile
@@ -67,34 +67,51 @@ def load_generate(variant: str, baseline: str | None) -> Callable[..., dict[str,
 
 
 def child(args: argparse.Namespace) -> None:
-    """One timed run of one variant in this fresh process; prints one JSON line."""
-    cv2.setNumThreads(1)
-    gen = load_generate(args.child, args.baseline)
-    gen(tempfile.mkdtemp(prefix="synthpose_bench_"), 8, 0, seed=args.seed)  # warm-up
-    run = timed_generate(gen, args.images, args.seed)
-    print(json.dumps({k: run[k] for k in ("cpu_s", "wall_s", "faults", "sha256")}))
+    """One variant as an :func:`~fasterpose.bench.baseline.interleave` child: block ``b`` generates
+    ``--block`` images with seed ``b``; the closing digest covers every block's files."""
+    from fasterpose.bench.baseline import serve_blocks
+
+    def setup() -> dict[str, Any]:
+        cv2.setNumThreads(1)
+        gen = load_generate(args.child, args.baseline)
+        gen(tempfile.mkdtemp(prefix="synthpose_bench_"), 8, 0, seed=args.seed)  # warm-up
+        state = {"gen": gen, "blocks": 0, "sha256": hashlib.sha256(), "images": 0}
+        state["faults0"] = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return state
+
+    def block(state: dict[str, Any]) -> float:
+        run = timed_generate(state["gen"], args.block, args.seed + state["blocks"])
+        state["blocks"] += 1
+        state["images"] += args.block
+        state["sha256"].update(run["sha256"].encode())
+        return float(run["cpu_s"])
+
+    def end(state: dict[str, Any]) -> dict[str, Any]:
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - state["faults0"]
+        return {"sha256": state["sha256"].hexdigest(), "faults_per_image": faults / max(state["images"], 1)}
+
+    serve_blocks(setup, block, end)
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
-    """Old and new in alternating fresh processes: rates, per-round ratios, same bytes or not."""
-    from fasterpose.bench.baseline import alternate, ratio_summary
+    """Old and new in two processes timed block by block in alternation: rates, ratios, same bytes or not."""
+    from fasterpose.bench.baseline import interleave, ratio_summary
 
     def command(variant: str) -> list[str]:
-        return [sys.executable, __file__, "--child", variant, "--baseline", args.baseline]  # type: ignore[list-item]
+        opts = ["--block", str(args.block), "--seed", str(args.seed), "--baseline", str(args.baseline)]
+        return [sys.executable, __file__, "--child", variant, *opts]
 
-    base = ["--images", str(args.images), "--seed", str(args.seed)]
-    runs = alternate(lambda v: command(v) + base, args.rounds)
-    cpu = {v: [r["cpu_s"] for r in runs[v]] for v in runs}
+    t = interleave(command, args.blocks)
+    final = t["final"]
     return {
         "revision": args.baseline,
-        "rounds": args.rounds,
-        "images_per_round": args.images,
-        "old_images_per_second_per_core": round(args.images / min(cpu["old"]), 1),
-        "new_images_per_second_per_core": round(args.images / min(cpu["new"]), 1),
-        "old_page_faults_per_image": round(sum(r["faults"] for r in runs["old"]) / len(runs["old"]) / args.images, 1),
-        "new_page_faults_per_image": round(sum(r["faults"] for r in runs["new"]) / len(runs["new"]) / args.images, 1),
-        **{k.replace("ratio", "cpu_ratio", 1): v for k, v in ratio_summary(cpu["old"], cpu["new"]).items()},
-        "same_bytes": len({r["sha256"] for r in runs["old"] + runs["new"]}) == 1,
+        "images_per_block": args.block,
+        "old_images_per_second_per_core": round(args.block * len(t["old"]) / sum(t["old"]), 1),
+        "new_images_per_second_per_core": round(args.block * len(t["new"]) / sum(t["new"]), 1),
+        "old_page_faults_per_image": round(final["old"]["faults_per_image"], 1),
+        "new_page_faults_per_image": round(final["new"]["faults_per_image"], 1),
+        **ratio_summary(t["old"], t["new"]),
+        "same_bytes": final["old"]["sha256"] == final["new"]["sha256"],
     }
 
 
@@ -104,7 +121,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="report the best of this many runs")
     parser.add_argument("--baseline", default=None, help="git revision to compare with (old / new)")
-    parser.add_argument("--rounds", type=int, default=4, help="old/new pairs of fresh processes (--baseline)")
+    parser.add_argument("--blocks", type=int, default=20, help="timed blocks per variant (--baseline)")
+    parser.add_argument("--block", type=int, default=25, help="images per block (--baseline)")
     parser.add_argument("--child", choices=("old", "new"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args()

@@ -6,8 +6,8 @@ only shown by timing old and new code interleaved in one process. :func:`import_
 name (default ``fasterpose_base``), rewrites the package's own absolute imports to that name, and
 imports it. Only modules whose dependencies are plain imports work this way (no entry points, no
 package data looked up by distribution name); the data pipeline and SynthPose are such modules.
-What is process-wide (the allocator settings a data worker makes) needs fresh processes instead:
-:func:`alternate` runs old and new as alternating child processes.
+What is process-wide (the allocator settings a data worker makes) needs separate processes instead:
+:func:`interleave` runs old and new as two child processes timed block by block in alternation.
 """
 
 from __future__ import annotations
@@ -66,29 +66,69 @@ def import_baseline(
     return importlib.import_module(target)
 
 
-def alternate(
-    command: Callable[[str], list[str]], rounds: int, timeout: float = 900.0
-) -> dict[str, list[dict[str, Any]]]:
-    """Run ``command("old")`` and ``command("new")`` as fresh processes, ``rounds`` times each, alternating
-    which goes first (old, new, new, old, ...); each must print one JSON object as its last line.
+def interleave(command: Callable[[str], list[str]], blocks: int, timeout: float = 900.0) -> dict[str, Any]:
+    """Time ``old`` and ``new`` in two live processes, one block at a time in alternation (old, new, new, old...).
 
-    Fresh processes measure what is process-wide (allocator settings, import-time state) as each
-    revision has it; alternating them lets load drift hit both. Returns the parsed objects per variant.
+    ``command(variant)`` starts a process that speaks :func:`serve_blocks`' protocol. Separate
+    processes measure what is process-wide (allocator settings, import-time state) as each revision
+    has it; blocks of a fraction of a second, alternated, let load drift hit both alike. Returns
+    ``{"old": [block seconds...], "new": [...], "final": {variant: its closing object}}``.
     """
-    runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
-    for r in range(rounds):
-        for variant in ("new", "old") if r % 2 else ("old", "new"):
-            done = subprocess.run(command(variant), capture_output=True, text=True, timeout=timeout, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"{variant} run failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-            runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return runs
+    procs = {
+        v: subprocess.Popen(command(v), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        for v in ("old", "new")
+    }
+
+    def ask(variant: str, line: str) -> dict[str, Any]:
+        proc = procs[variant]
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        reply = proc.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"the {variant} process ended (exit code {proc.wait(timeout)})")
+        return json.loads(reply)  # type: ignore[no-any-return]
+
+    times: dict[str, Any] = {"old": [], "new": []}
+    try:
+        for v in procs:
+            ask(v, "ready")  # imported and warmed up
+        for b in range(blocks):
+            for v in ("new", "old") if b % 2 else ("old", "new"):
+                times[v].append(ask(v, "block")["seconds"])
+        times["final"] = {v: ask(v, "end") for v in procs}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout)
+    return times
+
+
+def serve_blocks(setup: Callable[[], Any], block: Callable[[Any], float], end: Callable[[Any], dict[str, Any]]) -> None:
+    """A child of :func:`interleave`: ``setup()`` once (on ``ready``), then one ``block(state)`` (its CPU
+    seconds) per ``block`` line, and ``end(state)`` (a JSON object) on ``end``; one JSON line per reply."""
+    state = None
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "ready":
+            state = setup()
+            reply: dict[str, Any] = {}
+        elif command == "block":
+            reply = {"seconds": block(state)}
+        else:
+            print(json.dumps(end(state)), flush=True)
+            return
+        print(json.dumps(reply), flush=True)
 
 
 def ratio_summary(old: list[float], new: list[float]) -> dict[str, Any]:
-    """Per-round ratios old / new of paired timings (above 1: the new code is faster), and their median."""
-    ratios = [o / n for o, n in zip(old, new, strict=True)]
+    """Ratios old / new of paired block timings (above 1: the new code is faster): median, quartiles, totals."""
+    ratios = sorted(o / n for o, n in zip(old, new, strict=True))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
     return {
-        "ratio_old_over_new_per_round": [round(x, 3) for x in ratios],
-        "ratio_old_over_new_median": round(statistics.median(ratios), 3),
+        "cpu_ratio_old_over_new_median": round(statistics.median(ratios), 3),
+        "cpu_ratio_old_over_new_quartiles": [round(q[0], 3), round(q[2], 3)],
+        "cpu_ratio_old_over_new_of_totals": round(sum(old) / sum(new), 3),
+        "blocks": len(ratios),
     }
