@@ -66,7 +66,7 @@ def _render_one(args: tuple[int, str, int, SynthPoseKnobs, str]) -> tuple[dict[s
     ok, buf = cv2.imencode(".jpg", sample.image, [cv2.IMWRITE_JPEG_QUALITY, knobs.jpeg_quality])
     if not ok:
         raise RuntimeError(f"SynthPose: JPEG encoding failed for {file_name}")
-    (Path(folder) / file_name).write_bytes(buf.tobytes())
+    (Path(folder) / file_name).write_bytes(buf)
     h, w = sample.image.shape[:2]
     entry = {"id": image_id, "file_name": file_name, "width": w, "height": h}
     return entry, [_annotation(sample, p, image_id) for p in range(len(sample.people))]
@@ -76,8 +76,8 @@ def _annotation(sample: SynthSample, i: int, image_id: int) -> dict[str, Any]:
     p = sample.people[i]
     kps = p.keypoints
     flat: list[float | int] = []
-    for x, y, v in kps:
-        flat += [_r(x), _r(y), int(v)]
+    for x, y, v in kps.tolist():
+        flat += [round(x, 2), round(y, 2), int(v)]
     return {
         "image_id": image_id,
         "category_id": 1,
@@ -86,7 +86,7 @@ def _annotation(sample: SynthSample, i: int, image_id: int) -> dict[str, Any]:
         "num_keypoints": int(np.count_nonzero(kps[:, 2] > 0)),
         "bbox": [_r(v) for v in p.bbox],
         "area": _r(p.area),
-        "segmentation": [[_r(v) for v in poly] for poly in p.segmentation],
+        "segmentation": [[round(float(v), 2) for v in poly] for poly in p.segmentation],
     }
 
 
