@@ -19,7 +19,9 @@ With ``--baseline REV`` the pipeline as it was at git revision REV and the curre
 processes, each set up as its revision's loader worker is, timed block by block in alternation
 (:func:`fasterpose.bench.baseline.interleave`), and the JSON gives the CPU-time ratios old / new
 of the paired blocks, page faults per sample and whether both produced the same bytes (every
-image, target and weight of the same sample sequence).
+image, target and weight of the same sample sequence). The paired blocks'
+own rates read below the main figure: hashing each block's output between samples evicts the
+caches for old and new alike.
 
     python scripts/bench_data.py --samples 1000
     python scripts/bench_data.py --baseline de0debf --blocks 20

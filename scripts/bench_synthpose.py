@@ -9,7 +9,9 @@ With ``--baseline REV`` the generator as it was at git revision REV (extracted b
 allocator setting ``generate`` makes is process-wide), timed block by block in alternation
 (:func:`fasterpose.bench.baseline.interleave`) so that load drift hits both; the JSON gives the
 CPU-time ratios old / new of the paired blocks and whether both wrote the same bytes (SHA-256
-over every file of every block).
+over every file of every block). The paired blocks'
+own rates read below the main figure: hashing each block's output between samples evicts the
+caches for old and new alike.
 
     python scripts/bench_synthpose.py --images 400
     python scripts/bench_synthpose.py --baseline de0debf --blocks 20
