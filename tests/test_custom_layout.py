@@ -29,7 +29,7 @@ from fasterpose.deploy.metadata import read_metadata
 from fasterpose.deploy.predictor import Predictor
 from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
 from fasterpose.engine.train import train
-from fasterpose.layouts import DEFAULT_SIGMA
+from fasterpose.keypoints import DEFAULT_SIGMA
 from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, score_predictions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,9 +106,10 @@ def test_eval_uses_the_layout_sigmas(trained: tuple[Config, Path], data_root: Pa
     layout's 14 sigmas, and not the one with the default sigmas."""
     cfg, ckpt = trained
     model, _ = load_model_from_checkpoint(ckpt)
-    from fasterpose.engine.inference import evaluate_model
+    from fasterpose.pipeline.evaluate import evaluate_on_dataset
 
-    metrics = evaluate_model(model, cfg, "cpu", "val", tmp_path / "model", progress=False)
+    metrics = evaluate_on_dataset(model, cfg, build_eval_set(cfg, "val"), tmp_path / "model", progress=False,
+                                  device="cpu").metrics  # fmt: skip
     assert 0.0 <= metrics["AP"] <= 1.0
     eval_set = build_eval_set(cfg)
     oracle = oracle_predictions(cfg, eval_set)

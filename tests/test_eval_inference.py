@@ -15,12 +15,11 @@ from fasterpose.cli import main
 from fasterpose.codec import HeatmapCodec
 from fasterpose.config import Config, apply_overrides, dump_config
 from fasterpose.engine.checkpoint import save_checkpoint
-from fasterpose.engine.inference import evaluate_model, predict_dataset
 from fasterpose.evaluation.coco import STAT_NAMES
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.keypoints import COCO_17
 from fasterpose.models.pose_model import PoseModel
-from fasterpose.pipeline.evaluate import EvalSet, build_eval_set, score_predictions
+from fasterpose.pipeline.evaluate import EvalSet, build_eval_set, evaluate_on_dataset, score_predictions
 from fasterpose.pipeline.topdown import TopDownPipeline, rescore
 from fasterpose.pipeline.torch_runner import TorchRunner
 
@@ -142,12 +141,14 @@ def test_flip_test_is_identity_for_an_equivariant_model_and_shift_follows_encodi
         plain = torch.sigmoid(h).numpy() if sigmoid else h.numpy()
         np.testing.assert_allclose(model_heatmaps(sym, x, codec, flip_index, sigmoid), plain, atol=1e-6)
     # through the dataset: identical keypoints with and without flip test
-    on = predict_dataset(sym, cfg, progress=False, eval_set=dataset)
-    off = predict_dataset(sym, apply_overrides(cfg, ["eval.flip_test=false"]), progress=False, eval_set=dataset)
+    on = evaluate_on_dataset(sym, cfg, dataset, progress=False, device="cpu").predictions
+    off = evaluate_on_dataset(sym, apply_overrides(cfg, ["eval.flip_test=false"]), dataset, progress=False,
+                              device="cpu").predictions  # fmt: skip
     np.testing.assert_allclose(np.stack([p.keypoints for p in on]), np.stack([p.keypoints for p in off]), atol=1e-4)
     # a model that is not equivariant does change (the comparison can fail)
-    raw_on = predict_dataset(inner, cfg, progress=False, eval_set=dataset)
-    raw_off = predict_dataset(inner, apply_overrides(cfg, ["eval.flip_test=false"]), progress=False, eval_set=dataset)
+    raw_on = evaluate_on_dataset(inner, cfg, dataset, progress=False, device="cpu").predictions
+    raw_off = evaluate_on_dataset(inner, apply_overrides(cfg, ["eval.flip_test=false"]), dataset, progress=False,
+                                  device="cpu").predictions  # fmt: skip
     moved = np.stack([p.keypoints[:, :2] for p in raw_on]) - np.stack([p.keypoints[:, :2] for p in raw_off])
     assert np.abs(moved).max() > 1.0
     # MSRA: the flipped-back map of an equivariant model is the map shifted one pixel right
@@ -159,7 +160,7 @@ def test_flip_test_is_identity_for_an_equivariant_model_and_shift_follows_encodi
 
 def test_detector_boxes_end_to_end(tmp_path: Path) -> None:
     cfg = coco_cfg(*TINY, "eval.use_gt_boxes=false", "loss.name=rce", "eval.flip_test=false")
-    metrics = evaluate_model(tiny_model(cfg), cfg, out_dir=tmp_path, progress=False)
+    metrics = evaluate_on_dataset(tiny_model(cfg), cfg, build_eval_set(cfg), tmp_path, progress=False).metrics
     assert list(metrics) == list(STAT_NAMES)
     assert all(np.isfinite(v) and -1.0 <= v <= 1.0 for v in metrics.values())
     results = json.loads((tmp_path / "results_val_det.json").read_text())
@@ -222,7 +223,7 @@ def test_mpii_end_to_end(tmp_path: Path) -> None:
             "data.num_workers=0",
         ],
     )
-    metrics = evaluate_model(tiny_model(cfg), cfg, out_dir=tmp_path, progress=False)
+    metrics = evaluate_on_dataset(tiny_model(cfg), cfg, build_eval_set(cfg), tmp_path, progress=False).metrics
     assert set(metrics) >= {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean", "Mean@0.1"}
     assert all(0.0 <= v <= 100.0 for v in metrics.values())
     info = json.loads((tmp_path / "metrics_val_gt.json").read_text())
@@ -232,6 +233,8 @@ def test_mpii_end_to_end(tmp_path: Path) -> None:
     assert len(rows) == 5 and np.asarray(rows[0]["joints_matlab"]).shape == (16, 2)
     # eval.max_images: only the chosen images' people are scored (none counts as missed)
     small = apply_overrides(cfg, ["eval.max_images=2", "eval.flip_test=false"])
-    metrics2 = evaluate_model(tiny_model(cfg), small, out_dir=tmp_path / "two", progress=False)
+    metrics2 = evaluate_on_dataset(
+        tiny_model(cfg), small, build_eval_set(small), tmp_path / "two", progress=False
+    ).metrics
     assert json.loads((tmp_path / "two" / "metrics_val_gt.json").read_text())["people"] == 2
     assert all(0.0 <= v <= 100.0 for v in metrics2.values())

@@ -11,7 +11,7 @@ import torch
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy.predictor import Predictor
 from fasterpose.models.pose_model import PoseModel
-from fasterpose.pipeline.evaluate import build_eval_set, predict_eval_set
+from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
 from fasterpose.pipeline.topdown import TopDownPipeline
 from fasterpose.pipeline.torch_runner import TorchRunner
 
@@ -50,7 +50,9 @@ def test_dataset_path_and_predictor_give_identical_keypoints(model: PoseModel, s
     eval_set = build_eval_set(cfg)
     assert len(eval_set) > 1 and len({r.image_path for r in eval_set.records}) == 1
     predictor = Predictor(model, cfg, runtime="torch", flip_test=cfg.eval.flip_test, batch_size=64)
-    from_dataset = predict_eval_set(TopDownPipeline.from_config(cfg, predictor.runner), eval_set, progress=False)
+    from_dataset = evaluate_on_dataset(
+        TopDownPipeline.from_config(cfg, predictor.runner), cfg, eval_set, progress=False
+    ).predictions
 
     record = eval_set.records[0]
     user_boxes = np.array([[*r.box, r.box_score] for r in eval_set.records], np.float32)
@@ -70,7 +72,7 @@ def test_cross_image_batches_match_per_image_prediction(model: PoseModel, shared
     eval_set = build_eval_set(cfg)
     predictor = Predictor(model, cfg, runtime="torch", flip_test=True, batch_size=8)
     pipeline = TopDownPipeline.from_config(cfg, predictor.runner)
-    preds = predict_eval_set(pipeline, eval_set, num_workers=2, progress=False)
+    preds = evaluate_on_dataset(pipeline, cfg, eval_set, num_workers=2, progress=False).predictions
     assert [p.index for p in preds] == list(range(len(eval_set)))
     for path in dict.fromkeys(r.image_path for r in eval_set.records):
         idx = [i for i, r in enumerate(eval_set.records) if r.image_path == path]
@@ -86,7 +88,9 @@ def test_a_changed_step_is_seen(model: PoseModel, shared_data: Path) -> None:
     cfg = coco_mini_cfg(shared_data, "eval.max_images=1")
     eval_set = build_eval_set(cfg)
     runner = TorchRunner(model, channels_last=False)
-    from_dataset = predict_eval_set(TopDownPipeline.from_config(cfg, runner), eval_set, progress=False)
+    from_dataset = evaluate_on_dataset(
+        TopDownPipeline.from_config(cfg, runner), cfg, eval_set, progress=False
+    ).predictions
     other = apply_overrides(cfg, ["data.augment.padding=1.5"])
     predictor = Predictor(model, other, runtime="torch", flip_test=True)
     boxes = np.array([[*r.box, r.box_score] for r in eval_set.records], np.float32)

@@ -303,7 +303,7 @@ def test_eval_into_an_unwritable_folder_is_refused_before_any_prediction(
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("predicted before the output folder was checked")
 
-    monkeypatch.setattr(ev, "predict_eval_set", never)
+    monkeypatch.setattr(ev, "_predict", never)
     assert main(["eval", str(config), "--model", str(ckpt), "--no-progress", "--out", str(blocker / "out")]) == 1
     assert f"cannot write the results folder {blocker / 'out'}" in capsys.readouterr().err
 
@@ -464,7 +464,8 @@ def _layout(tmp_path: Path, **extra: object) -> Path:
 def test_layout_sigma_above_one_is_refused_and_partial_flip_pairs_warn(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from fasterpose.layouts import LayoutError, load_layout
+    from fasterpose.experiment import load_layout
+    from fasterpose.keypoints import LayoutError
 
     with pytest.raises(LayoutError, match=r"sigmas\[0\] \('nose'\) is 79: .* at most 1 .*did you mean 0.079"):
         load_layout(str(_layout(tmp_path, sigmas=[79, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])))

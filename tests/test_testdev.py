@@ -17,20 +17,19 @@ from pycocotools.coco import COCO
 from fasterpose.cli import main as cli_main
 from fasterpose.config import apply_overrides, config_from_dict, dump_config
 from fasterpose.data.synthpose import generate
-from fasterpose.engine.inference import predict_dataset
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.evaluation.testdev import results_file_name, server_entries, write_server_results
 from fasterpose.keypoints import COCO_17
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.models.weights_file import save_weights
-from fasterpose.pipeline.evaluate import build_eval_set
+from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
 from fasterpose.pipeline.topdown import postprocess
 
 
 @pytest.fixture(scope="module")
 def testdev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """SynthPose val images as a test split: an image-info file, detections (GT boxes, each twice with a
-    1-px jitter, a low-score box, a non-person box), one image without any detection; a tiny model."""
+    """SynthPose val images as a test split: an image-info file, detections (GT boxes, each twice, the second a
+    lower-scored duplicate, a low-score box, a non-person box), one image without any detection; a tiny model."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("testdev")
     generate(root, 0, 3, seed=2, min_people=1, max_people=2)
@@ -44,7 +43,7 @@ def testdev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             continue  # an image the detector found nobody in
         x, y, w, h = a["bbox"]
         dets += [{"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": 0.9},
-                 {"image_id": a["image_id"], "category_id": 1, "bbox": [x + 1, y, w, h], "score": 0.8},
+                 {"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": 0.8},
                  {"image_id": a["image_id"], "category_id": 3, "bbox": [x, y, w, h], "score": 0.9}]  # fmt: skip
     dets.append({"image_id": val["images"][0]["id"], "category_id": 1, "bbox": [1, 1, 20, 30], "score": 0.05})
     (root / "dets.json").write_text(json.dumps(dets))
@@ -78,11 +77,11 @@ def test_results_file_in_the_server_format(
     # one entry per kept person: the library's own rescoring + OKS-NMS over the same boxes
     model = PoseModel.from_config(apply_overrides(testdev["cfg"], [f"model.weights={testdev['weights']}"]))
     cfg = testdev["cfg"]
-    preds = predict_dataset(model, cfg, "cpu", "test-dev", progress=False,
-                            eval_set=build_eval_set(cfg, "test-dev", use_gt_boxes=False))  # fmt: skip
+    eval_set = build_eval_set(cfg, "test-dev", use_gt_boxes=False)
+    preds = evaluate_on_dataset(model, cfg, eval_set, tmp_path / "library", progress=False, device="cpu").predictions
     assert len(preds) == 2 * testdev["people"]  # low-score and non-person boxes dropped
     kept = postprocess(preds, COCO_17, cfg.eval.in_vis_threshold, cfg.eval.oks_nms_threshold)
-    assert len(results) == len(kept) < len(preds)  # the jittered duplicates went to OKS-NMS
+    assert len(results) == len(kept) < len(preds)  # the duplicate boxes went to OKS-NMS
     np.testing.assert_allclose(
         [r["keypoints"] for r in results], [k.keypoints.reshape(-1) for k in kept], atol=1e-3, rtol=0
     )

@@ -1,7 +1,7 @@
 """Real images end to end: FasterPose (LHR + RCE) fits the 35 people of ../shared/data/coco_mini train.
 
 The model is trained from scratch (no ImageNet weights offline) without augmentation and scored on
-the same split with ground-truth boxes through ``evaluate_model(split="train")`` (pycocotools
+the same split with ground-truth boxes through ``evaluate_on_dataset`` on the train split (pycocotools
 OKS AP). The point is the whole real-data path, COCO JSON and JPEGs to COCOeval, learning on real
 photos; generalisation is out of reach with 35 people.
 """
@@ -17,8 +17,8 @@ import torch
 
 from fasterpose.config import config_from_dict
 from fasterpose.engine.checkpoint import load_model_from_checkpoint
-from fasterpose.engine.inference import evaluate_model
 from fasterpose.engine.train import train
+from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
 
 EPOCHS = 40
 NO_AUGMENT = {"scale_factor": 0.0, "rotation_factor": 0.0, "rotation_prob": 0.0, "flip": False,
@@ -49,7 +49,8 @@ def test_fasterpose_fits_coco_mini_train(shared_data: Path, tmp_path: Path) -> N
     try:
         result = train(cfg, progress=False)
         model, _ = load_model_from_checkpoint(tmp_path / "run" / "last.pth")
-        metrics: dict[str, Any] = evaluate_model(model, cfg, "cpu", split="train", use_gt_boxes=True, progress=False)
+        eval_set = build_eval_set(cfg, "train", use_gt_boxes=True)
+        metrics: dict[str, Any] = evaluate_on_dataset(model, cfg, eval_set, progress=False, device="cpu").metrics
     finally:
         torch.set_num_threads(threads)
     seconds = time.monotonic() - start

@@ -32,19 +32,19 @@ def test_failed_evaluation_keeps_the_epoch_and_resume_evaluates(
 ) -> None:
     run = tmp_path / "run"
     cfg = tiny_config(synth_root, run, epochs=1, eval_every=1)
-    real = train_mod.evaluate_model
+    real = train_mod.evaluate_on_dataset
 
     def broken(*args: Any, **kwargs: Any) -> dict[str, float]:
         raise ValueError("val annotations: image 7 has string keypoints")
 
-    monkeypatch.setattr(train_mod, "evaluate_model", broken)
+    monkeypatch.setattr(train_mod, "evaluate_on_dataset", broken)
     with pytest.raises(ValueError, match="string keypoints"):
         train(cfg, progress=False)
     saved = load_checkpoint(run / "last.pth")
     assert saved["epoch"] == 1 and saved["iteration"] == 0 and saved["history"]["evals"] == []
     assert not (run / ".lock").exists()  # released on the error
 
-    monkeypatch.setattr(train_mod, "evaluate_model", lambda *a, **k: real(*a, **{**k, "progress": False}))
+    monkeypatch.setattr(train_mod, "evaluate_on_dataset", lambda *a, **k: real(*a, **{**k, "progress": False}))
     resumed = train(cfg, resume=run / "last.pth", progress=False)
     assert resumed.status == "finished" and resumed.best_epoch == 1 and "AP" in resumed.last_metrics
     after = load_checkpoint(run / "last.pth")

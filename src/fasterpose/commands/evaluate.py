@@ -21,12 +21,15 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fasterpose.commands.argtypes import count
 from fasterpose.config import Config, apply_overrides, load_config
 from fasterpose.evaluation.report import format_table
 from fasterpose.pipeline.runner import RUNTIMES
+
+if TYPE_CHECKING:
+    from fasterpose.pipeline.evaluate import EvalResult
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,8 @@ def open_model(args: argparse.Namespace, cfg: Config, device: str) -> tuple[Any,
 
 
 def run(args: argparse.Namespace) -> int:
-    from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, score_predictions
+    from fasterpose.experiment import resolve
+    from fasterpose.pipeline.evaluate import CodecOracle, build_eval_set, evaluate_on_dataset
 
     overrides = list(args.overrides)
     if args.det:
@@ -155,41 +159,39 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     progress = not args.no_progress
     start = time.perf_counter()
-    info: dict[str, Any] = {}
     if args.oracle:
         if args.split == "test-dev":
             raise ValueError("--oracle needs ground truth; test-dev has none")
         if args.det:
             raise ValueError("--oracle scores ground-truth keypoints in ground-truth boxes; it cannot use --det")
-        cfg = apply_overrides(cfg, ["eval.use_gt_boxes=true"])  # the oracle always crops GT boxes
-        eval_set = build_eval_set(cfg, args.split, use_gt_boxes=True, skip_bad_images=args.skip_bad_images)
-        preds = oracle_predictions(cfg, eval_set)
+        exp = resolve(apply_overrides(cfg, ["eval.use_gt_boxes=true"]))  # the oracle always crops GT boxes
+        cfg = exp.cfg
+        eval_set = build_eval_set(exp, args.split, use_gt_boxes=True, skip_bad_images=args.skip_bad_images)
         out_dir, prefix = (Path(args.out) if args.out else None), "oracle_"
         if out_dir is not None:
             _check_outputs(args, cfg, out_dir, prefix, None)
+        result = evaluate_on_dataset(CodecOracle(), exp, eval_set, out_dir, prefix, progress=progress)
         title = (
             f"oracle {cfg.data.encoding} {cfg.data.heatmap_size[0]}x{cfg.data.heatmap_size[1]} "
             f"dark={cfg.eval.dark} on {cfg.data.dataset} {args.split} (GT boxes)"
         )
     else:
-        predicted = _predict(args, cfg, progress)
-        if predicted is None:
+        evaluated = _evaluate(args, cfg, progress)
+        if evaluated is None:
             return 0  # a rank other than 0: rank 0 scores
-        preds, cfg, eval_set, runner, world = predicted
-        model = Path(args.model)
-        out_dir = Path(args.out) if args.out else model.parent
+        result, cfg, out_dir = evaluated
         if args.split == "test-dev":
-            return _test_dev(preds, cfg, out_dir, args.json, eval_set.bad_images)
-        info = {"model": str(model), "runtime": runner.runtime, "precision": runner.precision, "processes": world}
-        prefix = model_file_prefix(model, runner.runtime, runner.precision)
+            return _test_dev(result.info, args.json)
+        runtime, precision = result.info["runtime"], result.info["precision"]
         boxes = "GT" if cfg.eval.use_gt_boxes else "detector"
-        title = f"{model} ({runner.runtime} {runner.precision}) on {cfg.data.dataset} {args.split} ({boxes} boxes)"
-    metrics, info = score_predictions(preds, cfg, eval_set, out_dir, prefix, info)
+        title = f"{Path(args.model)} ({runtime} {precision}) on {cfg.data.dataset} {args.split} ({boxes} boxes)"
+    metrics, info = result.metrics, result.info
     shown: dict[str, object] = dict(metrics)
     for key in ("head_size_source", "mean_oks_to_gt", "runtime", "precision"):
         if key in info:
             shown[key] = info[key]
-    print(format_table(shown, title=f"{title}: {len(preds)} people, {time.perf_counter() - start:.1f} s"))
+    people = len(result.predictions)
+    print(format_table(shown, title=f"{title}: {people} people, {time.perf_counter() - start:.1f} s"))
     for key, note in info.get("notes", {}).items():
         print(f"{key}: {note}")
     _print_bad_images(info)
@@ -222,11 +224,11 @@ def _print_bad_images(info: dict[str, Any]) -> None:
             print(f"  {b['file']}: {b['error']}")
 
 
-def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[list[Any], Config, Any, Any, int] | None:
-    """``--model``'s predictions on ``--split`` (this rank's shard, gathered on rank 0 under ``torchrun``):
-    (predictions, config, eval set, runner, processes); None on the other ranks."""
-    from fasterpose.data.workers import capped_workers
-    from fasterpose.pipeline.evaluate import build_eval_set, predict_eval_set
+def _evaluate(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[EvalResult, Config, Path] | None:
+    """``--model`` on ``--split`` (under ``torchrun`` every rank predicts a shard, rank 0 scores):
+    (evaluation result, config, output folder); None on the other ranks."""
+    from fasterpose.experiment import resolve
+    from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
     from fasterpose.pipeline.topdown import TopDownPipeline
 
     rank, world = 0, 1
@@ -238,37 +240,33 @@ def _predict(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[lis
     else:
         device = _device(args.device)
     runner, cfg = open_model(args, cfg, device)
+    model = Path(args.model)
+    out_dir = Path(args.out) if args.out else model.parent
+    prefix = model_file_prefix(model, runner.runtime, runner.precision)
     if rank == 0 and args.split != "test-dev":  # before any work: nothing found wrong after the evaluation
-        model = Path(args.model)
-        prefix = model_file_prefix(model, runner.runtime, runner.precision)
-        _check_outputs(args, cfg, Path(args.out) if args.out else model.parent, prefix, model)
+        _check_outputs(args, cfg, out_dir, prefix, model)
     if args.split == "test-dev":
         from fasterpose.pipeline.testdev import testdev_image_ids
 
         testdev_image_ids(cfg)  # a missing image-info file is named before any image is read
-    pipeline = TopDownPipeline.from_config(cfg, runner)
-    eval_set = build_eval_set(cfg, args.split, skip_bad_images=args.skip_bad_images)
-    workers = capped_workers(cfg.data.num_workers) if args.workers is None else args.workers
-    preds = predict_eval_set(pipeline, eval_set, workers, progress and rank == 0, rank, world)
-    if world > 1:
-        from fasterpose.engine.distributed import cleanup_distributed, gather_to_main
+    exp = resolve(cfg)  # the model's config on this dataset, resolved once
+    pipeline = TopDownPipeline.from_config(exp, runner)
+    eval_set = build_eval_set(exp, args.split, skip_bad_images=args.skip_bad_images)
+    try:
+        result = evaluate_on_dataset(pipeline, exp, eval_set, out_dir, prefix, args.workers, progress,
+                                     {"model": str(model)}, rank=rank, world_size=world)  # fmt: skip
+    finally:
+        if world > 1:
+            from fasterpose.engine.distributed import cleanup_distributed
 
-        gathered = gather_to_main(preds)
-        eval_set.bad_images = gather_to_main(eval_set.bad_images)  # every rank's, for rank 0's summary
-        cleanup_distributed()
-        if rank != 0:
-            return None
-        preds = sorted(gathered, key=lambda p: p.index)
-    return preds, cfg, eval_set, runner, world
+            cleanup_distributed()
+    return (result, cfg, out_dir) if rank == 0 else None
 
 
-def _test_dev(preds: list[Any], cfg: Config, out_dir: Path, as_json: bool, bad: list[dict[str, str]]) -> int:
-    """Write the test-dev results file (beside the model unless --out) and say what it holds."""
-    from fasterpose.pipeline.testdev import write_testdev
-
-    info = write_testdev(preds, cfg, out_dir)
+def _test_dev(info: dict[str, Any], as_json: bool) -> int:
+    """Say what the test-dev results file (beside the model unless --out) holds."""
+    bad = info.get("bad_images", [])
     if bad:
-        info["bad_images"] = bad
         print(f"NOT PREDICTED: {len(bad)} damaged or unreadable images, left out:")
         for b in bad:
             print(f"  {b['file']}: {b['error']}")

@@ -23,6 +23,7 @@ import numpy as np
 from fasterpose.commands.argtypes import count
 from fasterpose.config import load_config
 from fasterpose.deploy.quantize import CALIBRATION_METHODS
+from fasterpose.experiment import resolve
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         "parity": parity_report(model, cfg, out, args.precision, probe),
     }
     if val_cfg is not None:
-        report["val"] = {"config": args.val, **validate_export(model, val_cfg, out)}
+        report["val"] = {"config": args.val, **validate_export(model, resolve(val_cfg), out)}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

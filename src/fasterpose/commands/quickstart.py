@@ -39,7 +39,8 @@ import numpy as np
 
 from fasterpose.atomic import atomic_write_text
 from fasterpose.commands.argtypes import count, number
-from fasterpose.config import Config, load_config, shipped_path
+from fasterpose.config import load_config, shipped_path
+from fasterpose.experiment import Experiment, resolve
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,8 @@ def prepare_data(root: Path, num_train: int, num_val: int, workers: int = 1) -> 
     return True
 
 
-def pick_threads(cfg: Config, rounds: int = 3) -> int:
-    """The faster of 1 thread and all threads for a few training steps of ``cfg``'s model.
+def pick_threads(exp: Experiment, rounds: int = 3) -> int:
+    """The faster of 1 thread and all threads for a few training steps of the experiment's model.
 
     On a machine shared with other work, two threads that wait on each other at every parallel
     region can run several times slower than one; on an idle machine all threads win.
@@ -152,10 +153,10 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     import torch
 
     from fasterpose.engine.optim import autocast_settings
-    from fasterpose.layouts import check_num_keypoints
     from fasterpose.losses import build_loss
     from fasterpose.models.pose_model import PoseModel
 
+    cfg = exp.cfg
     most = torch.get_num_threads()
     if most <= 1:
         return most
@@ -163,7 +164,7 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     model = PoseModel.from_config(cfg, pretrained=False).to(memory_format=fmt).train()
     loss_fn = build_loss(cfg.loss)
     use_amp, dtype = autocast_settings(cfg.train, torch.device("cpu"))
-    (w, h), (hw, hh), k = cfg.data.input_size, cfg.data.heatmap_size, check_num_keypoints(cfg)
+    (w, h), (hw, hh), k = cfg.data.input_size, cfg.data.heatmap_size, exp.num_keypoints
     images = torch.randn(cfg.train.batch_size, 3, h, w).contiguous(memory_format=fmt)
     target, weight = torch.rand(cfg.train.batch_size, k, hh, hw) ** 8, torch.ones(cfg.train.batch_size, k)
     best: dict[int, float] = {1: float("inf"), most: float("inf")}
@@ -181,19 +182,18 @@ def pick_threads(cfg: Config, rounds: int = 3) -> int:
     return choice
 
 
-def draw_predictions(cfg: Config, results_file: Path, path: Path, num_images: int = 8, tile: int = 200) -> Path:
+def draw_predictions(exp: Experiment, results_file: Path, path: Path, num_images: int = 8, tile: int = 200) -> Path:
     """A grid PNG of the first ``num_images`` validation images with the predicted skeletons."""
     from fasterpose.data import build_records, read_image
-    from fasterpose.layouts import resolve_layout
     from fasterpose.visualize import draw_poses, make_grid, save_image
 
-    spec = resolve_layout(cfg.data)
+    spec = exp.spec
     results = json.loads(results_file.read_text())
     by_image: dict[int, list[dict[str, Any]]] = {}
     for r in results:
         by_image.setdefault(int(r["image_id"]), []).append(r)
     paths: dict[int, str] = {}
-    for rec in build_records(cfg.data, "val"):
+    for rec in build_records(exp, "val"):
         paths.setdefault(int(rec.image_id), str(rec.image_path))
     tiles = []
     for image_id in sorted(paths)[:num_images]:
@@ -303,11 +303,12 @@ def run(args: argparse.Namespace) -> int:
     overrides = [f"data.root={data_dir}", f"train.out_dir={out_dir}", *budget, *args.overrides]
     cfg = load_config(args.config or default_config_path(), overrides)  # a bad override fails before any work
     prepare_data(data_dir, args.num_train, args.num_val, args.workers)
+    exp = resolve(cfg)
     if args.overwrite and (removed := clear_earlier_run(out_dir)):
         print(f"--overwrite: deleted the earlier run's files in {out_dir}: {', '.join(removed)}")
     device = resolve_device(cfg.train.device)
     if device.type == "cpu":
-        torch.set_num_threads(args.threads if args.threads > 0 else pick_threads(cfg))
+        torch.set_num_threads(args.threads if args.threads > 0 else pick_threads(exp))
     use_amp, amp_dtype = autocast_settings(cfg.train, device)
     precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
     minutes = cfg.train.max_minutes
@@ -318,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
           f"{cfg.train.epochs} epochs (lr x{cfg.train.lr_factor:g} after epoch(s) "
           f"{', '.join(map(str, cfg.train.lr_steps)) or '-'}), {precision}, {torch.get_num_threads()} "
           f"thread(s){limit} ...", flush=True)  # fmt: skip
-    result = train(cfg, progress=not args.no_progress, on_step=Eta())
+    result = train(exp, progress=not args.no_progress, on_step=Eta())
     planned = cfg.train.epochs * result.iters_per_epoch
     print(f"  {result.status}: {result.epoch} epochs, {result.global_step} of {planned} steps "
           f"in {result.wall_seconds:.0f} s")  # fmt: skip
@@ -328,17 +329,17 @@ def run(args: argparse.Namespace) -> int:
         return 130
     facts = {"steps_planned": planned, "precision": precision, "device": str(device),
              "threads": torch.get_num_threads(), "time_budget_minutes": minutes, "started": start}  # fmt: skip
-    return report(args, cfg, out_dir, result, facts)
+    return report(args, exp, out_dir, result, facts)
 
 
-def report(args: argparse.Namespace, cfg: Config, out_dir: Path, result: Any, facts: dict[str, Any]) -> int:
+def report(args: argparse.Namespace, exp: Experiment, out_dir: Path, result: Any, facts: dict[str, Any]) -> int:
     """Score ``last.pth`` (the loop's final evaluation when it ran one), draw, write metrics.json, print."""
     from fasterpose.engine.checkpoint import load_checkpoint, load_model_from_checkpoint
     from fasterpose.engine.distributed import resolve_device
-    from fasterpose.engine.inference import evaluate_model
-    from fasterpose.pipeline.evaluate import eval_file_names
+    from fasterpose.pipeline.evaluate import build_eval_set, eval_file_names, evaluate_on_dataset
     from fasterpose.visualize import plot_training_curve
 
+    cfg = exp.cfg
     checkpoint = out_dir / "last.pth"
     history = load_checkpoint(checkpoint)["history"]
     eval_start = time.monotonic()
@@ -346,15 +347,18 @@ def report(args: argparse.Namespace, cfg: Config, out_dir: Path, result: Any, fa
         metrics = result.last_metrics  # the training loop's final evaluation, of these very weights
     else:  # train.eval_every 0: no evaluation in the loop
         model, _ = load_model_from_checkpoint(checkpoint)
-        metrics = evaluate_model(model, cfg, resolve_device(cfg.train.device), "val", out_dir=out_dir,
-                                 progress=not args.no_progress)  # fmt: skip
+        eval_set = build_eval_set(exp, "val")
+        device = resolve_device(cfg.train.device)
+        metrics = evaluate_on_dataset(
+            model, exp, eval_set, out_dir, progress=not args.no_progress, device=device
+        ).metrics
         history["evals"].append([result.epoch + result.iteration / max(1, result.iters_per_epoch), metrics["AP"]])
     eval_seconds = time.monotonic() - eval_start
     plot_training_curve(history["steps"], history["evals"], "AP", out_dir / "training_curve.png",
                 title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
                       f"({result.global_step} steps, {result.wall_seconds / 60:.1f} min)")  # fmt: skip
     results_name, _ = eval_file_names("val", "gt" if cfg.eval.use_gt_boxes else "det")
-    grid = draw_predictions(cfg, out_dir / results_name, out_dir / "predictions.png")
+    grid = draw_predictions(exp, out_dir / results_name, out_dir / "predictions.png")
     complete = result.global_step == facts["steps_planned"]
     summary = {
         **metrics,

@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fasterpose.engine.train import train
+    from fasterpose.experiment import resolve
 
     cfg = load_config(args.config, list(args.overrides))
     resume: Path | None = None
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--resume: no checkpoint at {resume}")
         if args.overwrite:
             raise ValueError("--resume continues the run in train.out_dir and --overwrite replaces it: pass one")
-    result = train(cfg, resume=resume, progress=not args.no_progress, overwrite=args.overwrite)
+    result = train(resolve(cfg), resume=resume, progress=not args.no_progress, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     best = f"{result.best_metric:.4f} at epoch {result.best_epoch}" if result.best_metric is not None else "n/a"

@@ -13,6 +13,7 @@ from fasterpose.config import Config
 from fasterpose.deploy.onnx_export import export_onnx
 from fasterpose.deploy.openvino_export import export_openvino
 from fasterpose.deploy.quantize import quantize_int8
+from fasterpose.experiment import Experiment, experiment_of
 
 
 def default_output(checkpoint: str | Path, fmt: str, precision: str) -> Path:
@@ -89,25 +90,31 @@ def calibration_crops(
 
 
 def validate_export(
-    model: nn.Module, val_cfg: Config, exported: str | Path, progress: bool = False, num_workers: int = 0
+    model: nn.Module,
+    val: Experiment | Config,
+    exported: str | Path,
+    progress: bool = False,
+    num_workers: int = 0,
 ) -> dict[str, dict[str, float | str]]:
     """The primary metric (COCO AP / MPII PCKh mean) of the torch model and of the exported file on
-    ``val_cfg``'s validation set, through the same pipeline: ``{"torch": {...}, "exported": {...}}``."""
+    the validation set of ``val``, through the same pipeline: ``{"torch": {...}, "exported": {...}}``."""
     import dataclasses
 
     from fasterpose.deploy.models import open_model
-    from fasterpose.pipeline.evaluate import build_eval_set, evaluate
+    from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
     from fasterpose.pipeline.topdown import TopDownPipeline
 
-    eval_set = build_eval_set(val_cfg, "val")
-    key = "Mean" if val_cfg.data.dataset == "mpii" else "AP"
+    exp = experiment_of(val)
+    val_cfg = exp.cfg
+    eval_set = build_eval_set(exp, "val")
+    key = exp.primary_metric
     out: dict[str, dict[str, float | str]] = {}
     torch_runner, _ = open_model(model, "torch", "fp32", "cpu", val_cfg, channels_last=False)
-    torch_pipe = TopDownPipeline.from_config(val_cfg, torch_runner)
+    torch_pipe = TopDownPipeline.from_config(exp, torch_runner)
     runner, file_cfg = open_model(exported)
-    exported_cfg = dataclasses.replace(val_cfg, model=file_cfg.model, loss=file_cfg.loss)
-    exported_pipe = TopDownPipeline.from_config(exported_cfg, runner)
-    for name, pipe, cfg in (("torch", torch_pipe, val_cfg), ("exported", exported_pipe, exported_cfg)):
-        metrics, info = evaluate(pipe, cfg, eval_set, None, "", num_workers, progress)
-        out[name] = {key: metrics[key], "runtime": info["runtime"], "precision": info["precision"]}
+    exported_exp = experiment_of(dataclasses.replace(val_cfg, model=file_cfg.model, loss=file_cfg.loss))
+    exported_pipe = TopDownPipeline.from_config(exported_exp, runner)
+    for name, pipe, run_exp in (("torch", torch_pipe, exp), ("exported", exported_pipe, exported_exp)):
+        result = evaluate_on_dataset(pipe, run_exp, eval_set, None, "", num_workers, progress)
+        out[name] = {key: result.metrics[key], "runtime": result.info["runtime"], "precision": result.info["precision"]}
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -25,7 +24,6 @@ __all__ = [
     "all_reduce",
     "barrier",
     "cleanup_distributed",
-    "gather_to_main",
     "init_distributed",
     "resolve_device",
     "unwrap",
@@ -114,13 +112,3 @@ def wrap_model(model: nn.Module, info: DistInfo, sync_bn: bool = False) -> nn.Mo
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DDP wrapper (the model itself when not wrapped)."""
     return model.module if isinstance(model, DistributedDataParallel) else model
-
-
-def gather_to_main(items: list[Any], dst: int = 0) -> list[Any]:
-    """Every rank's ``items`` concatenated on rank ``dst`` (rank order); other ranks get []. Alone: ``items``."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return items
-    world = dist.get_world_size()
-    parts: list[Any] | None = [None] * world if dist.get_rank() == dst else None
-    dist.gather_object(items, parts, dst=dst)
-    return [x for part in parts or [] for x in part]

@@ -60,19 +60,19 @@ from fasterpose.engine.distributed import (
     unwrap,
     wrap_model,
 )
-from fasterpose.engine.inference import evaluate_model
 from fasterpose.engine.optim import autocast_settings, build_optimizer, build_scheduler, lr_multiplier
 from fasterpose.engine.rng import rng_state, seed_everything, set_rng_state
 from fasterpose.engine.run_folder import RunFolder
 from fasterpose.engine.sampling import EpochSamples, epoch_batches
 from fasterpose.engine.signals import StopRequest, stop_on_signals
-from fasterpose.layouts import resolve_config_layout
+from fasterpose.experiment import Experiment, experiment_of
 from fasterpose.losses import build_loss
 from fasterpose.models.pose_model import PoseModel
+from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
 from fasterpose.visualize import plot_training_curve
 
-__all__ = ["TrainResult", "TrainingDiverged", "epoch_batches", "evaluate", "lr_multiplier", "primary_metric",
-           "rng_state", "set_rng_state", "train", "train_one_epoch", "wrap_model"]  # fmt: skip
+__all__ = ["TrainResult", "TrainingDiverged", "epoch_batches", "evaluate", "lr_multiplier", "rng_state",
+           "set_rng_state", "train", "train_one_epoch", "wrap_model"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 LAST, BEST = "last.pth", "best.pth"
@@ -100,9 +100,10 @@ class TrainResult:
 
 @dataclass
 class Run:
-    """What stays fixed while a run trains: config, process, folder, data, loss, precision, clock."""
+    """What stays fixed while a run trains: experiment, process, folder, data, loss, precision, clock."""
 
-    cfg: Config
+    exp: Experiment
+    cfg: Config  # exp.cfg
     dist: DistInfo
     folder: RunFolder
     dataset: TopDownDataset
@@ -123,11 +124,6 @@ class Run:
     def out_of_time(self) -> bool:
         budget = self.cfg.train.max_minutes
         return budget is not None and time.monotonic() - self.started > budget * 60.0
-
-
-def primary_metric(cfg: Config) -> str:
-    """The metric that picks the best checkpoint: PCKh ``Mean`` for MPII, ``AP`` otherwise."""
-    return "Mean" if cfg.data.dataset == "mpii" else "AP"
 
 
 def train_step(run: Run, model: nn.Module, state: TrainingState, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
@@ -213,8 +209,10 @@ def evaluate(run: Run, model: nn.Module, state: TrainingState) -> bool:
         return False
     if run.dist.is_main:
         metric = state.best.metric
-        state.metrics = evaluate_model(unwrap(model), run.cfg, run.dist.device, "val", run.folder.path,
-                                       progress=run.progress)  # fmt: skip
+        eval_set = build_eval_set(run.exp, "val")
+        state.metrics = evaluate_on_dataset(
+            unwrap(model), run.exp, eval_set, run.folder.path, progress=run.progress, device=run.dist.device
+        ).metrics
         value = float(state.metrics[metric])
         state.history.evals.append([point, value])
         run.folder.log_metrics({"kind": "eval", "epoch": state.epoch, "step": state.global_step, **state.metrics})
@@ -237,30 +235,34 @@ def end_of_epoch(run: Run, model: nn.Module, state: TrainingState, final: bool) 
         run.save(state, LAST)
 
 
-def build_run(cfg: Config, dist: DistInfo, folder: RunFolder, progress: bool, started: float,
+def build_run(exp: Experiment, dist: DistInfo, folder: RunFolder, progress: bool, started: float,
               on_step: Callable[[int, int], None] | None = None) -> Run:  # fmt: skip
     """The data (train split, ground-truth boxes), loss and precision settings of a run."""
+    cfg = exp.cfg
     t = cfg.train
-    dataset = TopDownDataset.from_config(cfg, "train", train=True, use_gt_boxes=True)
+    dataset = TopDownDataset.from_config(exp, "train", train=True, use_gt_boxes=True)
     if t.eval_every > 0 and dist.is_main:
-        build_records(cfg.data, "val", cfg.eval.use_gt_boxes)  # a malformed val file fails now, not after epoch 1
+        build_records(exp, "val", cfg.eval.use_gt_boxes)  # a malformed val file fails now, not after epoch 1
     use_amp, amp_dtype = autocast_settings(t, dist.device)
-    return Run(cfg=cfg, dist=dist, folder=folder, dataset=dataset, loss_fn=build_loss(cfg.loss).to(dist.device),
+    return Run(exp=exp, cfg=cfg, dist=dist, folder=folder, dataset=dataset,
+               loss_fn=build_loss(cfg.loss).to(dist.device),
                iters_per_epoch=len(epoch_batches(len(dataset), t.batch_size, 0, t.seed, dist)),
                use_amp=use_amp, amp_dtype=amp_dtype,
                memory_format=torch.channels_last if t.channels_last else torch.contiguous_format,
                started=started, progress=progress, commit=git_commit(), on_step=on_step)  # fmt: skip
 
 
-def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, overwrite: bool = False,
+def train(cfg: Config | Experiment, resume: str | Path | None = None, progress: bool = True, overwrite: bool = False,
           on_step: Callable[[int, int], None] | None = None) -> TrainResult:  # fmt: skip
-    """Train ``cfg`` (optionally resuming from checkpoint ``resume``); see the module docstring.
+    """Train an experiment (a config is resolved first; optionally resuming from checkpoint ``resume``);
+    see the module docstring.
 
     ``overwrite``: replace a run already in ``cfg.train.out_dir`` (refused otherwise unless resuming).
     ``on_step(global_step, planned_steps)``: called on rank 0 after every optimisation step (e.g. an ETA).
     """
     started = time.monotonic()
-    cfg = resolve_config_layout(cfg)  # the run's config (and checkpoints) carry the whole keypoint layout
+    exp = experiment_of(cfg)
+    cfg = exp.cfg  # the run's config (and checkpoints) carry the whole keypoint layout
     dist = init_distributed(cfg.train.device)
     try:
         with RunFolder.claim(
@@ -270,7 +272,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
             writer=dist.is_main,
             inputs={"model.weights": cfg.model.weights},
         ) as folder:
-            run = build_run(cfg, dist, folder, progress, started, on_step)
+            run = build_run(exp, dist, folder, progress, started, on_step)
             t = cfg.train
             seed_everything(t.seed)  # every rank builds the same initial weights
             net = PoseModel.from_config(cfg, pretrained=False if resume is not None else None)
@@ -280,7 +282,7 @@ def train(cfg: Config, resume: str | Path | None = None, progress: bool = True, 
                                   scheduler=build_scheduler(optimizer, run.iters_per_epoch, t),
                                   scaler=torch.amp.GradScaler(dist.device.type,
                                                               enabled=run.use_amp and run.amp_dtype == torch.float16),
-                                  best=Best(primary_metric(cfg)), seed=t.seed, world_size=dist.world_size)  # fmt: skip
+                                  best=Best(exp.primary_metric), seed=t.seed, world_size=dist.world_size)  # fmt: skip
             if resume is not None:
                 restore_training_state(resume, state, cfg, map_location=dist.device)
                 if dist.is_main:

@@ -4,15 +4,18 @@
       -> TopDownPipeline.predict_crops in batches of ``eval.batch_size`` -> PosePrediction per box
       -> COCO / SynthPose: rescore + OKS-NMS + COCOeval; MPII: PCKh per record (no NMS)
 
+:func:`evaluate_on_dataset` is the one evaluation entry point: the training loop, ``fasterpose eval``
+(model files, the codec oracle, the test-dev results file), export validation and the study call it.
 Torch-free: the runtime install scores exported models with this module. Under ``torchrun`` each
-rank predicts one shard of the images (:func:`shard_images`) and rank 0 scores the gathered
-predictions (the gathering is the caller's, see ``fasterpose.engine.distributed``).
+rank predicts one shard of the images (:func:`shard_images`) and :func:`evaluate_on_dataset`
+gathers the predictions to rank 0, which scores them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,20 +27,25 @@ import numpy as np
 from tqdm import tqdm
 
 from fasterpose.atomic import atomic_write_text
-from fasterpose.codec import HeatmapCodec
 from fasterpose.data.build import build_records, initial_crop
 from fasterpose.data.image_io import ImageReadError
 from fasterpose.data.records import PersonRecord
 from fasterpose.data.transforms import transform_keypoints
+from fasterpose.data.workers import capped_workers
 from fasterpose.evaluation.coco import CocoEvaluator, oks_to_ground_truth
 from fasterpose.evaluation.pckh import METRIC_NOTES, PckhEvaluator
 from fasterpose.evaluation.predictions import PosePrediction
+from fasterpose.experiment import Experiment, experiment_of, split_files
 from fasterpose.geometry import get_affine_transform
-from fasterpose.layouts import check_annotation_layout, resolve_layout
+from fasterpose.keypoints import check_annotation_layout
 from fasterpose.pipeline.crops import as_rgb_image, warp_crops
+from fasterpose.pipeline.testdev import write_testdev
 from fasterpose.pipeline.topdown import TopDownPipeline, crop_padding, decode_to_image, postprocess, rescore
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
     from fasterpose.config import Config
 
 log = logging.getLogger(__name__)
@@ -76,12 +84,14 @@ class EvalSet:
 
 def split_annotations(cfg: Config, split: str) -> Path:
     """The annotation file of ``split``: train / val ground truth, or test-dev's image-info file."""
-    d = cfg.data
-    return Path(d.root) / {"train": d.train_ann, "val": d.val_ann}.get(split, d.test_ann or "")
+    return split_files(cfg.data, split).annotations
 
 
 def build_eval_set(
-    cfg: Config, split: str = "val", use_gt_boxes: bool | None = None, skip_bad_images: bool | None = None
+    experiment: Experiment | Config,
+    split: str = "val",
+    use_gt_boxes: bool | None = None,
+    skip_bad_images: bool | None = None,
 ) -> EvalSet:
     """The records of ``split`` (GT boxes or ``data.det_file``), limited to ``eval.max_images`` images.
 
@@ -90,12 +100,13 @@ def build_eval_set(
     ``split="test-dev"`` takes the detector boxes of ``data.test_det_file`` (there is no ground truth).
     A layout given as data must match the joints the annotation file's category lists.
     """
+    exp = experiment_of(experiment)
+    cfg, spec = exp.cfg, exp.spec
     gt_boxes = cfg.eval.use_gt_boxes if use_gt_boxes is None else use_gt_boxes
-    spec = resolve_layout(cfg.data)
     ann = split_annotations(cfg, split)
-    if cfg.data.dataset in ("coco", "synthpose") and ann.is_file():
+    if exp.coco_format and ann.is_file():
         check_annotation_layout(spec, ann)
-    records = build_records(cfg.data, split, gt_boxes and split != "test-dev")
+    records = build_records(exp, split, gt_boxes and split != "test-dev")
     image_ids = None
     if cfg.eval.max_images is not None:
         chosen = list(dict.fromkeys(r.image_id for r in records))[: cfg.eval.max_images]  # first-seen order
@@ -231,20 +242,26 @@ def crop_batches(
         yield np.concatenate(buf_crops), np.concatenate(buf_idx)
 
 
-def predict_eval_set(
+def _predict(
     pipeline: TopDownPipeline,
     eval_set: EvalSet,
-    num_workers: int = 0,
-    progress: bool = True,
-    rank: int = 0,
-    world_size: int = 1,
+    num_workers: int,
+    progress: bool,
+    rank: int,
+    world_size: int,
+    timings: dict[str, float],
 ) -> list[PosePrediction]:
-    """One rescored prediction per record of this rank's shard, ordered by record position."""
+    """One rescored prediction per record of this rank's shard, ordered by record position; adds the
+    seconds spent waiting for crops (``data``), in the runner (``forward``) and decoding (``decode``)."""
     groups = shard_images(eval_set, rank, world_size)
     total = sum(len(g) for g in groups)
     preds: list[PosePrediction] = []
+    speed: dict[str, float] = {"inference": 0.0, "postprocess": 0.0}  # ms, summed by predict_crops
     bar = tqdm(total=total, desc="eval", unit="crop", disable=not progress, leave=False)
-    for crops, idx in crop_batches(eval_set, groups, pipeline.input_size, pipeline.batch_size, num_workers):
+    batches = crop_batches(eval_set, groups, pipeline.input_size, pipeline.batch_size, num_workers)
+    waited = time.perf_counter()
+    for crops, idx in batches:
+        timings["data"] += time.perf_counter() - waited
         recs = [eval_set.records[i] for i in idx]
         preds += pipeline.predict_crops(
             crops,
@@ -253,15 +270,22 @@ def predict_eval_set(
             np.array([r.box_score for r in recs], np.float64),
             np.array([r.image_id for r in recs]),
             idx,
+            speed=speed,
         )
         bar.update(len(idx))
+        waited = time.perf_counter()
     bar.close()
+    timings["forward"] += speed["inference"] / 1e3
+    timings["decode"] += speed["postprocess"] / 1e3
     return sorted(preds, key=lambda p: p.index)
 
 
-def oracle_predictions(cfg: Config, eval_set: EvalSet, in_vis_threshold: float | None = None) -> list[PosePrediction]:
+def oracle_predictions(
+    cfg: Config | Experiment, eval_set: EvalSet, in_vis_threshold: float | None = None
+) -> list[PosePrediction]:
     """Ground truth through encode -> decode -> back-projection: the codec's accuracy ceiling."""
-    codec = HeatmapCodec.from_config(cfg)
+    exp = experiment_of(cfg)
+    cfg, codec = exp.cfg, exp.codec
     thr = cfg.eval.in_vis_threshold if in_vis_threshold is None else in_vis_threshold
     preds = []
     for i, r in enumerate(eval_set.records):
@@ -277,7 +301,7 @@ def oracle_predictions(cfg: Config, eval_set: EvalSet, in_vis_threshold: float |
 
 def score_predictions(
     predictions: list[PosePrediction],
-    cfg: Config,
+    cfg: Config | Experiment,
     eval_set: EvalSet,
     out_dir: str | Path | None = None,
     file_prefix: str = "",
@@ -291,7 +315,8 @@ def score_predictions(
     in MATLAB 1-based coordinates) and ``<prefix>metrics_<split>_<boxes>.json`` (:func:`eval_file_names`),
     each atomically (an interrupted write leaves the previous file).
     """
-    spec = resolve_layout(cfg.data)
+    exp = experiment_of(cfg)
+    cfg, spec = exp.cfg, exp.spec
     split = eval_set.split
     out = Path(out_dir) if out_dir is not None else None
     extra: dict[str, Any] = {**(extra_info or {}), "people": len(predictions)}
@@ -304,7 +329,7 @@ def score_predictions(
     if skipped:
         extra["bad_images"] = list(eval_set.bad_images)
         extra["people_not_scored"] = sum(r.image_path in skipped for r in records)
-    if cfg.data.dataset == "mpii":
+    if exp.metric == "pckh":
         if skipped:  # PCKh counts a record without a prediction as missed: score the others only
             keep = [i for i, r in enumerate(records) if r.image_path not in skipped]
             where = {old: new for new, old in enumerate(keep)}
@@ -344,18 +369,122 @@ def score_predictions(
     return metrics, extra
 
 
-def evaluate(
-    pipeline: TopDownPipeline,
-    cfg: Config,
+class CodecOracle:
+    """The model of :func:`evaluate_on_dataset` that predicts the ground truth itself, pushed through
+    encode -> decode -> back-projection (:func:`oracle_predictions`): the ceiling a codec allows."""
+
+
+@dataclass
+class EvalResult:
+    """What :func:`evaluate_on_dataset` returns.
+
+    Attributes:
+        metrics: COCO's 10 stats or the PCKh table (test-dev, which has no ground truth: empty).
+        info: the facts of :func:`score_predictions` (test-dev: those of
+            :func:`~fasterpose.pipeline.testdev.write_testdev`), plus runtime, precision, flip test and
+            processes when a model ran.
+        predictions: every rank's rescored predictions (before OKS-NMS), by record position.
+        timings: this process's seconds per stage: ``data`` (waiting for read and warped crops),
+            ``forward`` (the runner, flip test included), ``decode`` (decode, back-project, rescore),
+            ``metric`` (scoring and writing the files; on rank 0 only), ``total``.
+
+    On a rank other than 0 of a distributed evaluation ``metrics``, ``info`` and ``predictions`` are empty.
+    """
+
+    metrics: dict[str, float]
+    info: dict[str, Any]
+    predictions: list[PosePrediction]
+    timings: dict[str, float]
+
+
+def evaluate_on_dataset(
+    model: TopDownPipeline | CodecOracle | nn.Module,
+    cfg: Config | Experiment,
     eval_set: EvalSet,
     out_dir: str | Path | None = None,
     file_prefix: str = "",
-    num_workers: int = 0,
+    num_workers: int | None = None,
     progress: bool = True,
+    extra_info: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> EvalResult:
+    """Predict every record of ``eval_set`` with ``model`` and score the predictions (COCO / SynthPose:
+    rescore + OKS-NMS + COCOeval; MPII: PCKh) or, for the ``test-dev`` split, write the COCO server's
+    results file into ``out_dir`` (:func:`~fasterpose.pipeline.testdev.write_testdev`).
+
+    ``model``: a :class:`TopDownPipeline` over any runner; a torch ``nn.Module`` (run on ``device``,
+    default where its parameters are, in eval mode inside :func:`~fasterpose.pipeline.torch_runner.inference_context`
+    so its train/eval mode is restored afterwards, also on an error); or :class:`CodecOracle`.
+    ``num_workers``: image-reading threads (default ``data.num_workers``, at most the CPU cores).
+    ``extra_info`` (e.g. the model file) goes into the metrics file beside :func:`runner_info`.
+    ``rank`` of ``world_size`` > 1 (``torch.distributed`` initialised, every rank calling): each
+    rank predicts its shard of the images (:func:`shard_images`), rank 0 gathers all predictions and
+    unreadable-image reports, scores and writes; the other ranks get an empty result. Per-stage
+    seconds are returned in ``timings`` and logged; the metrics do not depend on them.
+    """
+    start = time.perf_counter()
+    exp = experiment_of(cfg)  # a caller holding the Experiment passes it: nothing is resolved again
+    cfg = exp.cfg
+    timings = {"data": 0.0, "forward": 0.0, "decode": 0.0}
+    workers = capped_workers(cfg.data.num_workers) if num_workers is None else num_workers
+    shown = progress and rank == 0
+    info: dict[str, Any] = {}
+    if isinstance(model, CodecOracle):
+        preds = oracle_predictions(exp, eval_set)
+        timings["decode"] = time.perf_counter() - start
+    elif isinstance(model, TopDownPipeline):
+        preds = _predict(model, eval_set, workers, shown, rank, world_size, timings)
+        info = {**runner_info(model), "processes": world_size}
+    else:  # a torch module
+        from fasterpose.pipeline.torch_runner import TorchRunner, inference_context
+
+        with inference_context(model):
+            here = next(model.parameters()).device if device is None else device
+            pipeline = TopDownPipeline.from_config(exp, TorchRunner(model, device=here, channels_last=False))
+            preds = _predict(pipeline, eval_set, workers, shown, rank, world_size, timings)
+        info = {**runner_info(pipeline), "processes": world_size}
+    if world_size > 1:
+        preds = sorted(_gather_to_rank0(preds), key=lambda p: p.index)
+        eval_set.bad_images = _gather_to_rank0(eval_set.bad_images)  # every rank's, for rank 0's summary
+        if rank != 0:
+            return EvalResult({}, {}, [], {**timings, "total": time.perf_counter() - start})
+    scored = time.perf_counter()
+    metrics, info = _score_or_write(preds, exp, eval_set, out_dir, file_prefix, {**info, **(extra_info or {})})
+    timings["metric"] = time.perf_counter() - scored
+    timings["total"] = time.perf_counter() - start
+    log.info("evaluated %d people in %.2f s: %s", len(preds), timings["total"],
+             ", ".join(f"{k} {v:.2f} s" for k, v in timings.items() if k != "total"))  # fmt: skip
+    return EvalResult(metrics, info, preds, timings)
+
+
+def _score_or_write(
+    preds: list[PosePrediction],
+    cfg: Config | Experiment,
+    eval_set: EvalSet,
+    out_dir: str | Path | None,
+    file_prefix: str,
+    extra_info: dict[str, Any],
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Predict every record of ``eval_set`` in one process and score it (runtime, precision in info)."""
-    preds = predict_eval_set(pipeline, eval_set, num_workers, progress)
-    return score_predictions(preds, cfg, eval_set, out_dir, file_prefix, runner_info(pipeline))
+    """:func:`score_predictions`, or for test-dev the server's results file (no metrics)."""
+    if eval_set.split != "test-dev":
+        return score_predictions(preds, cfg, eval_set, out_dir, file_prefix, extra_info)
+    if out_dir is None:
+        raise ValueError("test-dev is not scored: give the folder for its results file (out_dir)")
+    info = write_testdev(preds, cfg, out_dir)
+    if eval_set.bad_images:
+        info["bad_images"] = list(eval_set.bad_images)
+    return {}, info
+
+
+def _gather_to_rank0(items: list[Any]) -> list[Any]:
+    """Every rank's ``items`` concatenated on rank 0 in rank order (the other ranks get [])."""
+    import torch.distributed as dist
+
+    parts: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(items, parts, dst=0)
+    return [x for part in parts or [] for x in part]
 
 
 def runner_info(pipeline: TopDownPipeline) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from fasterpose.config import Config
 def oracle_ap(cfg: Config) -> float:
     """COCO AP on ``cfg``'s val split of the ground truth passed through the heatmap codec (encode ->
     decode): the ceiling any arm can reach at this heatmap size, encoding and decoder."""
-    from fasterpose.pipeline.evaluate import build_eval_set, oracle_predictions, score_predictions
+    from fasterpose.pipeline.evaluate import CodecOracle, build_eval_set, evaluate_on_dataset
 
     eval_set = build_eval_set(cfg, "val", use_gt_boxes=True)
-    return float(score_predictions(oracle_predictions(cfg, eval_set), cfg, eval_set)[0]["AP"])
+    return float(evaluate_on_dataset(CodecOracle(), cfg, eval_set, progress=False).metrics["AP"])

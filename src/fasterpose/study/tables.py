@@ -130,7 +130,11 @@ def verdict_summary(results: StudyResults) -> str:
         cells = []
         for r in regimes:
             rc = r.claims[i]
-            p = "" if rc.p_adjusted is None else f" (Holm p {fmt_p(rc.p_adjusted)}; diff {fmt_diff(rc)})"
+            p = (
+                f" (Holm p {fmt_p(rc.p_adjusted)}; diff {fmt_diff(rc)})"
+                if rc.p_adjusted is not None
+                else " (not tested: fewer than 2 paired seeds)"
+            )
             cells.append(f"{rc.verdict}{p}")
         lines.append(f"| {c.text} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

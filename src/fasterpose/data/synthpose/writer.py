@@ -66,7 +66,7 @@ def _render_one(args: tuple[int, str, int, SynthPoseKnobs, str]) -> tuple[dict[s
     ok, buf = cv2.imencode(".jpg", sample.image, [cv2.IMWRITE_JPEG_QUALITY, knobs.jpeg_quality])
     if not ok:
         raise RuntimeError(f"SynthPose: JPEG encoding failed for {file_name}")
-    (Path(folder) / file_name).write_bytes(buf)
+    (Path(folder) / file_name).write_bytes(buf.data)
     h, w = sample.image.shape[:2]
     entry = {"id": image_id, "file_name": file_name, "width": w, "height": h}
     return entry, [_annotation(sample, p, image_id) for p in range(len(sample.people))]
