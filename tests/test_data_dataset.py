@@ -90,6 +90,23 @@ def test_workers_get_distinct_reproducible_streams(jpeg: Path) -> None:
     assert not torch.equal(first[0], first[1])  # worker 0 and worker 1 draw different augmentations
 
 
+def test_one_augmentation_policy_per_sample_and_epoch(jpeg: Path) -> None:
+    """Sample i of epoch e draws from one generator seeded by (seed, e, i): the same crop alone, after
+    other samples, in a DataLoader worker, and through the training loop's EpochSamples."""
+    from fasterpose.engine.sampling import EpochSamples
+
+    ds = TopDownDataset([make_record(jpeg)] * 4, COCO_17, CODEC, augment=AugmentConfig(), seed=3)
+    alone = ds.item(2, 1)["image"]
+    for i in (0, 1, 3):
+        ds.item(i, 1)
+    assert torch.equal(ds.item(2, 1)["image"], alone)  # nothing carried over from earlier samples
+    assert torch.equal(EpochSamples(ds, 1)[2]["image"], alone)
+    assert not torch.equal(ds.item(2, 0)["image"], alone)  # another epoch, other crops
+    ds.epoch = 1
+    loader = DataLoader(ds, batch_size=1, num_workers=2, worker_init_fn=seed_worker, shuffle=False)
+    assert torch.equal([b["image"][0] for b in loader][2], alone)  # loaded by the second worker
+
+
 def test_from_config(tiny_coco: tuple[Path, Path]) -> None:
     ann, _ = tiny_coco
     cfg = Config(

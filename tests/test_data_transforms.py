@@ -212,6 +212,22 @@ def test_normalize_roundtrip_and_imagenet_stats() -> None:
     np.testing.assert_allclose(normalize_image(rgb[..., ::-1].copy(), bgr=True), out)
 
 
+def test_a_batch_of_crops_is_normalised_exactly_as_each_crop() -> None:
+    """Inference crops (a batch, pipeline.crops.warp_crops) and training crops (one at a time) share
+    one normalisation: the same float32 bits either way."""
+    from fasterpose.pipeline.crops import warp_crops
+
+    batch = np.random.default_rng(1).integers(0, 256, (3, 8, 6, 3), dtype=np.uint8)
+    out = normalize_image(batch)
+    assert out.shape == (3, 3, 8, 6) and out.dtype == np.float32
+    for i in range(3):
+        np.testing.assert_array_equal(out[i], normalize_image(batch[i]))
+        np.testing.assert_array_equal(normalize_image(batch, bgr=True)[i], normalize_image(batch[i], bgr=True))
+    image = batch[0]
+    crop = warp_crops(image, np.array([[3.0, 4.0]]), np.array([[6.0, 8.0]]), (6, 8))  # the identity warp
+    np.testing.assert_array_equal(crop[0], normalize_image(image))
+
+
 def test_seeded_augmentation_is_reproducible(dot_dataset_factory, tmp_path: Path) -> None:  # noqa: ANN001
     a = [dot_dataset_factory(AugmentConfig(), seed=5)[0]["image"] for _ in range(1)]
     b = [dot_dataset_factory(AugmentConfig(), seed=5)[0]["image"] for _ in range(1)]

@@ -6,14 +6,15 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from fasterpose.atomic import atomic_write, atomic_write_text
 from fasterpose.cli import build_parser, main
-from fasterpose.deploy.outputs import atomic_write_text
 from fasterpose.deploy.sources import image_ids
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.models.pose_model import PoseModel
@@ -182,8 +183,13 @@ def test_existing_files_are_never_replaced_unasked(ckpt: Path, tmp_path: Path, c
 def test_atomic_json_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     atomic_write_text(path, "[1]")
-    with pytest.raises(TypeError):
-        atomic_write_text(path, 5)  # type: ignore[arg-type]  # fails mid-write
+
+    def half_then_fail(fh: BinaryIO) -> None:
+        fh.write(b"[2, ")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="results.json"):
+        atomic_write(path, half_then_fail, "results")
     assert path.read_text() == "[1]" and sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 

@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from fasterpose.data.coco_schema import has_area, read_detection
+
 log = logging.getLogger(__name__)
 BOX_FORMATS = ("xywh", "xyxy")
 SINGLE_IMAGE = "<single image>"
@@ -190,11 +192,11 @@ def _mmdet_rows(entry: dict[str, Any], where: str, person_label: int) -> list[li
 
 
 def empty_box_warning(path: Path, empty: int, total: int, box_format: str) -> str | None:
-    """A warning for boxes of a file dropped for a width or height of at most 1 px (None when none were);
+    """A warning for boxes of a file dropped for a zero or negative width or height (None when none were);
     when half or more of an xyxy file is such (x2 <= x1 or y2 <= y1), its likely fix: the numbers are xywh."""
     if not empty:
         return None
-    msg = f"{path}: {empty} of {total} boxes have a width or height of at most 1 px and are dropped"
+    msg = f"{path}: {empty} of {total} boxes have a zero or negative width or height and are dropped"
     if box_format == "xyxy" and empty * 2 >= total:
         msg += " (x2 <= x1 or y2 <= y1 as xyxy): pass --box-format xywh (box_format='xywh') if they are xywh"
     return msg
@@ -243,7 +245,7 @@ class BoxTable:
         out, total, empty = {}, 0, 0
         for key, rows in table.items():
             arr = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
-            sized = (arr[:, 2] > 1) & (arr[:, 3] > 1)
+            sized = has_area(arr[:, 2], arr[:, 3])
             total, empty = total + len(arr), empty + int((~sized).sum())
             out[key] = arr[(arr[:, 4] >= threshold) & sized]
         warning = empty_box_warning(p, empty, total, box_format)
@@ -342,14 +344,12 @@ def _coco_annotations(data: dict[str, Any], where: str, person_category: int) ->
 def _coco_detections(data: list[Any], where: str, person_category: int) -> dict[Any, list]:
     table: dict[Any, list] = {}
     for i, det in enumerate(data):
-        if not isinstance(det, dict) or "bbox" not in det or "image_id" not in det:
-            raise BoxFileError(f"{where}: entry {i} is not a COCO detection ({{image_id, bbox, score}})")
-        if int(_number(det.get("category_id", person_category), f"{where}: entry {i} category_id")) != person_category:
+        d, problems = read_detection(det, default_score=1.0)  # the detection reader of data.coco and validate
+        if d is None:
+            raise BoxFileError(
+                f"{where}: entry {i} {'; '.join(problems)} (a COCO detection is {{image_id, bbox, score}})"
+            )
+        if d.category_id not in (None, person_category):
             continue
-        bbox = det["bbox"]
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            raise BoxFileError(f"{where}: entry {i} bbox must be [x, y, w, h], got {bbox!r}")
-        row = [_number(v, f"{where}: entry {i} bbox") for v in bbox]
-        row.append(_number(det.get("score", 1.0), f"{where}: entry {i} score"))
-        table.setdefault(int(_number(det["image_id"], f"{where}: entry {i} image_id")), []).append(row)
+        table.setdefault(d.image_id, []).append([*d.box.tolist(), d.score])
     return table

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from fasterpose.source import git_commit
 
 # the instruction-set flags that decide CPU speed of fp32 / bf16 / int8 inference (from /proc/cpuinfo)
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
@@ -84,21 +85,6 @@ def load_average() -> float | None:
         return None
 
 
-def git_commit() -> str | None:
-    """The git commit of the source tree this package runs from (None outside a checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
 def _command_line() -> str:
     """This process's command line as a user would type it (``fasterpose ...`` for the console script)."""
     name = Path(sys.argv[0]).name
@@ -115,7 +101,7 @@ def provenance(command: str | None = None) -> dict[str, Any]:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command or _command_line(),
-        "commit": git_commit(),
+        "commit": git_commit(short=True),
         "machine": cpu_facts(),
         "python": platform.python_version(),
         "load_average_start": load_average(),

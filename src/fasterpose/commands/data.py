@@ -127,7 +127,7 @@ def run_show(args: argparse.Namespace) -> int:
     train = not args.no_augment
     ds = TopDownDataset.from_config(exp, args.split, train=train)
     rng = np.random.default_rng(args.seed)
-    ds.reseed(args.seed)
+    ds.seed = args.seed
     count = max(1, args.n)
     indices = rng.choice(len(ds), size=count, replace=count > len(ds))
     tiles = []

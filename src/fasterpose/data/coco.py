@@ -20,11 +20,11 @@ import numpy as np
 
 from fasterpose.boxes import looks_xyxy, outside_image
 from fasterpose.data.coco_schema import (
-    is_int,
-    is_number,
-    number_list,
+    EMPTY_BOX,
+    has_area,
     other_keypoint_categories,
     person_category,
+    read_detection,
     require_coco,
 )
 from fasterpose.data.errors import AnnotationError
@@ -143,22 +143,6 @@ def parse_coco_keypoints(
     return records
 
 
-def _detection_box(det: Any, where: str) -> tuple[np.ndarray, float]:
-    """(bbox (4,) float32, score) of one detection; raises :class:`AnnotationError` naming it."""
-    if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
-        raise AnnotationError(f"{where}: lacks 'image_id', 'bbox' or 'score'")
-    if not is_int(det["image_id"]):
-        raise AnnotationError(f"{where}: image_id must be an integer, got {det['image_id']!r}")
-    if "category_id" in det and not is_int(det["category_id"]):
-        raise AnnotationError(f"{where}: category_id must be an integer, got {det['category_id']!r}")
-    if not is_number(det["score"]):
-        raise AnnotationError(f"{where}: score is {det['score']!r}, not a finite number")
-    box, problem = number_list(det["bbox"], 4, "bbox")
-    if box is None:
-        raise AnnotationError(f"{where}: {problem} (bbox is [x, y, w, h])")
-    return box.astype(np.float32), float(det["score"])
-
-
 def parse_coco_detections(
     det_file: str | os.PathLike[str],
     ann_file: str | os.PathLike[str],
@@ -189,19 +173,22 @@ def parse_coco_detections(
     covered: set[int] = set()
     for i, det in enumerate(dets):
         where = f"{det_file}: detection [{i}]"
-        box, score = _detection_box(det, where)
-        if det.get("category_id", person_id) != person_id:
-            other_categories.add(det.get("category_id"))
+        d, problems = read_detection(det)
+        if d is None:
+            raise AnnotationError(f"{where}: {'; '.join(problems)}")
+        box, score = d.box, d.score
+        if d.category_id not in (None, person_id):
+            other_categories.add(d.category_id)
             continue
-        img = images.get(int(det["image_id"]))
+        img = images.get(d.image_id)
         if img is None:
-            raise AnnotationError(f"{where}: image_id {det['image_id']} is not in {ann_file}")
-        covered.add(int(det["image_id"]))
+            raise AnnotationError(f"{where}: image_id {d.image_id} is not in {ann_file}")
+        covered.add(d.image_id)
         if score < score_threshold:
             skipped["below score threshold"] += 1
             continue
-        if not (box[2] > 0 and box[3] > 0):
-            skipped["zero or negative width/height"] += 1
+        if not has_area(box[2], box[3]):
+            skipped[EMPTY_BOX] += 1
             continue
         size = (int(img.get("width", 0)), int(img.get("height", 0)))
         if min(size) > 0 and outside_image(np.asarray(box), np.asarray(size))[0]:
@@ -210,7 +197,7 @@ def parse_coco_detections(
         records.append(
             PersonRecord(
                 image_path=str(image_dir / img["file_name"]),
-                image_id=int(det["image_id"]),
+                image_id=d.image_id,
                 box=box,
                 keypoints=np.zeros((num_keypoints, 3), dtype=np.float32),
                 box_score=score,
@@ -258,11 +245,11 @@ def _report_detection_coverage(
     kept: set[int],
     skipped: Counter[str],
 ) -> None:
-    if skipped["zero or negative width/height"]:
+    if skipped[EMPTY_BOX]:
         log.warning(
-            "%s: dropped %d detections with zero or negative width/height",
+            "%s: dropped %d detections with a zero or negative box size",
             det_file,
-            skipped["zero or negative width/height"],
+            skipped[EMPTY_BOX],
         )
     if skipped["entirely outside the image"]:
         log.warning(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -65,6 +66,52 @@ def number_list(raw: Any, length: int | None, what: str) -> tuple[np.ndarray | N
     if problem is not None:
         return None, problem
     return np.asarray(raw, dtype=np.float64), None
+
+
+EMPTY_BOX = "zero or negative box size"
+
+
+def has_area(width: Any, height: Any) -> Any:
+    """The one empty-box rule of every box source (annotations, detection files, user boxes): a box
+    needs a width and a height above 0 px (element-wise for arrays)."""
+    return (width > 0) & (height > 0) if isinstance(width, np.ndarray) else width > 0 and height > 0
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One entry of a COCO results-format detection file: ``{image_id, category_id?, bbox, score}``."""
+
+    image_id: int
+    category_id: int | None
+    box: np.ndarray  # (4,) float32 [x, y, w, h]
+    score: float
+
+
+def read_detection(det: Any, default_score: float | None = None) -> tuple[Detection | None, list[str]]:
+    """One COCO detection entry checked: ``(Detection, [])``, or ``(None, every problem found)``.
+
+    ``image_id`` and ``category_id`` (optional) are integers, ``bbox`` is 4 finite numbers, ``score`` a
+    finite number (missing: ``default_score``, when given). The box's area is not judged here (see
+    :func:`has_area`): a caller drops or reports an empty box by its own duty.
+    """
+    need = ["image_id", "bbox"] + ([] if default_score is not None else ["score"])
+    if not isinstance(det, dict) or not set(need) <= det.keys():
+        return None, ["lacks " + ", ".join(map(repr, need[:-1])) + f" or {need[-1]!r}"]
+    problems = []
+    if not is_int(det["image_id"]):
+        problems.append(f"image_id must be an integer, got {det['image_id']!r}")
+    if "category_id" in det and not is_int(det["category_id"]):
+        problems.append(f"category_id must be an integer, got {det['category_id']!r}")
+    score = det.get("score", default_score)
+    if not is_number(score):
+        problems.append(f"score is {score!r}, not a finite number")
+    box, problem = number_list(det["bbox"], 4, "bbox")
+    if problem is not None:
+        problems.append(f"{problem} (bbox is [x, y, w, h])")
+    if problems or box is None or not is_number(score):
+        return None, problems
+    category = int(det["category_id"]) if "category_id" in det else None
+    return Detection(int(det["image_id"]), category, box.astype(np.float32), float(score)), []
 
 
 def person_category(data: Mapping[str, Any], path: PathLike) -> dict[str, Any] | None:

@@ -6,9 +6,10 @@ dataset-specific code. Item layout::
     {"image": float32 (3, H, W), "target": float32 (K, h, w), "target_weight": float32 (K,),
      "meta": SampleMeta}
 
-Randomness: each dataset owns a ``numpy.random.Generator`` seeded from ``seed``; DataLoader
-workers must call :func:`seed_worker` (``worker_init_fn=seed_worker``) so that each worker draws
-a different, reproducible stream. With ``augment=None`` (evaluation) nothing is random.
+Randomness, one policy: sample ``i`` of epoch ``e`` is augmented with a generator seeded by
+``(seed, e * len(dataset) + i)`` (:meth:`TopDownDataset.sample_rng`), whichever worker or process
+loads it and in whatever order, so a resumed or re-sharded run sees the same crops. With
+``augment=None`` (evaluation) nothing is random.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         use_joint_weights: multiply target weights by ``spec.weights``.
         skip_bad_images: replace samples whose image cannot be read by random other samples,
             counting them in ``bad_images`` (per process) and logging a warning naming the file.
-        seed: seed of the augmentation generator (see :func:`seed_worker` for DataLoader workers).
+        seed: seed of the per-sample augmentation generators (:meth:`sample_rng`).
     """
 
     def __init__(
@@ -94,7 +95,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         self.seed = seed
         self.bad_images = 0
         self.bad_image_paths: set[str] = set()
-        self._rng = np.random.default_rng(seed)
+        self.epoch = 0  # the epoch that __getitem__ augments for (EpochSamples passes its own)
         self._flip_index = spec.flip_index
         self._joint_weights = spec.weights if use_joint_weights else None
         w, h = codec.input_size
@@ -133,9 +134,11 @@ class TopDownDataset(Dataset[dict[str, Any]]):
     def _initial_crop(self, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
         return initial_crop(record, self.spec.num_keypoints, self.aspect_ratio, self.padding, self.spec.name)
 
-    def reseed(self, seed: int) -> None:
-        """Restart the augmentation generator from ``(self.seed, seed)``."""
-        self._rng = np.random.default_rng([self.seed, int(seed) % (1 << 63)])
+    def sample_rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        """The augmentation generator of sample ``index`` in ``epoch`` (default :attr:`epoch`): seeded by
+        ``(seed, epoch * len(self) + index)``, the same in every worker and process."""
+        e = self.epoch if epoch is None else epoch
+        return np.random.default_rng([self.seed, (e * len(self.records) + int(index)) % (1 << 63)])
 
     def __len__(self) -> int:
         return len(self.records)
@@ -155,15 +158,15 @@ class TopDownDataset(Dataset[dict[str, Any]]):
                 self.augment,
                 self.spec.upper_body,
                 self.aspect_ratio,
-                rng if rng is not None else self._rng,
+                rng if rng is not None else self.sample_rng(index),
             )
         matrix = crop_matrix(params, self.codec.input_size, image.shape[1])
         crop = cv2.cvtColor(warp_image(image, matrix, self.codec.input_size), cv2.COLOR_BGR2RGB)
         keypoints = transform_keypoints(record.keypoints, matrix, self._flip_index if params.flip else None)
         return PreparedSample(crop=crop, keypoints=keypoints, params=params, record=record)
 
-    def _item(self, index: int) -> dict[str, Any]:
-        sample = self.prepare(index)
+    def _item(self, index: int, epoch: int) -> dict[str, Any]:
+        sample = self.prepare(index, self.sample_rng(index, epoch))
         target, target_weight = self.codec.encode(sample.keypoints, self._joint_weights)
         record, params = sample.record, sample.params
         meta = SampleMeta(
@@ -184,12 +187,18 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         }
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.item(index, self.epoch)
+
+    def item(self, index: int, epoch: int) -> dict[str, Any]:
+        """Sample ``index`` augmented as in ``epoch``; an unreadable image (``skip_bad_images``) is
+        replaced by a sample drawn from the failed sample's generator."""
+        replacements = np.random.default_rng([self.seed, epoch, int(index), 1])  # apart from any augmentation
         for _ in range(MAX_REPLACEMENTS):
             record = self.records[index]
             try:
                 if record.image_path in self.bad_image_paths:
                     raise ImageReadError(record.image_path, "already found unreadable")
-                return self._item(index)
+                return self._item(index, epoch)
             except ImageReadError as exc:
                 if not self.skip_bad_images:
                     raise
@@ -197,7 +206,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
                     self.bad_image_paths.add(exc.path)
                     log.warning("skipping unreadable image %s (%s)", exc.path, exc.problem)
                 self.bad_images += 1
-                index = int(self._rng.integers(len(self.records)))
+                index = int(replacements.integers(len(self.records)))
             except Exception as exc:
                 raise SampleError(
                     f"sample {index}: {record.image_path} (annotation {record.annotation_id}): "
@@ -210,19 +219,13 @@ class TopDownDataset(Dataset[dict[str, Any]]):
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: give the worker's dataset its own augmentation generator, and
-    let the worker reuse freed memory (:func:`fasterpose.data.workers.keep_freed_memory`).
+    """DataLoader ``worker_init_fn``: let the worker reuse freed memory
+    (:func:`fasterpose.data.workers.keep_freed_memory`). Its randomness needs nothing: every sample
+    seeds its own generator (:meth:`TopDownDataset.sample_rng`).
 
     It deliberately leaves OpenCV's thread count alone: ``cv2.setNumThreads`` in a forked worker
     deadlocks once the parent has started OpenCV's thread pool. Call ``cv2.setNumThreads(1)`` in the
     main process before creating the DataLoader instead.
     """
-    info = torch.utils.data.get_worker_info()
-    if info is None:
-        return
-    keep_freed_memory()
-    dataset = info.dataset
-    while not isinstance(dataset, TopDownDataset) and hasattr(dataset, "dataset"):
-        dataset = dataset.dataset  # torch.utils.data.Subset and similar wrappers
-    if isinstance(dataset, TopDownDataset):
-        dataset.reseed(info.seed)
+    if torch.utils.data.get_worker_info() is not None:
+        keep_freed_memory()

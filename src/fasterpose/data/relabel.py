@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from fasterpose.atomic import atomic_write_text
 from fasterpose.data.coco import AnnotationError, load_json
 
 # CrowdPose's joint order; "head" is SynthPose's nose point, "neck" the midpoint of the shoulders.
@@ -101,8 +102,6 @@ def relabel_synthpose(root: str | Path, layout: str) -> list[Path]:
         if path.is_file():
             data = relabel_coco(load_json(path), mapping, skeleton, str(path))
             data.setdefault("info", {})["relabelled"] = layout
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n")
-            tmp.replace(path)
+            atomic_write_text(path, json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n", "annotations")
             written.append(path)
     return written

@@ -124,7 +124,14 @@ def transform_keypoints(keypoints: np.ndarray, matrix: np.ndarray, flip_index: n
 
 
 def normalize_image(crop: np.ndarray, bgr: bool = False) -> np.ndarray:
-    """uint8 (H, W, 3) -> float32 (3, H, W) with ImageNet mean/std (RGB order in the output)."""
+    """uint8 (H, W, 3) -> float32 (3, H, W), or a batch (N, H, W, 3) -> (N, 3, H, W), with ImageNet
+    mean/std (RGB order in the output): the one normalisation of training and inference crops."""
+    if crop.ndim == 4:
+        batch = crop[..., ::-1] if bgr else crop
+        out = np.empty((len(batch), 3, *batch.shape[1:3]), np.float32)
+        np.multiply(batch.astype(np.float32).transpose(0, 3, 1, 2), _NORM_SCALE, out=out)
+        out -= _NORM_OFFSET
+        return out
     channels = cv2.split(crop)
     if bgr:
         channels = channels[::-1]

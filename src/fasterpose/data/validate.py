@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 
 from fasterpose.data.coco import load_json
-from fasterpose.data.coco_schema import coco_problems, is_int, is_number, number_list, number_problem, person_category
+from fasterpose.data.coco_schema import (
+    EMPTY_BOX,
+    coco_problems,
+    has_area,
+    is_int,
+    is_number,
+    number_list,
+    number_problem,
+    person_category,
+    read_detection,
+)
 from fasterpose.data.errors import AnnotationError
 from fasterpose.data.image_io import ImageReadError, damaged_message, decode_warnings, read_image_bytes
 
@@ -70,8 +80,8 @@ def _annotation_extras(ann: dict[str, Any], size: tuple[float, float] | None, k:
     problems: list[str] = []
     if _is_box(ann.get("bbox")):
         x, y, w, h = ann["bbox"]
-        if w <= 0 or h <= 0:
-            problems.append(f"{where}: zero or negative box size {w:g}x{h:g}")
+        if not has_area(w, h):
+            problems.append(f"{where}: {EMPTY_BOX} {w:g}x{h:g}")
         elif size is not None and (x >= size[0] or y >= size[1] or x + w <= 0 or y + h <= 0):
             problems.append(f"{where}: box {ann['bbox']} lies outside the {size[0]:g}x{size[1]:g} image")
     if number_problem(ann.get("keypoints"), 3 * k, "keypoint") is None:
@@ -112,17 +122,11 @@ def check_coco(data: dict[str, Any], path: Path, image_dir: Path | None, problem
 def check_detections(data: list[Any], path: Path, problems: list[str]) -> dict[str, int]:
     for i, det in enumerate(data):
         where = f"{path}: detection [{i}]"
-        if not isinstance(det, dict) or not {"image_id", "bbox", "score"} <= det.keys():
-            problems.append(f"{where}: lacks 'image_id', 'bbox' or 'score'")
-            continue
-        if not is_int(det["image_id"]):
-            problems.append(f"{where}: image_id must be an integer, got {det['image_id']!r}")
-        if not is_number(det["score"]):
-            problems.append(f"{where}: score is {det['score']!r}, not a finite number")
-        if not _is_box(det["bbox"]):
-            problems.append(f"{where}: bbox must be 4 finite numbers, got {det['bbox']!r}")
-        elif det["bbox"][2] <= 0 or det["bbox"][3] <= 0:
-            problems.append(f"{where}: zero or negative box size {det['bbox'][2]:g}x{det['bbox'][3]:g}")
+        d, wrong = read_detection(det)
+        if d is None:
+            problems += [f"{where}: {p}" for p in wrong]
+        elif not has_area(d.box[2], d.box[3]):
+            problems.append(f"{where}: {EMPTY_BOX} {d.box[2]:g}x{d.box[3]:g}")
     return {"detections": len(data)}
 
 

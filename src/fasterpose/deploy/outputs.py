@@ -14,10 +14,8 @@ the same folder, then rename), so a killed run never leaves half a results file.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -40,22 +38,6 @@ def numbered_dir(base: Path = DEFAULT_BASE) -> Path:
     while (candidate := base.with_name(f"{base.name}{n}")).exists():
         n += 1
     return candidate
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``; a failed
-    write (disk full) is one error naming ``path`` and leaves no temporary file
-    (:func:`fasterpose.atomic.atomic_write_text`)."""
-
-    def write(fh: BinaryIO) -> None:
-        wrapper = io.TextIOWrapper(fh, encoding="utf-8")
-        try:
-            wrapper.write(text)
-            wrapper.flush()
-        finally:
-            wrapper.detach()  # the binary file stays open for the fsync
-
-    return atomic.atomic_write(path, write, what="results")
 
 
 def check_outside_source(out: Path, source: Path) -> None:
@@ -104,7 +86,7 @@ class OutputPlan:
 
     def write_json(self, path: Path | None, text: str) -> None:
         if path is not None:
-            atomic_write_text(self.claim(path), text)
+            atomic.atomic_write_text(self.claim(path), text, what="results")
 
 
 def plan_outputs(

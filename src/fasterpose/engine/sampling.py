@@ -25,8 +25,7 @@ class EpochSamples(Dataset[dict[str, torch.Tensor]]):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        self.dataset.reseed(self.epoch * len(self.dataset) + index)
-        item = self.dataset[index]
+        item = self.dataset.item(index, self.epoch)
         return {"image": item["image"], "target": item["target"], "target_weight": item["target_weight"]}
 
 

@@ -47,7 +47,6 @@ from fasterpose.data.workers import capped_workers
 from fasterpose.engine.checkpoint import (
     Best,
     TrainingState,
-    git_commit,
     restore_training_state,
     save_training_state,
 )
@@ -69,6 +68,7 @@ from fasterpose.experiment import Experiment, experiment_of
 from fasterpose.losses import build_loss
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
+from fasterpose.source import git_commit
 from fasterpose.visualize import plot_training_curve
 
 __all__ = ["TrainResult", "TrainingDiverged", "epoch_batches", "evaluate", "lr_multiplier", "rng_state",

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fasterpose.atomic import atomic_write_text
 from fasterpose.evaluation.predictions import PosePrediction
 
 SERVER_KEYS = ("image_id", "category_id", "keypoints", "score")
@@ -66,7 +67,4 @@ def write_server_results(entries: list[dict[str, Any]], path: str | os.PathLike[
         if tuple(e) != SERVER_KEYS:
             raise ValueError(f"{p}: entry {i} has keys {list(e)}, the server takes exactly {list(SERVER_KEYS)}")
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(entries, separators=(",", ":")))
-    tmp.replace(p)
-    return p
+    return atomic_write_text(p, json.dumps(entries, separators=(",", ":")), what="results file")

@@ -14,11 +14,8 @@ import numpy as np
 
 from fasterpose.boxes import as_xywh
 from fasterpose.data.image_io import read_image as read_image_file
-from fasterpose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from fasterpose.data.transforms import normalize_image
 from fasterpose.geometry import box_to_center_scale, get_affine_transform
-
-_SCALE = (1.0 / (255.0 * IMAGENET_STD)).astype(np.float32).reshape(1, 3, 1, 1)
-_SHIFT = (IMAGENET_MEAN / IMAGENET_STD).astype(np.float32).reshape(1, 3, 1, 1)
 
 
 def as_rgb_image(source: str | os.PathLike[str] | np.ndarray) -> np.ndarray:
@@ -59,10 +56,7 @@ def warp_crops(image: np.ndarray, centers: np.ndarray, scales: np.ndarray, input
     for i in range(n):
         mat = get_affine_transform(centers[i], scales[i], 0.0, (w, h))
         cv2.warpAffine(image, mat, (w, h), dst=raw[i], flags=cv2.INTER_LINEAR)
-    out = np.empty((n, 3, h, w), np.float32)
-    np.multiply(raw.astype(np.float32).transpose(0, 3, 1, 2), _SCALE, out=out)
-    out -= _SHIFT
-    return out
+    return normalize_image(raw)
 
 
 def crop_people(

@@ -54,8 +54,9 @@ def rescore(keypoint_scores: np.ndarray, box_score: float, in_vis_threshold: flo
     return float(box_score) * (float(confident.mean()) if confident.size else 0.0)
 
 
-def suppress(people: list[PosePrediction], sigmas: np.ndarray, threshold: float) -> list[int]:
-    """OKS-NMS over one image's people: kept positions, in descending score order."""
+def oks_nms_keep(people: list[PosePrediction], sigmas: np.ndarray, threshold: float) -> list[int]:
+    """OKS-NMS over one image's people: the positions kept, in descending score order (the people
+    themselves, in input order: :meth:`TopDownPipeline.suppress`)."""
     if len(people) < 2:
         return list(range(len(people)))
     keep = oks_nms(
@@ -84,7 +85,7 @@ def postprocess(
     sigmas = np.asarray(spec.sigmas)
     for image_id in sorted(by_image):
         people = by_image[image_id]
-        kept.extend(people[i] for i in suppress(people, sigmas, oks_threshold))
+        kept.extend(people[i] for i in oks_nms_keep(people, sigmas, oks_threshold))
     return kept
 
 
@@ -240,5 +241,5 @@ class TopDownPipeline:
 
     def suppress(self, people: list[PosePrediction]) -> list[PosePrediction]:
         """OKS-NMS over one image's people, keeping the survivors in their input order."""
-        keep = suppress(people, np.asarray(self.spec.sigmas), self.oks_threshold)
+        keep = oks_nms_keep(people, np.asarray(self.spec.sigmas), self.oks_threshold)
         return [people[i] for i in sorted(keep)]

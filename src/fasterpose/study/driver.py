@@ -69,7 +69,7 @@ def _recorded_datasets(
 
 def execute(study: Study, opts: Options, config_dir: Path) -> tuple[StudyResults, Path]:
     """Run (or only report) the study; returns the results and the written ``results.md``."""
-    from fasterpose.engine.checkpoint import git_commit
+    from fasterpose.source import git_commit
 
     dataset_dir = Path(opts.dataset_dir or study.dataset.dir)
     regimes = list(opts.regimes) or None

@@ -104,7 +104,7 @@ def _time_line(results: StudyResults) -> str:
 
 def write_report(results: StudyResults, study: Study, out: Path, config_dir: Path, command: str) -> Path:
     """Write ``out/results.md``, ``out/study_results.json`` and ``out/images/study_*.png``; returns the .md path."""
-    from fasterpose.engine.checkpoint import git_commit
+    from fasterpose.source import git_commit
 
     out.mkdir(parents=True, exist_ok=True)
     files = {name: write_figures(r, results.groups, out / "images") for name, r in results.regimes.items()}

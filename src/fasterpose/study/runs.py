@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from fasterpose.atomic import atomic_write
 from fasterpose.config import Config, load_config
 from fasterpose.engine.run_folder import RunFolder, RunFolderError
 from fasterpose.study.manifest import Study, StudyError
@@ -158,9 +159,8 @@ def save_backbone(model: Any, path: Path) -> None:
 
     body = getattr(model.backbone, "body", model.backbone)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.detach().cpu() for k, v in body.state_dict().items()}, tmp)
-    tmp.replace(path)
+    state = {k: v.detach().cpu() for k, v in body.state_dict().items()}
+    atomic_write(path, lambda fh: torch.save(state, fh), "pretrained backbone")
 
 
 def export_backbone(checkpoint: Path, path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from fasterpose.atomic import atomic_write_text
 from fasterpose.data.synthpose.render import SPLITS, SynthPoseKnobs, SynthSample, render_sample
 from fasterpose.data.workers import keep_freed_memory
 from fasterpose.keypoints import COCO_17
@@ -91,9 +92,7 @@ def _annotation(sample: SynthSample, i: int, image_id: int) -> dict[str, Any]:
 
 
 def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n", "annotations")
 
 
 def generate(
