@@ -44,21 +44,53 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth14")
-    argv = ["data", "synthpose", "--out", str(root), "--train", "4", "--val", "2", "--seed", "3",
-            "--layout", "crowdpose14", "--set", "min_people=2", "--set", "max_people=2"]  # fmt: skip
+    argv = [
+        "data",
+        "synthpose",
+        "--out",
+        str(root),
+        "--train",
+        "4",
+        "--val",
+        "2",
+        "--seed",
+        "3",
+        "--layout",
+        "crowdpose14",
+        "--set",
+        "min_people=2",
+        "--set",
+        "max_people=2",
+    ]
     assert cli_main(argv) == 0
     return root
 
 
 def example_config(root: Path, out: Path) -> Config:
     """The shipped example config, shrunk: 64x64 input, 16x16 maps, 1 epoch, half-body always on."""
-    return load_config(CONFIG, [
-        f"data.root={root}", "data.input_size=[64,64]", "data.heatmap_size=[16,16]", "data.sigma=1.0",
-        "data.augment.half_body_prob=1.0", "data.augment.half_body_min_joints=3", "data.use_joint_weights=true",
-        "train.epochs=1", "train.batch_size=4", "train.eval_every=0", "train.device=cpu", "train.amp=false",
-        "train.cpu_amp=false", "train.warmup_iters=0", "train.max_minutes=null", f"train.out_dir={out}",
-        "eval.batch_size=16", "eval.dark=false",
-    ])  # fmt: skip
+    return load_config(
+        CONFIG,
+        [
+            f"data.root={root}",
+            "data.input_size=[64,64]",
+            "data.heatmap_size=[16,16]",
+            "data.sigma=1.0",
+            "data.augment.half_body_prob=1.0",
+            "data.augment.half_body_min_joints=3",
+            "data.use_joint_weights=true",
+            "train.epochs=1",
+            "train.batch_size=4",
+            "train.eval_every=0",
+            "train.device=cpu",
+            "train.amp=false",
+            "train.cpu_amp=false",
+            "train.warmup_iters=0",
+            "train.max_minutes=null",
+            f"train.out_dir={out}",
+            "eval.batch_size=16",
+            "eval.dark=false",
+        ],
+    )
 
 
 def test_dataset_has_its_own_categories_entry(data_root: Path) -> None:
@@ -108,8 +140,9 @@ def test_eval_uses_the_layout_sigmas(trained: tuple[Config, Path], data_root: Pa
     model, _ = load_model_from_checkpoint(ckpt)
     from fasterpose.pipeline.evaluate import evaluate_on_dataset
 
-    metrics = evaluate_on_dataset(model, cfg, build_eval_set(cfg, "val"), tmp_path / "model", progress=False,
-                                  device="cpu").metrics  # fmt: skip
+    metrics = evaluate_on_dataset(
+        model, cfg, build_eval_set(cfg, "val"), tmp_path / "model", progress=False, device="cpu"
+    ).metrics
     assert 0.0 <= metrics["AP"] <= 1.0
     eval_set = build_eval_set(cfg)
     oracle = oracle_predictions(cfg, eval_set)
@@ -141,8 +174,19 @@ def test_predict_and_onnx_export(trained: tuple[Config, Path], data_root: Path, 
     assert onnx_pose.keypoints.shape == (14, 3) and onnx_pose.xy.shape == (14, 2)
     np.testing.assert_allclose(onnx_pose.xy, torch_pose.xy, atol=0.05)
     out_json = tmp_path / "pred.json"
-    argv = ["predict", str(image), "--checkpoint", str(onnx_path), "--whole-image", "--out", str(tmp_path / "drawn"),
-            "--json", str(out_json), "--threshold", "0"]  # fmt: skip
+    argv = [
+        "predict",
+        str(image),
+        "--checkpoint",
+        str(onnx_path),
+        "--whole-image",
+        "--out",
+        str(tmp_path / "drawn"),
+        "--json",
+        str(out_json),
+        "--threshold",
+        "0",
+    ]
     assert cli_main(argv) == 0
     (entry,) = json.loads(out_json.read_text())
     assert len(entry["keypoints"]) == 42

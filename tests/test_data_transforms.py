@@ -31,21 +31,51 @@ from fasterpose.keypoints import COCO_17
 # 17 distinct RGB directions (values in {0, 0.5, 1}); no two are multiples of each other
 PALETTE = np.array(
     [
-        (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1), (1, 0.5, 0), (0.5, 1, 0),
-        (1, 0, 0.5), (0.5, 0, 1), (0, 1, 0.5), (0, 0.5, 1), (1, 1, 0.5), (1, 0.5, 1), (0.5, 1, 1), (1, 0.5, 0.5),
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+        (1, 1, 0),
+        (1, 0, 1),
+        (0, 1, 1),
+        (1, 1, 1),
+        (1, 0.5, 0),
+        (0.5, 1, 0),
+        (1, 0, 0.5),
+        (0.5, 0, 1),
+        (0, 1, 0.5),
+        (0, 0.5, 1),
+        (1, 1, 0.5),
+        (1, 0.5, 1),
+        (0.5, 1, 1),
+        (1, 0.5, 0.5),
     ],
     dtype=np.float64,
-)  # fmt: skip
+)
 RADIUS = 4.0
 IMAGE_W, IMAGE_H = 360, 400
 # a frontal person: left joints on the image right (larger x), as COCO people facing the camera
 LAYOUT = np.array(
     [
-        (180, 70), (192, 58), (168, 58), (206, 66), (154, 66), (215, 110), (145, 110), (232, 160), (128, 160),
-        (240, 210), (120, 210), (205, 220), (155, 220), (210, 280), (150, 280), (213.3, 340.6), (146.7, 339.4),
+        (180, 70),
+        (192, 58),
+        (168, 58),
+        (206, 66),
+        (154, 66),
+        (215, 110),
+        (145, 110),
+        (232, 160),
+        (128, 160),
+        (240, 210),
+        (120, 210),
+        (205, 220),
+        (155, 220),
+        (210, 280),
+        (150, 280),
+        (213.3, 340.6),
+        (146.7, 339.4),
     ],
     dtype=np.float64,
-)  # fmt: skip
+)
 
 
 def dot_image() -> np.ndarray:
@@ -119,8 +149,8 @@ SINGLE = {
 def test_keypoints_follow_pixels(dot_dataset_factory, name: str) -> None:  # noqa: ANN001
     ds = dot_dataset_factory(SINGLE[name], seed=7)
     flips = set()
-    for _ in range(12):
-        sample = ds.prepare(0)
+    for epoch in range(12):  # the sample's augmentation in 12 epochs
+        sample = ds.prepare(0, ds.sample_rng(0, epoch))
         flips.add(sample.params.flip)
         assert assert_dots_follow(sample.crop, sample.keypoints, sample.params.flip) >= 3
     if name == "flip":

@@ -142,13 +142,15 @@ def test_flip_test_is_identity_for_an_equivariant_model_and_shift_follows_encodi
         np.testing.assert_allclose(model_heatmaps(sym, x, codec, flip_index, sigmoid), plain, atol=1e-6)
     # through the dataset: identical keypoints with and without flip test
     on = evaluate_on_dataset(sym, cfg, dataset, progress=False, device="cpu").predictions
-    off = evaluate_on_dataset(sym, apply_overrides(cfg, ["eval.flip_test=false"]), dataset, progress=False,
-                              device="cpu").predictions  # fmt: skip
+    off = evaluate_on_dataset(
+        sym, apply_overrides(cfg, ["eval.flip_test=false"]), dataset, progress=False, device="cpu"
+    ).predictions
     np.testing.assert_allclose(np.stack([p.keypoints for p in on]), np.stack([p.keypoints for p in off]), atol=1e-4)
     # a model that is not equivariant does change (the comparison can fail)
     raw_on = evaluate_on_dataset(inner, cfg, dataset, progress=False, device="cpu").predictions
-    raw_off = evaluate_on_dataset(inner, apply_overrides(cfg, ["eval.flip_test=false"]), dataset, progress=False,
-                                  device="cpu").predictions  # fmt: skip
+    raw_off = evaluate_on_dataset(
+        inner, apply_overrides(cfg, ["eval.flip_test=false"]), dataset, progress=False, device="cpu"
+    ).predictions
     moved = np.stack([p.keypoints[:, :2] for p in raw_on]) - np.stack([p.keypoints[:, :2] for p in raw_off])
     assert np.abs(moved).max() > 1.0
     # MSRA: the flipped-back map of an equivariant model is the map shifted one pixel right

@@ -54,9 +54,16 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Config]:
         (images / f"{i:012d}.jpg").write_bytes(smooth_jpeg(i))
     cfg = apply_overrides(
         Config(),
-        [*TINY, f"data.root={root}", f"data.train_ann={ann.relative_to(root)}", "data.train_images=val",
-         f"data.val_ann={ann.relative_to(root)}", "data.val_images=val", "data.num_workers=0"],
-    )  # fmt: skip
+        [
+            *TINY,
+            f"data.root={root}",
+            f"data.train_ann={ann.relative_to(root)}",
+            "data.train_images=val",
+            f"data.val_ann={ann.relative_to(root)}",
+            "data.val_images=val",
+            "data.num_workers=0",
+        ],
+    )
     return root, cfg
 
 
@@ -167,8 +174,14 @@ def _det_file(root: Path, name: str, xyxy: bool) -> Path:
     dets = []
     for a in ann["annotations"]:
         x, y, w, h = a["bbox"]
-        dets.append({"image_id": a["image_id"], "category_id": 1, "score": 0.9,
-                     "bbox": [x, y, x + w, y + h] if xyxy else [x, y, w, h]})  # fmt: skip
+        dets.append(
+            {
+                "image_id": a["image_id"],
+                "category_id": 1,
+                "score": 0.9,
+                "bbox": [x, y, x + w, y + h] if xyxy else [x, y, w, h],
+            }
+        )
     path = root / name
     path.write_text(json.dumps(dets))
     return path
@@ -270,8 +283,11 @@ def test_two_models_of_one_name_and_two_datasets_never_replace_each_others_eval_
     assert (out / "last_metrics_val_gt.json").is_file() and (
         tmp_path / "evals_b" / "last_metrics_val_gt.json"
     ).is_file()
-    both = [json.loads(p.read_text())["evaluated"]["model"] for p in (out, tmp_path / "evals_b")
-            for p in [p / "last_metrics_val_gt.json"]]  # fmt: skip
+    both = [
+        json.loads(p.read_text())["evaluated"]["model"]
+        for p in (out, tmp_path / "evals_b")
+        for p in [p / "last_metrics_val_gt.json"]
+    ]
     assert both == [str(ckpt.resolve()), str(other.resolve())]
 
 
@@ -287,8 +303,12 @@ def test_safetensors_and_pth_of_one_stem_keep_apart_eval_files(
     for m in (pth, folder / "last.safetensors"):
         assert main(["eval", str(config), "--model", str(m), "--no-progress", "--device", "cpu"]) == 0
     names = sorted(p.name for p in folder.glob("*_val_gt.json"))
-    assert names == ["last_metrics_val_gt.json", "last_results_val_gt.json",
-                     "last_safetensors_metrics_val_gt.json", "last_safetensors_results_val_gt.json"]  # fmt: skip
+    assert names == [
+        "last_metrics_val_gt.json",
+        "last_results_val_gt.json",
+        "last_safetensors_metrics_val_gt.json",
+        "last_safetensors_results_val_gt.json",
+    ]
 
 
 def test_eval_into_an_unwritable_folder_is_refused_before_any_prediction(
@@ -331,9 +351,13 @@ def test_eval_into_an_unwritable_folder_is_refused_before_any_prediction(
     ],
 )
 def test_numeric_options_are_range_checked_naming_option_and_value(
-    argv: list[str], option: str, value: str, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    argv: list[str],
+    option: str,
+    value: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.chdir(tmp_path)  # should a check break, the command's relative outputs land here, not in docs/
     with pytest.raises(SystemExit) as info:
         main(argv)

@@ -679,8 +679,17 @@ def test_a_p_value_below_the_printed_precision_reads_as_a_bound() -> None:
     from fasterpose.study.tables import fmt_p
 
     assert [fmt_p(p) for p in (None, 0.0, 0.0004, 0.0006, 0.0123, 0.5, 0.0498, 0.0502, 0.05, 0.0512)] == [
-        "n/a", "< 0.001", "< 0.001", "0.001", "0.012", "0.500", "0.0498", "0.0502", "0.050", "0.051"
-    ]  # fmt: skip
+        "n/a",
+        "< 0.001",
+        "< 0.001",
+        "0.001",
+        "0.012",
+        "0.500",
+        "0.0498",
+        "0.0502",
+        "0.050",
+        "0.051",
+    ]
     # the committed report and README summary never print a p-value as zero
     for doc in (REPO / "docs" / "results.md", REPO / "README.md"):
         text = doc.read_text()

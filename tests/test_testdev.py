@@ -42,19 +42,32 @@ def testdev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         if a["image_id"] == last:
             continue  # an image the detector found nobody in
         x, y, w, h = a["bbox"]
-        dets += [{"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": 0.9},
-                 {"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": 0.8},
-                 {"image_id": a["image_id"], "category_id": 3, "bbox": [x, y, w, h], "score": 0.9}]  # fmt: skip
+        dets += [
+            {"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": 0.9},
+            {"image_id": a["image_id"], "category_id": 1, "bbox": [x, y, w, h], "score": 0.8},
+            {"image_id": a["image_id"], "category_id": 3, "bbox": [x, y, w, h], "score": 0.9},
+        ]
     dets.append({"image_id": val["images"][0]["id"], "category_id": 1, "bbox": [1, 1, 20, 30], "score": 0.05})
     (root / "dets.json").write_text(json.dumps(dets))
-    cfg = config_from_dict({
-        "name": "tiny fp/r18",
-        "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
-        "data": {"dataset": "coco", "root": str(root), "test_ann": "annotations/image_info_test.json",
-                 "test_images": "val", "test_det_file": "dets.json", "det_score_threshold": 0.1,
-                 "input_size": [64, 64], "heatmap_size": [16, 16], "sigma": 1.0, "num_workers": 0},
-        "eval": {"batch_size": 8},
-    })  # fmt: skip
+    cfg = config_from_dict(
+        {
+            "name": "tiny fp/r18",
+            "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
+            "data": {
+                "dataset": "coco",
+                "root": str(root),
+                "test_ann": "annotations/image_info_test.json",
+                "test_images": "val",
+                "test_det_file": "dets.json",
+                "det_score_threshold": 0.1,
+                "input_size": [64, 64],
+                "heatmap_size": [16, 16],
+                "sigma": 1.0,
+                "num_workers": 0,
+            },
+            "eval": {"batch_size": 8},
+        }
+    )
     torch.manual_seed(0)
     weights = save_weights(PoseModel.from_config(cfg), cfg, root / "model.safetensors")
     config = root / "test.yaml"
@@ -66,8 +79,17 @@ def testdev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_results_file_in_the_server_format(
     testdev: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["eval", str(testdev["config"]), "--checkpoint", str(testdev["weights"]), "--split", "test-dev",
-            "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    argv = [
+        "eval",
+        str(testdev["config"]),
+        "--checkpoint",
+        str(testdev["weights"]),
+        "--split",
+        "test-dev",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
     assert cli_main(argv) == 0
     path = tmp_path / "person_keypoints_test-dev2017_tiny-fp-r18_results.json"
     results = json.loads(path.read_text())

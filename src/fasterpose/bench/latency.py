@@ -98,9 +98,12 @@ def _gemm_graphs(n: int) -> dict[str, tuple[torch.nn.Module, torch.Tensor, float
     return {
         "conv1x1": (torch.nn.Conv2d(n, n, 1, bias=False), torch.randn(1, n, side, n // side), 2.0 * n**3 / 1e9),
         "matmul": (MatMul(), torch.randn(n, n), 2.0 * n**3 / 1e9),
-        "conv3x3": (torch.nn.Conv2d(c, c, 3, padding=1, bias=False), torch.randn(1, c, 64, 48),
-                    2.0 * 9 * c * c * 64 * 48 / 1e9),
-    }  # fmt: skip
+        "conv3x3": (
+            torch.nn.Conv2d(c, c, 3, padding=1, bias=False),
+            torch.randn(1, c, 64, 48),
+            2.0 * 9 * c * c * 64 * 48 / 1e9,
+        ),
+    }
 
 
 def _onnx(module: torch.nn.Module, x: torch.Tensor) -> bytes:

@@ -210,8 +210,12 @@ def _check_outputs(args: argparse.Namespace, cfg: Config, out_dir: Path, prefix:
     boxes = "gt" if cfg.eval.use_gt_boxes else "det"
     names = eval_file_names(args.split, boxes, prefix)
     identity = eval_identity(cfg, args.split, boxes, model)
-    inputs = {"model": model_input_files(model), "annotation file": split_annotations(cfg, args.split),
-              "detection file": identity["det_file"], "config": args.config}  # fmt: skip
+    inputs = {
+        "model": model_input_files(model),
+        "annotation file": split_annotations(cfg, args.split),
+        "detection file": identity["det_file"],
+        "config": args.config,
+    }
     check_eval_outputs(out_dir, names, identity, inputs, args.overwrite)
 
 
@@ -253,8 +257,18 @@ def _evaluate(args: argparse.Namespace, cfg: Config, progress: bool) -> tuple[Ev
     pipeline = TopDownPipeline.from_config(exp, runner)
     eval_set = build_eval_set(exp, args.split, skip_bad_images=args.skip_bad_images)
     try:
-        result = evaluate_on_dataset(pipeline, exp, eval_set, out_dir, prefix, args.workers, progress,
-                                     {"model": str(model)}, rank=rank, world_size=world)  # fmt: skip
+        result = evaluate_on_dataset(
+            pipeline,
+            exp,
+            eval_set,
+            out_dir,
+            prefix,
+            args.workers,
+            progress,
+            {"model": str(model)},
+            rank=rank,
+            world_size=world,
+        )
     finally:
         if world > 1:
             from fasterpose.engine.distributed import cleanup_distributed

@@ -285,8 +285,10 @@ class Eta:
             per_step = (time.monotonic() - self.mark[1]) / (step - self.mark[0])
             left = per_step * (total - step)
             end = time.strftime("%H:%M", time.localtime(time.time() + left))
-            tqdm.write(f"ETA: {per_step:.3f} s/step over steps {self.mark[0] + 1}-{step} of {total}: "
-                       f"training ends in ~{left / 60:.1f} min (about {end}), then the final evaluation")  # fmt: skip
+            tqdm.write(
+                f"ETA: {per_step:.3f} s/step over steps {self.mark[0] + 1}-{step} of {total}: "
+                f"training ends in ~{left / 60:.1f} min (about {end}), then the final evaluation"
+            )
             self.printed = True
 
 
@@ -314,21 +316,34 @@ def run(args: argparse.Namespace) -> int:
     minutes = cfg.train.max_minutes
     limit = f", stopped at {minutes:g} min if not done (time budget)" if minutes is not None else ""
     print(f"run folder: {out_dir}")
-    print(f"training {cfg.model.backbone} + {cfg.model.head} ({cfg.loss.name}) at "
-          f"{cfg.data.input_size[1]}x{cfg.data.input_size[0]}, batch {cfg.train.batch_size}, "
-          f"{cfg.train.epochs} epochs (lr x{cfg.train.lr_factor:g} after epoch(s) "
-          f"{', '.join(map(str, cfg.train.lr_steps)) or '-'}), {precision}, {torch.get_num_threads()} "
-          f"thread(s){limit} ...", flush=True)  # fmt: skip
+    print(
+        f"training {cfg.model.backbone} + {cfg.model.head} ({cfg.loss.name}) at "
+        f"{cfg.data.input_size[1]}x{cfg.data.input_size[0]}, batch {cfg.train.batch_size}, "
+        f"{cfg.train.epochs} epochs (lr x{cfg.train.lr_factor:g} after epoch(s) "
+        f"{', '.join(map(str, cfg.train.lr_steps)) or '-'}), {precision}, {torch.get_num_threads()} "
+        f"thread(s){limit} ...",
+        flush=True,
+    )
     result = train(exp, progress=not args.no_progress, on_step=Eta())
     planned = cfg.train.epochs * result.iters_per_epoch
-    print(f"  {result.status}: {result.epoch} epochs, {result.global_step} of {planned} steps "
-          f"in {result.wall_seconds:.0f} s")  # fmt: skip
+    print(
+        f"  {result.status}: {result.epoch} epochs, {result.global_step} of {planned} steps "
+        f"in {result.wall_seconds:.0f} s"
+    )
     if result.status == "interrupted":
-        print(f"interrupted: {out_dir} holds a partial run (last.pth at step {result.global_step} of {planned}); "
-              f"continue it with: fasterpose train {out_dir / 'config.yaml'} --resume")  # fmt: skip
+        print(
+            f"interrupted: {out_dir} holds a partial run (last.pth at step {result.global_step} of {planned}); "
+            f"continue it with: fasterpose train {out_dir / 'config.yaml'} --resume"
+        )
         return 130
-    facts = {"steps_planned": planned, "precision": precision, "device": str(device),
-             "threads": torch.get_num_threads(), "time_budget_minutes": minutes, "started": start}  # fmt: skip
+    facts = {
+        "steps_planned": planned,
+        "precision": precision,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "time_budget_minutes": minutes,
+        "started": start,
+    }
     return report(args, exp, out_dir, result, facts)
 
 
@@ -354,9 +369,14 @@ def report(args: argparse.Namespace, exp: Experiment, out_dir: Path, result: Any
         ).metrics
         history["evals"].append([result.epoch + result.iteration / max(1, result.iters_per_epoch), metrics["AP"]])
     eval_seconds = time.monotonic() - eval_start
-    plot_training_curve(history["steps"], history["evals"], "AP", out_dir / "training_curve.png",
-                title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
-                      f"({result.global_step} steps, {result.wall_seconds / 60:.1f} min)")  # fmt: skip
+    plot_training_curve(
+        history["steps"],
+        history["evals"],
+        "AP",
+        out_dir / "training_curve.png",
+        title=f"quickstart: {cfg.model.backbone} + LHR, {cfg.loss.name.upper()}, SynthPose "
+        f"({result.global_step} steps, {result.wall_seconds / 60:.1f} min)",
+    )
     results_name, _ = eval_file_names("val", "gt" if cfg.eval.use_gt_boxes else "det")
     grid = draw_predictions(exp, out_dir / results_name, out_dir / "predictions.png")
     complete = result.global_step == facts["steps_planned"]
@@ -381,18 +401,24 @@ def report(args: argparse.Namespace, exp: Experiment, out_dir: Path, result: Any
         "threads": facts["threads"],
     }
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=1) + "\n", "metrics")
-    print(f"\nSynthPose val AP = {metrics['AP']:.3f} (AP50 {metrics['AP50']:.3f}, AR {metrics['AR']:.3f}) "
-          f"of last.pth, after {result.global_step} steps")  # fmt: skip
+    print(
+        f"\nSynthPose val AP = {metrics['AP']:.3f} (AP50 {metrics['AP50']:.3f}, AR {metrics['AR']:.3f}) "
+        f"of last.pth, after {result.global_step} steps"
+    )
     if not complete:
-        print(f"  the schedule did not finish ({result.global_step} of {facts['steps_planned']} steps, "
-              f"stopped by the time budget): this AP is not the quickstart's")  # fmt: skip
+        print(
+            f"  the schedule did not finish ({result.global_step} of {facts['steps_planned']} steps, "
+            f"stopped by the time budget): this AP is not the quickstart's"
+        )
     if result.best_metric is not None:
         print(f"  best.pth: AP {result.best_metric:.3f} at epoch {result.best_epoch} (the best evaluation)")
     print(f"  run folder:      {out_dir}")
     print(f"  metrics:         {out_dir / 'metrics.json'}")
     print(f"  training curve:  {out_dir / 'training_curve.png'}")
     print(f"  predictions:     {grid} (last.pth)")
-    print(f"  checkpoints:     {checkpoint} (end of the schedule; the one scored above), "
-          f"{out_dir / 'best.pth'} (best evaluation)")  # fmt: skip
+    print(
+        f"  checkpoints:     {checkpoint} (end of the schedule; the one scored above), "
+        f"{out_dir / 'best.pth'} (best evaluation)"
+    )
     print(f"  total time:      {summary['total_seconds']:.0f} s")
     return 0

@@ -60,8 +60,9 @@ def init_distributed(device_name: str = "auto") -> DistInfo:
         backend = "nccl" if device.type == "cuda" else "gloo"
         kwargs = {"device_id": device} if device.type == "cuda" else {}
         # Rank 0 evaluates alone while the others wait at a barrier: allow a long evaluation.
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size,
-                                timeout=timedelta(minutes=60), **kwargs)  # type: ignore[arg-type]  # fmt: skip
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=60), **kwargs
+        )  # type: ignore[arg-type]
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
 
 

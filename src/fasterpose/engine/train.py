@@ -71,8 +71,18 @@ from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
 from fasterpose.source import git_commit
 from fasterpose.visualize import plot_training_curve
 
-__all__ = ["TrainResult", "TrainingDiverged", "epoch_batches", "evaluate", "lr_multiplier", "rng_state",
-           "set_rng_state", "train", "train_one_epoch", "wrap_model"]  # fmt: skip
+__all__ = [
+    "TrainResult",
+    "TrainingDiverged",
+    "epoch_batches",
+    "evaluate",
+    "lr_multiplier",
+    "rng_state",
+    "set_rng_state",
+    "train",
+    "train_one_epoch",
+    "wrap_model",
+]
 
 log = logging.getLogger(__name__)
 LAST, BEST = "last.pth", "best.pth"
@@ -163,12 +173,22 @@ def train_one_epoch(run: Run, model: nn.Module, state: TrainingState, stop: Stop
     """
     t, dist = run.cfg.train, run.dist
     batches = epoch_batches(len(run.dataset), t.batch_size, state.epoch, t.seed, dist)[state.iteration :]
-    loader = DataLoader(EpochSamples(run.dataset, state.epoch), batch_sampler=batches,
-                        num_workers=capped_workers(run.cfg.data.num_workers), worker_init_fn=seed_worker,
-                        pin_memory=dist.device.type == "cuda",
-                        generator=torch.Generator().manual_seed(t.seed * 100_003 + state.epoch))  # fmt: skip
-    bar = tqdm(total=run.iters_per_epoch, initial=state.iteration, desc=f"epoch {state.epoch + 1}/{t.epochs}",
-               disable=not (run.progress and dist.is_main), unit="it", dynamic_ncols=True)  # fmt: skip
+    loader = DataLoader(
+        EpochSamples(run.dataset, state.epoch),
+        batch_sampler=batches,
+        num_workers=capped_workers(run.cfg.data.num_workers),
+        worker_init_fn=seed_worker,
+        pin_memory=dist.device.type == "cuda",
+        generator=torch.Generator().manual_seed(t.seed * 100_003 + state.epoch),
+    )
+    bar = tqdm(
+        total=run.iters_per_epoch,
+        initial=state.iteration,
+        desc=f"epoch {state.epoch + 1}/{t.epochs}",
+        disable=not (run.progress and dist.is_main),
+        unit="it",
+        dynamic_ncols=True,
+    )
     model.train()
     start, samples, loss_sum, steps, status = time.monotonic(), 0, 0.0, 0, "finished"
     for batch in loader:
@@ -188,16 +208,32 @@ def train_one_epoch(run: Run, model: nn.Module, state: TrainingState, stop: Stop
             run.on_step(state.global_step, t.epochs * run.iters_per_epoch)
         if state.global_step % max(1, t.log_every) == 0 or state.iteration == 1:
             state.history.steps.append([state.global_step, loss_value, lr])
-            run.folder.log_metrics({"kind": "step", "epoch": state.epoch, "iteration": state.iteration,
-                                    "step": state.global_step, "loss": loss_value, "lr": lr,
-                                    "samples_per_s": rate})  # fmt: skip
+            run.folder.log_metrics(
+                {
+                    "kind": "step",
+                    "epoch": state.epoch,
+                    "iteration": state.iteration,
+                    "step": state.global_step,
+                    "loss": loss_value,
+                    "lr": lr,
+                    "samples_per_s": rate,
+                }
+            )
     bar.close()
     if status == "finished":
         state.epoch, state.iteration = state.epoch + 1, 0
         seconds = time.monotonic() - start
-        run.folder.log_metrics({"kind": "epoch", "epoch": state.epoch, "step": state.global_step,
-                                "loss": loss_sum / max(1, steps), "lr": state.optimizer.param_groups[0]["lr"],
-                                "seconds": seconds, "samples_per_s": samples / max(1e-9, seconds)})  # fmt: skip
+        run.folder.log_metrics(
+            {
+                "kind": "epoch",
+                "epoch": state.epoch,
+                "step": state.global_step,
+                "loss": loss_sum / max(1, steps),
+                "lr": state.optimizer.param_groups[0]["lr"],
+                "seconds": seconds,
+                "samples_per_s": samples / max(1e-9, seconds),
+            }
+        )
     return status
 
 
@@ -235,8 +271,14 @@ def end_of_epoch(run: Run, model: nn.Module, state: TrainingState, final: bool) 
         run.save(state, LAST)
 
 
-def build_run(exp: Experiment, dist: DistInfo, folder: RunFolder, progress: bool, started: float,
-              on_step: Callable[[int, int], None] | None = None) -> Run:  # fmt: skip
+def build_run(
+    exp: Experiment,
+    dist: DistInfo,
+    folder: RunFolder,
+    progress: bool,
+    started: float,
+    on_step: Callable[[int, int], None] | None = None,
+) -> Run:
     """The data (train split, ground-truth boxes), loss and precision settings of a run."""
     cfg = exp.cfg
     t = cfg.train
@@ -244,16 +286,31 @@ def build_run(exp: Experiment, dist: DistInfo, folder: RunFolder, progress: bool
     if t.eval_every > 0 and dist.is_main:
         build_records(exp, "val", cfg.eval.use_gt_boxes)  # a malformed val file fails now, not after epoch 1
     use_amp, amp_dtype = autocast_settings(t, dist.device)
-    return Run(exp=exp, cfg=cfg, dist=dist, folder=folder, dataset=dataset,
-               loss_fn=build_loss(cfg.loss).to(dist.device),
-               iters_per_epoch=len(epoch_batches(len(dataset), t.batch_size, 0, t.seed, dist)),
-               use_amp=use_amp, amp_dtype=amp_dtype,
-               memory_format=torch.channels_last if t.channels_last else torch.contiguous_format,
-               started=started, progress=progress, commit=git_commit(), on_step=on_step)  # fmt: skip
+    return Run(
+        exp=exp,
+        cfg=cfg,
+        dist=dist,
+        folder=folder,
+        dataset=dataset,
+        loss_fn=build_loss(cfg.loss).to(dist.device),
+        iters_per_epoch=len(epoch_batches(len(dataset), t.batch_size, 0, t.seed, dist)),
+        use_amp=use_amp,
+        amp_dtype=amp_dtype,
+        memory_format=torch.channels_last if t.channels_last else torch.contiguous_format,
+        started=started,
+        progress=progress,
+        commit=git_commit(),
+        on_step=on_step,
+    )
 
 
-def train(cfg: Config | Experiment, resume: str | Path | None = None, progress: bool = True, overwrite: bool = False,
-          on_step: Callable[[int, int], None] | None = None) -> TrainResult:  # fmt: skip
+def train(
+    cfg: Config | Experiment,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainResult:
     """Train an experiment (a config is resolved first; optionally resuming from checkpoint ``resume``);
     see the module docstring.
 
@@ -278,16 +335,25 @@ def train(cfg: Config | Experiment, resume: str | Path | None = None, progress: 
             net = PoseModel.from_config(cfg, pretrained=False if resume is not None else None)
             model = wrap_model(net.to(memory_format=run.memory_format), dist, t.sync_bn)
             optimizer = build_optimizer(model, t)
-            state = TrainingState(model=unwrap(model), optimizer=optimizer,
-                                  scheduler=build_scheduler(optimizer, run.iters_per_epoch, t),
-                                  scaler=torch.amp.GradScaler(dist.device.type,
-                                                              enabled=run.use_amp and run.amp_dtype == torch.float16),
-                                  best=Best(exp.primary_metric), seed=t.seed, world_size=dist.world_size)  # fmt: skip
+            state = TrainingState(
+                model=unwrap(model),
+                optimizer=optimizer,
+                scheduler=build_scheduler(optimizer, run.iters_per_epoch, t),
+                scaler=torch.amp.GradScaler(dist.device.type, enabled=run.use_amp and run.amp_dtype == torch.float16),
+                best=Best(exp.primary_metric),
+                seed=t.seed,
+                world_size=dist.world_size,
+            )
             if resume is not None:
                 restore_training_state(resume, state, cfg, map_location=dist.device)
                 if dist.is_main:
-                    log.info("resumed from %s at epoch %d, iteration %d (step %d)", resume, state.epoch,
-                             state.iteration, state.global_step)  # fmt: skip
+                    log.info(
+                        "resumed from %s at epoch %d, iteration %d (step %d)",
+                        resume,
+                        state.epoch,
+                        state.iteration,
+                        state.global_step,
+                    )
             folder.write_text("config.yaml", dump_config(cfg))
             status = loop(run, model, state, resumed=resume is not None)
             return finish(run, state, status)
@@ -310,8 +376,12 @@ def loop(run: Run, model: nn.Module, state: TrainingState, resumed: bool) -> str
         if status == "interrupted":
             run.save(state, LAST)
             if run.dist.is_main:
-                log.warning("interrupted at epoch %d, iteration %d: resume with --resume %s", state.epoch,
-                            state.iteration, run.folder.path / LAST)  # fmt: skip
+                log.warning(
+                    "interrupted at epoch %d, iteration %d: resume with --resume %s",
+                    state.epoch,
+                    state.iteration,
+                    run.folder.path / LAST,
+                )
     return status
 
 
@@ -320,12 +390,30 @@ def finish(run: Run, state: TrainingState, status: str) -> TrainResult:
     wall = time.monotonic() - run.started
     if run.dist.is_main:
         best = {"metric": state.best.metric, "value": state.best.value, "epoch": state.best.epoch}
-        run.folder.log_metrics({"kind": "end", "status": status, "epoch": state.epoch, "iteration": state.iteration,
-                                "step": state.global_step, "seconds": wall, "best": best})  # fmt: skip
-        plot_training_curve(state.history.steps, state.history.evals, state.best.metric,
-                            run.folder.path / "training_curve.png")  # fmt: skip
+        run.folder.log_metrics(
+            {
+                "kind": "end",
+                "status": status,
+                "epoch": state.epoch,
+                "iteration": state.iteration,
+                "step": state.global_step,
+                "seconds": wall,
+                "best": best,
+            }
+        )
+        plot_training_curve(
+            state.history.steps, state.history.evals, state.best.metric, run.folder.path / "training_curve.png"
+        )
     barrier()
-    return TrainResult(out_dir=run.folder.path, status=status, epoch=state.epoch, iteration=state.iteration,
-                       global_step=state.global_step, iters_per_epoch=run.iters_per_epoch,
-                       best_metric=state.best.value, best_epoch=state.best.epoch, last_metrics=state.metrics,
-                       wall_seconds=wall)  # fmt: skip
+    return TrainResult(
+        out_dir=run.folder.path,
+        status=status,
+        epoch=state.epoch,
+        iteration=state.iteration,
+        global_step=state.global_step,
+        iters_per_epoch=run.iters_per_epoch,
+        best_metric=state.best.value,
+        best_epoch=state.best.epoch,
+        last_metrics=state.metrics,
+        wall_seconds=wall,
+    )

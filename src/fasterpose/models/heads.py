@@ -96,9 +96,14 @@ class ConvLHRHead(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, num_keypoints: int, upscale: int, num_convs: int, filters: int,
+        self,
+        in_channels: int,
+        num_keypoints: int,
+        upscale: int,
+        num_convs: int,
+        filters: int,
         bias_prior: float | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         if num_convs < 1:
             raise ValueError(f"num_convs must be >= 1, got {num_convs}")

@@ -168,8 +168,11 @@ def check_eval_outputs(
         before = {}
     if before.get("model") and not Path(str(before["model"])).is_absolute():
         before["model"] = str(Path(str(before["model"])).resolve())
-    differ = [k for k in ("model", "dataset", "ann_file", "det_file", "max_images") if k in before
-              and before[k] != identity.get(k)]  # fmt: skip
+    differ = [
+        k
+        for k in ("model", "dataset", "ann_file", "det_file", "max_images")
+        if k in before and before[k] != identity.get(k)
+    ]
     if before and not differ:
         return  # the same evaluation again: its files are replaced
     what = ", ".join(f"{k} {before.get(k)}" for k in differ) if before else "an unknown evaluation"
@@ -454,8 +457,12 @@ def evaluate_on_dataset(
     metrics, info = _score_or_write(preds, exp, eval_set, out_dir, file_prefix, {**info, **(extra_info or {})})
     timings["metric"] = time.perf_counter() - scored
     timings["total"] = time.perf_counter() - start
-    log.info("evaluated %d people in %.2f s: %s", len(preds), timings["total"],
-             ", ".join(f"{k} {v:.2f} s" for k, v in timings.items() if k != "total"))  # fmt: skip
+    log.info(
+        "evaluated %d people in %.2f s: %s",
+        len(preds),
+        timings["total"],
+        ", ".join(f"{k} {v:.2f} s" for k, v in timings.items() if k != "total"),
+    )
     return EvalResult(metrics, info, preds, timings)
 
 

@@ -43,5 +43,10 @@ def write_testdev(
     entries = server_entries(kept, spec.num_keypoints, image_ids)
     path = write_server_results(entries, Path(out_dir) / results_file_name(method or cfg.name))
     covered = {e["image_id"] for e in entries}
-    return {"results_file": str(path), "people": len(predictions), "people_after_nms": len(kept),
-            "images": len(image_ids), "images_with_people": len(covered)}  # fmt: skip
+    return {
+        "results_file": str(path),
+        "people": len(predictions),
+        "people_after_nms": len(kept),
+        "images": len(image_ids),
+        "images_with_people": len(covered),
+    }

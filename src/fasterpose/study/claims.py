@@ -134,8 +134,10 @@ def evaluate_claim(claim: Claim, arms: dict[str, ArmResult], alpha: float = ALPH
     were alone; :func:`judge_family` sets ``p_adjusted`` and the final verdict over the whole family.
     Fewer than 2 paired seeds: test "none", verdict "not resolved".
     """
-    means = {a: float(np.mean([r.value(claim.metric) for r in arms[a].runs])) if a in arms and arms[a].runs else None
-             for a in claim.arms}  # fmt: skip
+    means = {
+        a: float(np.mean([r.value(claim.metric) for r in arms[a].runs])) if a in arms and arms[a].runs else None
+        for a in claim.arms
+    }
     margin = claim.margin if claim.kind in ("not_worse", "equal") else None
     out = ClaimResult(claim.text, claim.kind, claim.metric, list(claim.arms), means, "not resolved", margin=margin)
     out.test = "none (fewer than 2 paired seeds)"

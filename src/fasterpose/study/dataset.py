@@ -39,5 +39,12 @@ def ensure_dataset(spec: DatasetSpec, directory: Path | None = None, workers: in
         made = ensure(directory, spec.num_train, spec.num_val, spec.seed, spec.knobs, workers=workers)
     except SynthPoseMismatch as exc:
         raise StudyError(f"{exc} (the study's dataset; --dataset-dir picks another folder)") from None
-    return DatasetInfo(str(directory), spec.seed, spec.num_train, spec.num_val, dict(made.knobs), made.generated,
-                       made.seconds if made.generated else None)  # fmt: skip
+    return DatasetInfo(
+        str(directory),
+        spec.seed,
+        spec.num_train,
+        spec.num_val,
+        dict(made.knobs),
+        made.generated,
+        made.seconds if made.generated else None,
+    )

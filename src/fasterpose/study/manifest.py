@@ -197,11 +197,15 @@ def _choice(value: Any, valid: tuple[str, ...], where: str) -> str:
 def _claim_margin(c: dict[str, Any], where: str) -> float:
     """The claim's margin (AP percent, default 1.0); ``test`` / ``direction``, when given, must match the kind."""
     kind = c.get("kind", "better")
-    declared = {"test": c.get("test", CLAIM_TESTS.get(kind, ("", ""))[0]),
-                "direction": c.get("direction", CLAIM_TESTS.get(kind, ("", ""))[1])}  # fmt: skip
+    declared = {
+        "test": c.get("test", CLAIM_TESTS.get(kind, ("", ""))[0]),
+        "direction": c.get("direction", CLAIM_TESTS.get(kind, ("", ""))[1]),
+    }
     if kind in CLAIM_TESTS and (declared["test"], declared["direction"]) != CLAIM_TESTS[kind]:
-        raise StudyError(f"{where}: kind {kind!r} is tested by {CLAIM_TESTS[kind]} (test, direction), "
-                         f"got {(declared['test'], declared['direction'])}")  # fmt: skip
+        raise StudyError(
+            f"{where}: kind {kind!r} is tested by {CLAIM_TESTS[kind]} (test, direction), "
+            f"got {(declared['test'], declared['direction'])}"
+        )
     margin = c.get("margin", 1.0)
     if not isinstance(margin, int | float) or isinstance(margin, bool) or not margin > 0:
         raise StudyError(f"{where}.margin: expected a positive number of AP points, got {margin!r}")
