@@ -41,6 +41,7 @@ from fasterpose.atomic import atomic_write_text
 from fasterpose.commands.argtypes import count, number
 from fasterpose.config import load_config, shipped_path
 from fasterpose.experiment import Experiment, resolve
+from fasterpose.runtimes.formats import EXPORTED_SUFFIXES, IR_WEIGHTS_SUFFIX, WEIGHTS_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,8 @@ def _resize(image: np.ndarray, f: float) -> np.ndarray:
 HOLDS_RUN = ("last.pth", "best.pth", "metrics.jsonl", "metrics.json")
 EARLIER_RUN_GLOBS = ("last*", "best*", "metrics*.json", "results*.json", "predictions.png", "training_curve.png")
 # only files of the kinds we write: a user's own ``last_week_notes.txt`` is never matched
-EARLIER_RUN_SUFFIXES = {".pth", ".onnx", ".xml", ".bin", ".safetensors", ".json", ".jsonl", ".png"}
+# what a quickstart run writes: checkpoints, weights and exported models (the one suffix table), logs, pictures
+EARLIER_RUN_SUFFIXES = {".pth", WEIGHTS_SUFFIX, *EXPORTED_SUFFIXES, IR_WEIGHTS_SUFFIX, ".json", ".jsonl", ".png"}
 DEFAULT_OUT = Path("runs") / "quickstart"
 CHECKPOINTS_NOTE = (
     "last.pth: the weights at the end of the schedule (scored in metrics.json, drawn in predictions.png); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -58,11 +59,11 @@ def init_distributed(device_name: str = "auto") -> DistInfo:
     device = resolve_device(device_name, local_rank)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        kwargs = {"device_id": device} if device.type == "cuda" else {}
+        kwargs: dict[str, Any] = {"device_id": device} if device.type == "cuda" else {}
         # Rank 0 evaluates alone while the others wait at a barrier: allow a long evaluation.
         dist.init_process_group(
             backend=backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=60), **kwargs
-        )  # type: ignore[arg-type]
+        )
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
 
 
