@@ -41,7 +41,7 @@ from fasterpose.geometry import affine_points, box_to_center_scale, get_affine_t
 from fasterpose.losses import build_loss
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.pipeline.crops import as_rgb_image, crop_people
-from fasterpose.pipeline.torch_runner import TorchRunner
+from fasterpose.runtimes.torch_runner import TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ROOT.parent / "shared" / "data" / "coco_mini"
