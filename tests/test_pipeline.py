@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import tiny_model
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy.predictor import Predictor
 from fasterpose.models.pose_model import PoseModel
@@ -15,7 +16,7 @@ from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
 from fasterpose.pipeline.topdown import TopDownPipeline
 from fasterpose.pipeline.torch_runner import TorchRunner
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[64,96]", "data.heatmap_size=[16,24]"]
+TINY = tiny_model((64, 96))
 
 
 def coco_mini_cfg(shared_data: Path, *extra: str) -> Config:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import simple_keypoints, write_coco
+from conftest import simple_keypoints, tiny_model, write_coco
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides, dump_config
 from fasterpose.data.image_io import ImageReadError, decode_warnings, read_image
@@ -23,7 +23,7 @@ from fasterpose.models.pose_model import PoseModel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = ["model.backbone=resnet18", "model.pretrained=false", "data.input_size=[32,64]", "data.heatmap_size=[8,16]"]
+TINY = tiny_model()
 
 
 def smooth_jpeg(seed: int = 0, size: tuple[int, int] = (160, 120)) -> bytes:
