@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the JSON report here too")
     args = parser.parse_args(argv)
 
-    from fasterpose.deploy.runtimes import cpu_has_bf16
+    from fasterpose.runtimes.device import has_bf16
 
     prov = provenance()
     tmp = tempfile.TemporaryDirectory()
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     # torch bf16 autocast of the checkpoint: bf16 arithmetic where no CPU bf16 runtime exists (emulated, slow)
     evals = [("checkpoint", "fp32", ckpt, "torch"), ("checkpoint_autocast", "bf16", ckpt, "torch")]
     evals += [(name, precision, str(path), rt) for name, _, precision, path, rts in exports for rt in rts]
-    bf16 = cpu_has_bf16()
+    bf16 = has_bf16()
     for name, precision, model, runtime in evals:
         if precision == "bf16" and runtime == "openvino" and not bf16:
             rows.append({"model": name, "precision": precision, "runtime": runtime, "skipped": "no bf16 on this CPU"})

@@ -17,11 +17,12 @@ from fasterpose.deploy.metadata import read_metadata
 from fasterpose.deploy.onnx_export import onnx_op_types
 from fasterpose.deploy.parity import parity_report
 from fasterpose.deploy.predictor import Predictor
-from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner, cpu_has_bf16
+from fasterpose.deploy.runtimes import OnnxRuntimeRunner, OpenVinoRunner
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.pipeline.crops import as_rgb_image, crop_people
 from fasterpose.pipeline.torch_runner import TorchRunner
+from fasterpose.runtimes.device import has_bf16
 
 TINY = tiny_model((64, 96))
 
@@ -114,7 +115,7 @@ def test_int8_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_path: Path, 
     _assert_close_to_fp32(model, cfg, int8, "int8", val, ["onnxruntime", "openvino"])
 
 
-@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 (OpenVINO reports no BF16 capability)")
+@pytest.mark.skipif(not has_bf16(), reason="this CPU has no bf16 (OpenVINO reports no BF16 capability)")
 def test_bf16_on_real_val_crops(tiny: tuple[PoseModel, Config], tmp_path: Path, shared_data: Path):
     """The bf16 OpenVINO IR on real person crops (without bf16 OpenVinoRunner refuses it: test_predict.py)."""
     model, cfg = tiny

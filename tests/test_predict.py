@@ -17,12 +17,12 @@ from conftest import tiny_model
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy.predictor import Predictor
-from fasterpose.deploy.runtimes import cpu_has_bf16
 from fasterpose.deploy.smoothing import OneEuroFilter, PoseSmoother
 from fasterpose.engine.checkpoint import CheckpointError, load_model_from_checkpoint, save_checkpoint
 from fasterpose.evaluation.predictions import PosePrediction
 from fasterpose.models.pose_model import PoseModel
 from fasterpose.pipeline.crops import as_rgb_image, crop_people
+from fasterpose.runtimes.device import has_bf16
 
 TINY = tiny_model((64, 96))
 
@@ -108,13 +108,13 @@ def test_auto_runtime_is_the_measured_default(checkpoint: Path) -> None:
         Predictor(checkpoint, runtime="onnxruntime", precision="bf16")
 
 
-@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 (OpenVINO reports no BF16 capability)")
+@pytest.mark.skipif(not has_bf16(), reason="this CPU has no bf16 (OpenVINO reports no BF16 capability)")
 def test_auto_runtime_at_bf16_is_openvino(checkpoint: Path) -> None:
     bf16 = Predictor(checkpoint, precision="bf16")
     assert (bf16.runtime, bf16.runner.precision) == ("openvino", "bf16")
 
 
-@pytest.mark.skipif(cpu_has_bf16(), reason="this CPU has bf16: the refusal path cannot be reached")
+@pytest.mark.skipif(has_bf16(), reason="this CPU has bf16: the refusal path cannot be reached")
 def test_bf16_refused_without_cpu_support(checkpoint: Path) -> None:
     """Refused with a clear error, never silently run at fp32."""
     with pytest.raises(RuntimeError, match="no bf16 support"):

@@ -15,7 +15,6 @@ from fasterpose.runtimes.base import (
     in_fixed_batches,
     unreadable_model,
 )
-from fasterpose.runtimes.device import has_bf16
 from fasterpose.runtimes.onnxruntime_runner import OnnxRuntimeRunner
 from fasterpose.runtimes.openvino_runner import OpenVinoRunner, openvino_core
 
@@ -28,7 +27,6 @@ __all__ = [
     "OnnxRuntimeRunner",
     "OpenVinoRunner",
     "auto_cpu_runtime",
-    "cpu_has_bf16",
     "default_num_threads",
     "in_fixed_batches",
     "installed",
@@ -65,8 +63,3 @@ def auto_cpu_runtime(precision: str | None) -> str:
     if installed(best) or not installed(other):
         return best
     return other
-
-
-def cpu_has_bf16() -> bool:
-    """This CPU has bf16 instructions (:func:`fasterpose.runtimes.device.has_bf16`)."""
-    return has_bf16("cpu")
