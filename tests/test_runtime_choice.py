@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fasterpose.bench import provenance
+from fasterpose import cpuinfo
 from fasterpose.bench.provenance import cpu_class
 from fasterpose.bench.runtime_choice import choose_cpu_runtime
 from fasterpose.config import Config, apply_overrides
@@ -112,7 +112,7 @@ def test_class_table_matches_the_committed_measurements() -> None:
 )
 def test_auto_follows_the_class_table(monkeypatch: pytest.MonkeyPatch, flags: str, cls: str) -> None:
     """Stub /proc/cpuinfo flags: the class detected at run time picks auto's fp32 runtime from the table."""
-    monkeypatch.setattr(provenance, "_cpuinfo", lambda: {"flags": flags})
+    monkeypatch.setattr(cpuinfo, "read_cpuinfo", lambda: {"flags": flags})
     monkeypatch.setattr(runtimes, "installed", lambda name: True)
     assert cpu_class() == cls
     table = {"avx2": "onnxruntime", "avx512": "openvino", "avx512_bf16_vnni": "openvino", "amx": "onnxruntime"}
@@ -121,3 +121,16 @@ def test_auto_follows_the_class_table(monkeypatch: pytest.MonkeyPatch, flags: st
     monkeypatch.setattr(runtimes, "AUTO_BY_CPU_CLASS", {c: "openvino" for c in table})
     assert auto_cpu_runtime("fp32") == ("openvino" if cls != "unknown" else DEFAULT_CPU_RUNTIME)
     assert auto_cpu_runtime("bf16") == "openvino"
+
+
+@pytest.mark.parametrize(
+    ("flags", "bf16"),
+    [("avx2 avx512f avx512_bf16", True), ("avx2 amx_bf16 amx_tile", True), ("avx2 avx512f avx512_vnni", False)],
+)
+def test_bf16_check_reads_the_one_cpuinfo_reader(monkeypatch: pytest.MonkeyPatch, flags: str, bf16: bool) -> None:
+    """The bf16 check and the CPU class read the same /proc/cpuinfo flags (fasterpose.cpuinfo)."""
+    from fasterpose.runtimes.device import has_bf16
+
+    monkeypatch.setattr(cpuinfo, "read_cpuinfo", lambda: {"flags": flags})
+    assert has_bf16("cpu") is bf16
+    assert (cpu_class() in ("amx", "avx512_bf16_vnni")) or not bf16

@@ -15,25 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fasterpose import cpuinfo
 from fasterpose.source import git_commit
 
 # the instruction-set flags that decide CPU speed of fp32 / bf16 / int8 inference (from /proc/cpuinfo)
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
-
-
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's ``key: value`` lines of /proc/cpuinfo ({} where there is none)."""
-    info: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        if not line.strip():
-            break  # the first processor only
-        key, _, value = line.partition(":")
-        info[key.strip()] = value.strip()
-    return info
 
 
 # instruction-set classes, fastest first: the first whose flags the CPU has is its class
@@ -52,18 +38,18 @@ def cpu_class(flags: set[str] | list[str] | tuple[str, ...] | None = None) -> st
     ``flags``: /proc/cpuinfo flag names (default: this machine's). Which runtime is fastest, and
     whether bf16 / int8 have hardware behind them, changes between these classes.
     """
-    have = set(_cpuinfo().get("flags", "").split()) if flags is None else set(flags)
+    have = set((cpuinfo.read_cpuinfo() or {}).get("flags", "").split()) if flags is None else set(flags)
     return next((name for name, needs in CPU_CLASSES if have & set(needs)), "unknown")
 
 
 def cpu_name() -> str:
     """The CPU's model name (e.g. ``AMD EPYC 7B13``), or what :mod:`platform` knows."""
-    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+    return (cpuinfo.read_cpuinfo() or {}).get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_facts() -> dict[str, Any]:
     """CPU model, vendor family/model numbers, the flags of :data:`CPU_FLAGS` it has, and visible cores."""
-    info = _cpuinfo()
+    info = cpuinfo.read_cpuinfo() or {}
     flags = set(info.get("flags", "").split())
     return {
         "cpu": cpu_name(),

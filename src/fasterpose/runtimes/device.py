@@ -7,6 +7,8 @@ import platform
 from functools import cache
 from typing import TYPE_CHECKING
 
+from fasterpose import cpuinfo
+
 if TYPE_CHECKING:
     import torch
 
@@ -41,20 +43,6 @@ def resolve_device(name: str, local_rank: int = 0, key: str = "train.device") ->
 
 
 @cache
-def _cpu_flags() -> frozenset[str] | None:
-    """The CPU's feature flags from ``/proc/cpuinfo`` (None where there is no such file)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
-
-
 def has_bf16(device: str | torch.device = "cpu") -> bool:
     """The device has native bfloat16 arithmetic: a CUDA GPU that torch says supports it, or a CPU with
     bf16 instructions (AVX512-BF16 or AMX-BF16 on x86, BF16 on ARM; where the CPU flags cannot be read,
@@ -64,7 +52,7 @@ def has_bf16(device: str | torch.device = "cpu") -> bool:
         import torch
 
         return bool(torch.cuda.is_bf16_supported())
-    flags = _cpu_flags()
+    flags = cpuinfo.cpu_flags()
     if flags is not None:
         arm = platform.machine().lower() in ("aarch64", "arm64")
         return any(f in flags for f in CPU_BF16_FLAGS) or (arm and "bf16" in flags)
