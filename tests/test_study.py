@@ -39,6 +39,7 @@ from fasterpose.study import (
     write_report,
 )
 from fasterpose.study.collect import summarize_arm
+from fasterpose.study.tables import verdict_summary
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = REPO / "configs" / "study"
@@ -398,6 +399,27 @@ def test_holm_over_the_whole_family() -> None:
     judge_family(family)
     assert all(c.p_adjusted == pytest.approx(min(1.0, 3 * alone.p)) for c in family)
     assert [c.verdict for c in family] == ["not resolved"] * 3
+
+
+def test_a_claim_is_decided_only_at_its_planned_seeds() -> None:
+    """A partial study reports its interim CI but decides nothing: an arm short of its planned seeds makes
+    the claim "not resolved (interim)", however small its p; the complete claim is decided as usual."""
+    from fasterpose.study.claims import judge_family, mark_interim
+
+    a, b = arm("a", [0.40, 0.41, 0.42]), arm("b", [0.60, 0.61, 0.62])
+    done = mark_interim(evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b}), {"a": a, "b": b})
+    assert done.interim is None and done.verdict == "holds"
+    a.seeds_planned = b.seeds_planned = 8  # 3 of 8 seeds finished
+    early = mark_interim(evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b}), {"a": a, "b": b})
+    judge_family([early])
+    assert early.p is not None and early.p < 0.001 and early.p_adjusted is not None
+    assert early.interim == "3 of 8 planned seeds" and early.verdict == "not resolved"
+    a.seeds_planned = 3  # an arm capped at 3 seeds (max_seeds) beside one planned for 8: decided at 3 pairs
+    capped = mark_interim(evaluate_claim(Claim("b > a", ("b", "a")), {"a": a, "b": b}), {"a": a, "b": b})
+    assert capped.interim is None and capped.verdict == "holds"
+    assert "interim, 3 of 8 planned seeds" in verdict_summary(
+        StudyResults("t", 8, [], [], {"r": RegimeResult("r", "r", 1, {"a": a, "b": b}, [early])})
+    )
 
 
 def test_equivalence_holds_only_when_its_margin_test_rejects() -> None:

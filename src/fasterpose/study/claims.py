@@ -18,6 +18,10 @@ verdict: **holds** when the adjusted p < alpha; **does not hold** when the oppos
 (arm0 < arm1 for ``better``, arm0 < arm1 for ``not_worse``, a difference beyond the margin for
 ``equal``) rejects at alpha after a Bonferroni factor of the family size; otherwise **not resolved**,
 read with the 95% confidence interval of the mean paired difference (t interval).
+
+A claim is decided only at its declared sample size: while one of its arms has fewer finished seeds than
+the study plans (:func:`mark_interim`), it reads **not resolved** with its interim CI, so looking at a
+partial study never spends the test (its p still counts in the family's Holm correction).
 """
 
 from __future__ import annotations
@@ -155,13 +159,27 @@ def evaluate_claim(claim: Claim, arms: dict[str, ArmResult], alpha: float = ALPH
     return out
 
 
+def mark_interim(result: ClaimResult, arms: dict[str, ArmResult]) -> ClaimResult:
+    """Mark ``result`` interim while its arms share fewer finished seeds than the fewest any of them
+    plans (an arm planned for 3 seeds beside one planned for 8 is decided at 3 pairs)."""
+    present = [arms[a] for a in result.arms if a in arms]
+    planned = min((x.seeds_planned for x in present), default=0)
+    common = set.intersection(*({r.seed for r in x.runs} for x in present)) if present else set()
+    if len(present) < len(result.arms) or len(common) < planned:
+        result.interim = f"{len(common)} of {planned} planned seeds"
+    return result
+
+
 def judge_family(claims: list[ClaimResult], alpha: float = ALPHA) -> None:
-    """Holm-adjust the p of every testable claim in ``claims`` together and set each verdict."""
+    """Holm-adjust the p of every testable claim in ``claims`` together and set each verdict (an interim
+    claim, :func:`mark_interim`, is adjusted with the others and reads "not resolved")."""
     tested = [c for c in claims if c.p is not None]
     for c, q in zip(tested, holm([float(c.p) for c in tested]), strict=True):  # type: ignore[arg-type]
         c.p_adjusted = q
         against = min(1.0, len(tested) * float(c.p_against if c.p_against is not None else 1.0))
         c.verdict = "holds" if q < alpha else "does not hold" if against < alpha else "not resolved"
+        if c.interim:
+            c.verdict = "not resolved"
     for c in claims:
         if c.p is None:
             c.p_adjusted, c.verdict = None, "not resolved"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from fasterpose.config import Config, config_to_dict
-from fasterpose.study.claims import evaluate_claim, judge_family
+from fasterpose.study.claims import evaluate_claim, judge_family, mark_interim
 from fasterpose.study.manifest import Study, StudyError
 from fasterpose.study.results import LATE_FRACTION, ArmResult, ArmSummary, RegimeResult, RunResult, Stat, StudyResults
 from fasterpose.study.runs import RUN_RECORD, pretrain_config, read_metrics, run_config, run_finished
@@ -148,7 +148,7 @@ def collect_regime(
         reg.label,
         reg.early_epoch,
         arms,
-        [evaluate_claim(c, arms) for c in study.claims],
+        [mark_interim(evaluate_claim(c, arms), arms) for c in study.claims],
         reg.note,
         pretrain,
         reg.pretrain.label if reg.pretrain else "",

@@ -41,7 +41,9 @@ TESTS_TEXT = (
     "beyond the margin for equivalence) rejects at 0.05 after a Bonferroni factor of the family size; "
     "otherwise it is **not resolved**: the test could not decide, and the 95% CI of the mean paired "
     "difference (t interval, AP points) says what the data allow. A weak test never counts as support: "
-    "an equivalence or non-inferiority claim holds only when its margin test rejects."
+    "an equivalence or non-inferiority claim holds only when its margin test rejects. A claim is decided "
+    "only at the seeds the study plans: while one of its arms has fewer finished seeds it reads **not "
+    "resolved (interim)** with its interim CI, so a look at a partial study spends no test."
 )
 
 

@@ -122,6 +122,7 @@ class ClaimResult:
     margin: float | None = None  # AP percent, for non-inferiority and equivalence claims
     n_pairs: int = 0  # seeds both arms finished
     pairs: list[dict[str, Any]] = field(default_factory=list)  # equal: one entry per pair of arms
+    interim: str | None = None  # e.g. "3 of 8 planned seeds": an arm is short of its plan, nothing is decided
 
     def pairs_deciding(self) -> str:
         """``a - b`` of the pair with the largest within-claim Holm p (the one that decides an equal claim)."""

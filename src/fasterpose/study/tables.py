@@ -104,7 +104,8 @@ def fmt_diff(c: ClaimResult) -> str:
 
 def _claim_cells(c: ClaimResult) -> str:
     means = ", ".join(f"`{a}` {m * PCT:.1f}" if m is not None else f"`{a}` n/a" for a, m in c.means.items())
-    return f"{means} | {c.n_pairs} | {fmt_diff(c)} | {fmt_p(c.p)} / {fmt_p(c.p_adjusted)} | **{c.verdict}**"
+    verdict = f"**{c.verdict}** (interim: {c.interim})" if c.interim else f"**{c.verdict}**"
+    return f"{means} | {c.n_pairs} | {fmt_diff(c)} | {fmt_p(c.p)} / {fmt_p(c.p_adjusted)} | {verdict}"
 
 
 def claims_table(results: StudyResults) -> str:
@@ -130,10 +131,11 @@ def verdict_summary(results: StudyResults) -> str:
         cells = []
         for r in regimes:
             rc = r.claims[i]
+            interim = f"interim, {rc.interim}; " if rc.interim else ""
             p = (
-                f" (Holm p {fmt_p(rc.p_adjusted)}; diff {fmt_diff(rc)})"
+                f" ({interim}Holm p {fmt_p(rc.p_adjusted)}; diff {fmt_diff(rc)})"
                 if rc.p_adjusted is not None
-                else " (not tested: fewer than 2 paired seeds)"
+                else f" ({interim}not tested: fewer than 2 paired seeds)"
             )
             cells.append(f"{rc.verdict}{p}")
         lines.append(f"| {c.text} | " + " | ".join(cells) + " |")
