@@ -117,3 +117,47 @@ def tiny_coco(tmp_path: Path) -> tuple[Path, Path]:
         {"bbox": [80, 40, 50, 60], "keypoints": simple_keypoints(85, 45)},
     ]
     return write_coco(tmp_path, people)
+
+
+NO_AUGMENT = {"scale_factor": 0.0, "rotation_factor": 0.0, "rotation_prob": 0.0, "flip": False, "half_body_prob": 0.0}
+
+
+def coco_mini_fit(
+    root: Path, out_dir: Path, epochs: int, train: dict[str, Any] | None = None, eval: dict[str, Any] | None = None
+) -> Any:
+    """The config of the real-data tests' small fit: a random-init ResNet-18 FasterPose (LHR + RCE) on
+    ``root``'s coco_mini train, 64x96 input, no augmentation, on the CPU; ``train`` / ``eval`` add keys."""
+    from fasterpose.config import config_from_dict
+
+    return config_from_dict(
+        {
+            "name": "coco_mini_fit",
+            "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
+            "data": {
+                "dataset": "coco",
+                "root": str(root),
+                "train_ann": "annotations/person_keypoints_train2017_mini.json",
+                "train_images": "train2017",
+                "val_ann": "annotations/person_keypoints_val2017_mini.json",
+                "val_images": "val2017",
+                "input_size": [64, 96],
+                "heatmap_size": [16, 24],
+                "sigma": 1.5,
+                "encoding": "unbiased",
+                "num_workers": 0,
+                "augment": NO_AUGMENT,
+            },
+            "loss": {"name": "rce"},
+            "train": {
+                "epochs": epochs,
+                "batch_size": 8,
+                "lr": 2e-3,
+                "warmup_iters": 10,
+                "eval_every": 0,
+                "out_dir": str(out_dir),
+                "device": "cpu",
+                **(train or {}),
+            },
+            "eval": eval or {},
+        }
+    )

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from fasterpose.config import config_from_dict, dump_config
+from conftest import coco_mini_fit
+from fasterpose.config import dump_config
 from fasterpose.evaluation.coco import STAT_NAMES
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 EPOCHS = 20
-NO_AUGMENT = {"scale_factor": 0.0, "rotation_factor": 0.0, "rotation_prob": 0.0, "flip": False, "half_body_prob": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -28,37 +28,8 @@ def fitted(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
     root = shared_data / "coco_mini"
     work = tmp_path_factory.mktemp("eval_ddp")
-    cfg = config_from_dict(
-        {
-            "name": "coco_mini_fit",
-            "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
-            "data": {
-                "dataset": "coco",
-                "root": str(root),
-                "train_ann": "annotations/person_keypoints_train2017_mini.json",
-                "train_images": "train2017",
-                "val_ann": "annotations/person_keypoints_val2017_mini.json",
-                "val_images": "val2017",
-                "input_size": [64, 96],
-                "heatmap_size": [16, 24],
-                "sigma": 1.5,
-                "encoding": "unbiased",
-                "num_workers": 0,
-                "augment": NO_AUGMENT,
-            },
-            "loss": {"name": "rce"},
-            "train": {
-                "epochs": EPOCHS,
-                "batch_size": 8,
-                "lr": 2e-3,
-                "warmup_iters": 10,
-                "eval_every": 0,
-                "out_dir": str(work / "run"),
-                "device": "cpu",
-            },
-            "eval": {"batch_size": 4, "flip_test": True},  # small batches: shards batch differently
-        }
-    )
+    # small eval batches: the shards batch differently
+    cfg = coco_mini_fit(root, work / "run", EPOCHS, eval={"batch_size": 4, "flip_test": True})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -15,53 +15,24 @@ from typing import Any
 import pytest
 import torch
 
-from fasterpose.config import config_from_dict
+from conftest import coco_mini_fit
 from fasterpose.engine.checkpoint import load_model_from_checkpoint
 from fasterpose.engine.train import train
 from fasterpose.pipeline.evaluate import build_eval_set, evaluate_on_dataset
 
 EPOCHS = 40
-NO_AUGMENT = {"scale_factor": 0.0, "rotation_factor": 0.0, "rotation_prob": 0.0, "flip": False, "half_body_prob": 0.0}
 
 
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_fasterpose_fits_coco_mini_train(shared_data: Path, tmp_path: Path) -> None:
     root = shared_data / "coco_mini"
-    cfg = config_from_dict(
-        {
-            "name": "coco_mini_fit",
-            "model": {"backbone": "resnet18", "pretrained": False, "feature_index": -2},
-            "data": {
-                "dataset": "coco",
-                "root": str(root),
-                "train_ann": "annotations/person_keypoints_train2017_mini.json",
-                "train_images": "train2017",
-                "val_ann": "annotations/person_keypoints_val2017_mini.json",
-                "val_images": "val2017",
-                "input_size": [64, 96],
-                "heatmap_size": [16, 24],
-                "sigma": 1.5,
-                "encoding": "unbiased",
-                "num_workers": 0,
-                "augment": NO_AUGMENT,
-            },
-            "loss": {"name": "rce"},
-            "train": {
-                "epochs": EPOCHS,
-                "batch_size": 8,
-                "lr": 2e-3,
-                "lr_steps": [EPOCHS - 8],
-                "warmup_iters": 10,
-                "eval_every": 0,
-                "out_dir": str(tmp_path / "run"),
-                "log_every": 10,
-                "device": "cpu",
-                "cpu_amp": True,
-                "channels_last": True,
-            },
-            "eval": {"batch_size": 35, "flip_test": False, "dark": True},
-        }
+    cfg = coco_mini_fit(
+        root,
+        tmp_path / "run",
+        EPOCHS,
+        train={"lr_steps": [EPOCHS - 8], "log_every": 10, "cpu_amp": True, "channels_last": True},
+        eval={"batch_size": 35, "flip_test": False, "dark": True},
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads contend badly on a shared 2-core machine
