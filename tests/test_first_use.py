@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -127,6 +128,20 @@ def test_results_have_xyxy_boxes_and_speed_per_stage() -> None:
     assert set(res.speed) == {"preprocess", "inference", "postprocess"}
     assert all(v > 0 for v in res.speed.values()), res.speed
     assert res[:1].speed == res.speed
+
+
+def test_the_person_detector_is_timed_as_its_own_stage() -> None:
+    def slow_detector(img: np.ndarray) -> np.ndarray:  # 0.3 s, far above the rest of preprocessing
+        time.sleep(0.3)
+        return np.array([[30, 20, 60, 120, 0.9]], np.float32)
+
+    pred = Predictor(BrightSpot(), tiny_cfg("loss.name=mse"), runtime="torch", detector=slow_detector)
+    res = pred(spot_image([(60, 70)]))
+    assert set(res.speed) == {"detect", "preprocess", "inference", "postprocess"}
+    assert res.speed["detect"] >= 300.0
+    assert 0 < res.speed["preprocess"] < 300.0, res.speed  # reading, colour, boxes, crops only
+    given = pred(spot_image([(60, 70)]), [[30, 20, 60, 120, 0.9]])
+    assert "detect" not in given.speed  # boxes given: the detector never ran
 
 
 def test_a_coco_annotation_file_gives_its_person_boxes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -269,6 +284,7 @@ def test_shipped_configs_use_no_deprecated_key(caplog: pytest.LogCaptureFixture)
 
 HIDE = """
 import sys
+import time
 for name in {hidden!r}:
     sys.modules[name] = None  # `import name` raises ModuleNotFoundError, importlib.util.find_spec gives None
 from fasterpose.cli import main
@@ -334,6 +350,7 @@ print(json.dumps(p({str(exported["image"])!r}).keypoints.tolist()))
 assert main(["predict", "--checkpoint", {str(exported["onnx"])!r}, {str(exported["image"])!r}, "--whole-image",
              "--json", "ov.json", "--no-save"]) == 0
 import sys
+import time
 assert not [m for m in sys.modules if m.split(".")[0] in ("onnx", "onnxruntime", "torch") and sys.modules[m]]
 """
     proc = run_hidden(("onnx", "onnxruntime", *TRAIN_EXTRA), code, root)

@@ -3,7 +3,7 @@
     results = predictor("photo.jpg", boxes)      # Results: a sequence of PosePrediction
     results.keypoints (P, K, 2), results.scores (P, K), results.person_scores (P,)
     results.boxes (P, 4) xywh, results.boxes_xyxy (P, 4) x1, y1, x2, y2
-    results.speed: {"preprocess", "inference", "postprocess"} milliseconds for this image
+    results.speed: {"preprocess", "inference", "postprocess"} milliseconds for this image (+ "detect")
     results[0].keypoints (K, 3) x, y, score; results[0].xy (K, 2); results[0].scores (K,)
     results.plot() -> RGB image; results.save("drawn.jpg"); results.to_coco(); results.to_json()
 
@@ -37,7 +37,8 @@ class Results(Sequence[PosePrediction]):
         path: the image file, when the image came from one.
         speed: milliseconds per stage for this image: ``preprocess`` (reading, colour, boxes, crops),
             ``inference`` (the runtime, with the flip pass) and ``postprocess`` (decoding, back-projection,
-            rescoring), as ultralytics' ``Results.speed``.
+            rescoring), as ultralytics' ``Results.speed``; with a person detector, also ``detect`` (its
+            run on the image, not counted in ``preprocess``).
     """
 
     def __init__(
