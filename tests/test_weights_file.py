@@ -204,3 +204,26 @@ def test_a_full_disk_names_the_file_and_leaves_no_temporary(tmp_path: Path, monk
         export_onnx(model, tmp_path / "m.onnx", cfg.data.input_size, cfg)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]  # no temporary, no half file
     assert (tmp_path / "w.safetensors").read_bytes() == b"earlier"
+
+
+@pytest.mark.parametrize(
+    ("backbone", "input_order"),
+    [("resnet18", "rgb"), ("resnet18", "bgr"), ("efficientvit_m0", "rgb")],  # efficientvit: constant buffers
+)
+def test_a_model_built_for_loading_takes_every_tensor_from_the_file(
+    tmp_path: Path, backbone: str, input_order: str
+) -> None:
+    """PoseModel.for_loading skips the random init; what the state dict does not hold (BGR constants, a timm
+    backbone's attention-bias indices) must still be right, so the loaded model computes what was saved."""
+    torch.manual_seed(0)
+    cfg = apply_overrides(tiny_config(), [f"model.backbone={backbone}", f"model.input_order={input_order}"])
+    model = PoseModel.from_config(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = save_weights(model, cfg, tmp_path / "m.safetensors")
+    loaded, _ = load_model_file(path)
+    assert not [n for n, t in [*loaded.named_parameters(), *loaded.named_buffers()] if t.is_meta]
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)

@@ -64,7 +64,7 @@ def load_torch_model(
         from fasterpose.models.weights_file import load_into, read_weights
 
         state, file_cfg = read_weights(mf.path)
-        net = PoseModel.from_config(file_cfg, pretrained=False)
+        net = PoseModel.for_loading(file_cfg)
         load_into(net, state, str(mf.path))
         return net.float().to(device).eval(), file_cfg
     if mf.kind == LINEAGE:
@@ -86,7 +86,7 @@ def _state_dict_model(mf: ModelFile, cfg: Config | None, device: Any) -> tuple[n
     from fasterpose.models.pose_model import PoseModel
 
     unverified(mf.path, "a bare state dict (not written by FasterPose) carries no content hash")
-    net = PoseModel.from_config(cfg, pretrained=False)
+    net = PoseModel.for_loading(cfg)
     try:
         net.load_state_dict(mf.payload)
     except RuntimeError as exc:

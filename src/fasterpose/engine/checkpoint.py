@@ -207,7 +207,7 @@ def model_from_checkpoint(path: str | os.PathLike[str], data: dict[str, Any]) ->
     from fasterpose.models.pose_model import PoseModel
 
     cfg = config_from_dict(data["config"])
-    model = PoseModel.from_config(cfg, pretrained=False)
+    model = PoseModel.for_loading(cfg)
     state = {k.removeprefix("module."): v for k, v in data["model"].items()}
     try:
         model.load_state_dict(state)

@@ -273,15 +273,14 @@ def convert(path: str | os.PathLike[str], size_hw: tuple[int, int] | None = None
     256x256 (MPII), the lineage's defaults. The weights do not depend on it (the network is fully
     convolutional); it sets the crop the pipeline feeds.
     """
-    from fasterpose.models.pose_model import BgrInput, PoseModel
+    from fasterpose.models.pose_model import PoseModel
 
     p = Path(path)
     info = read_lineage(p)
     size = size_hw or input_size_from_name(p) or _DEFAULT_SIZE.get(info.num_keypoints, (256, 192))
     name = f"simplebaseline_r{info.depth}_{size[0]}x{size[1]}" + ("" if info.num_keypoints == 17 else "_mpii")
     cfg = lineage_config(info, size, name)
-    with torch.device("meta"):  # no random init of tensors that are all replaced (seconds for a ResNet-152)
-        model = PoseModel.from_config(cfg, pretrained=False)
+    model = PoseModel.for_loading(cfg)  # no random init of tensors that are all replaced (seconds for a ResNet-152)
     own = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     state = {k: v for k, v in info.state.items() if not k.endswith("num_batches_tracked")}
     missing = [k for k in own if k not in state]
@@ -305,10 +304,7 @@ def convert(path: str | os.PathLike[str], size_hw: tuple[int, int] | None = None
         )
     full = {k: v.to(own[k].dtype) for k, v in state.items()}
     full.update({k: torch.zeros((), dtype=torch.long) for k in model.state_dict() if k.endswith("num_batches_tracked")})
-    model = model.to_empty(device="cpu")
     model.load_state_dict(full, strict=True)
-    if model.bgr is not None:  # its constants are not in the state dict: made again off the meta device
-        model.bgr = BgrInput()
     return model.eval(), cfg, info
 
 

@@ -84,6 +84,27 @@ class PoseModel(nn.Module):
             _init_from_weights_file(model, state, file_cfg, cfg, init)
         return model
 
+    @classmethod
+    def for_loading(cls, cfg: Config) -> PoseModel:
+        """``cfg``'s network with its tensors allocated but not initialised, for a strict
+        ``load_state_dict`` that replaces every one (a checkpoint, weights file or converted file).
+
+        The random init such a load throws away takes longer than the load itself; building on the meta
+        device skips it. Constants outside the state dict (non-persistent buffers) cannot come from the load:
+        the BGR input's are made again, and a backbone with its own (some timm models: attention bias
+        indices, relative position indices) is built the ordinary way instead.
+        """
+        with torch.device("meta"):
+            model = cls.from_config(cfg, pretrained=False)
+        persistent = set(model.state_dict())
+        constants = [n for n, _ in model.named_buffers() if n not in persistent and not n.startswith("bgr.")]
+        if constants:
+            return cls.from_config(cfg, pretrained=False)
+        model = model.to_empty(device="cpu")
+        if model.bgr is not None:
+            model.bgr = BgrInput()
+        return model
+
 
 def _init_from_weights_file(
     model: PoseModel, state: dict[str, torch.Tensor], file_cfg: Config, cfg: Config, source: str
