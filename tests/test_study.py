@@ -738,6 +738,36 @@ def test_report_only_keeps_the_training_machine_and_generates_no_dataset(tmp_pat
     assert [c.verdict for c in saved.regimes["scratch"].claims][0] == "holds"
 
 
+def test_a_report_never_replaces_files_a_study_did_not_write(tmp_path: Path) -> None:
+    from fasterpose.study import Options, execute
+
+    study = load_study(small_study(tmp_path, ("lr_mse", "lr_rce")))
+    work, data, out = tmp_path / "runs", tmp_path / "not_generated", tmp_path / "docs"
+    out.mkdir()
+    notes = out / "results.md"
+    notes.write_text("# my own results\n")
+    opts = Options(seeds=2, work_dir=work, dataset_dir=data, overrides=("train.epochs=4",), out=out)
+    with pytest.raises(StudyError, match=r"results\.md.*--overwrite"):
+        execute(study, opts, study.root)
+    assert notes.read_text() == "# my own results\n"
+    assert not data.exists() and not work.exists()  # refused before generating or training anything
+    notes.unlink()
+    figure = out / "images" / "study_scratch_fig5.png"  # a figure's name with no study report beside it
+    figure.parent.mkdir()
+    figure.write_bytes(b"not ours")
+    with pytest.raises(StudyError, match="study_scratch_fig5.png"):
+        execute(study, dataclasses.replace(opts, report_only=True), study.root)
+    assert figure.read_bytes() == b"not ours"
+    run_study(study, 2, work, data, ["train.epochs=4"], runner=fake_runner)
+    execute(study, dataclasses.replace(opts, report_only=True, overwrite=True), study.root)  # asked: replaced
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first = notes.read_text()
+    assert "written by `fasterpose study`" in first.splitlines()[1]
+    execute(study, dataclasses.replace(opts, report_only=True), study.root)  # its own report: regenerated
+    assert notes.read_text().splitlines()[0] == first.splitlines()[0]
+    assert not [f for f in out.rglob("*.tmp")]  # written atomically, no temporary left
+
+
 def test_planned_studies_load_and_reuse_the_committed_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fasterpose.study.collect import lr_geometry
 

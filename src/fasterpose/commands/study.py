@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--report-only", action="store_true", help="train nothing; report the finished runs")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files in --out that no study report wrote (default: refuse before any training)",
+    )
+    parser.add_argument(
         "--readme", default=None, help="also rewrite the study-summary block of this README (default: none)"
     )
     parser.add_argument(
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         keep_checkpoints=args.keep_checkpoints,
         report_only=args.report_only,
+        overwrite=args.overwrite,
         out=Path(args.out),
         readme=Path(args.readme) if args.readme else None,
         command=_command_line(args),

@@ -13,7 +13,7 @@ from fasterpose.study.collect import collect_results
 from fasterpose.study.dataset import DatasetInfo, ensure_dataset
 from fasterpose.study.manifest import Study, StudyError
 from fasterpose.study.oracle import oracle_ap
-from fasterpose.study.report import update_readme, write_report
+from fasterpose.study.report import check_report_target, update_readme, write_report
 from fasterpose.study.results import Invocation, StudyResults
 from fasterpose.study.runs import run_config, run_study
 
@@ -36,6 +36,7 @@ class Options:
     threads: int = 1
     keep_checkpoints: bool = False
     report_only: bool = False
+    overwrite: bool = False  # replace report files in ``out`` that no study wrote
     out: Path = Path("docs")
     readme: Path | None = None
     command: str = "fasterpose study"
@@ -71,6 +72,7 @@ def execute(study: Study, opts: Options, config_dir: Path) -> tuple[StudyResults
     """Run (or only report) the study; returns the results and the written ``results.md``."""
     from fasterpose.source import git_commit
 
+    check_report_target(study, opts.out, opts.overwrite)  # before any training, not after hours of it
     dataset_dir = Path(opts.dataset_dir or study.dataset.dir)
     regimes = list(opts.regimes) or None
     started, load_start = time.monotonic(), load_average()

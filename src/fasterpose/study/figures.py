@@ -24,9 +24,13 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path) -> None:
+    from fasterpose.atomic import atomic_write
+
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    _plt().close(fig)
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90), "figure")
+    finally:
+        _plt().close(fig)
 
 
 def plot_convergence(regime: RegimeResult, arms: tuple[str, ...], path: Path, title: str) -> bool:
