@@ -414,5 +414,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 def dump_config(cfg: Config, path: str | Path | None = None) -> str:
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     if path is not None:
-        Path(path).write_text(text)
+        from fasterpose.atomic import atomic_write_text
+
+        atomic_write_text(path, text, "config")
     return text
