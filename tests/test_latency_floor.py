@@ -65,3 +65,11 @@ def test_ratio_not_printed_for_a_peak_measured_apart() -> None:
         assert "ratios not printed" in text
         line = next(x for x in text.splitlines() if x.startswith("fp ") and " openvino " in x)
         assert line.split()[-1] == "-" and f"{report['rows'][0]['ratio']:.2f}" not in line
+
+
+def test_a_variant_not_timed_is_listed_with_its_reason() -> None:
+    cells = [cell("fp", "onnxruntime", 100.0)]
+    report = summarise(cells, [kernel("torch mm", "fp32", 150.0)], dict(PROV), 2, 3, skipped=["openvino-bf16"])
+    assert report["skipped"] == ["openvino-bf16"] and report["skipped_reason"] == "no bf16 on this CPU"
+    assert "skipped (no bf16 on this CPU): openvino-bf16" in format_latency_report(report)
+    assert summarise(cells, [kernel("torch mm", "fp32", 150.0)], dict(PROV), 2, 3)["skipped_reason"] is None

@@ -366,6 +366,9 @@ def run_benchmark(
     return summarise(cells, kernels, prov, threads, runs, checkpoint, skipped)
 
 
+SKIP_REASON = "no bf16 on this CPU"  # the one reason a variant is not timed (bf16 variants)
+
+
 def summarise(
     cells: list[Cell],
     kernels: list[PeakKernel],
@@ -393,6 +396,7 @@ def summarise(
         "floor_limit": FLOOR_LIMIT,
         "floor_violations": floor_violations(rows),
         "skipped": skipped or [],
+        "skipped_reason": SKIP_REASON if skipped else None,
         "fastest_fp32": fastest_exact(rows),
         "auto": auto_check(rows),
         "rows": rows,
@@ -490,7 +494,7 @@ def format_latency_report(report: dict[str, Any]) -> str:
             f"{c['config']} / {c['versus']}: {c['runtime']} batch {c['batch']}: {c['latency_ratio']:.3f}x{mac}"
         )
     if report["skipped"]:
-        lines.append(f"skipped (no bf16 on this CPU): {', '.join(report['skipped'])}")
+        lines.append(f"skipped ({report.get('skipped_reason') or SKIP_REASON}): {', '.join(report['skipped'])}")
     lines.append(f"fastest exact (fp32) runtime, by summed measured/floor: {report['fastest_fp32']}")
     lines.append(_auto_line(report))
     return "\n".join(lines)
