@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -17,7 +21,7 @@ import torch
 from conftest import simple_keypoints, tiny_model, write_coco
 from fasterpose.cli import main
 from fasterpose.config import Config, apply_overrides, dump_config
-from fasterpose.data.image_io import ImageReadError, decode_warnings, read_image
+from fasterpose.data.image_io import ImageReadError, decode_image, decode_warnings, read_image
 from fasterpose.engine.checkpoint import save_checkpoint
 from fasterpose.models.pose_model import PoseModel
 
@@ -113,6 +117,46 @@ def test_read_image_refuses_a_damaged_jpeg_naming_the_file_and_prints_no_raw_lib
     assert "Corrupt JPEG" not in err and "libpng error" not in err  # only our line, with the file's name
     _, warnings = decode_warnings(damage(smooth_jpeg()), bad)  # data check's listing still sees the words
     assert warnings and warnings[0].startswith("Corrupt JPEG data")
+
+
+def test_decodes_in_threads_run_at_once_and_each_file_gets_its_own_verdict(capfd: pytest.CaptureFixture[str]) -> None:
+    """Eval's reading threads decode side by side: a damaged JPEG among clean ones is refused with its own
+    name, every clean one decodes, no libjpeg line reaches stderr, and another line printed on fd 2 while
+    the decodes run (a progress bar, a log line quoting libjpeg) is passed on exactly once."""
+    good = [smooth_jpeg(seed) for seed in range(4)]
+    bad = damage(smooth_jpeg(9))
+    items = [(f"{i}.jpg", bad if i % 7 == 3 else good[i % 4]) for i in range(84)]
+    capfd.readouterr()
+    done = threading.Event()
+
+    def chatter() -> None:  # C-level writes to fd 2 while decodes are in flight
+        for k in range(20):
+            os.write(2, f"progress {k}\n".encode())
+            time.sleep(0.002)
+        os.write(2, b"WARNING skipped x.jpg: damaged JPEG (libjpeg: Corrupt JPEG data: quoted)\n")
+        done.set()
+
+    def one(item: tuple[str, bytes]) -> tuple[tuple[int, ...] | None, str | None]:
+        try:
+            return decode_image(item[1], item[0]).shape, None
+        except ImageReadError as exc:
+            return None, str(exc)
+
+    talker = threading.Thread(target=chatter)
+    talker.start()
+    with ThreadPoolExecutor(8) as pool:
+        out = list(pool.map(one, items * 3))
+    talker.join()
+    assert done.is_set()
+    for (name, data), (shape, error) in zip(items * 3, out, strict=True):
+        if data is bad:
+            assert shape is None and error is not None and error.startswith(f"{name}: damaged JPEG"), error
+        else:
+            assert shape == (120, 160, 3) and error is None, (name, error)
+    err = capfd.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("Corrupt JPEG")] == []
+    assert [err.count(f"progress {k}\n") for k in range(20)] == [1] * 20
+    assert err.count("(libjpeg: Corrupt JPEG data: quoted)") == 1
 
 
 def test_eval_refuses_a_set_with_a_damaged_jpeg_unless_skip_bad_images_which_lists_it(

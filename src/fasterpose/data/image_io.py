@@ -10,9 +10,9 @@ libjpeg decodes only in part (damaged in the middle: "Corrupt JPEG data") raise
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -25,7 +25,6 @@ _JPEG_EOI = b"\xff\xd9"
 _EOI_SEARCH_BYTES = 4096  # trailing bytes in which a JPEG's end-of-image marker must appear
 # what libjpeg prints (through OpenCV) for a JPEG it decodes only in part
 _LIBJPEG_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid JPEG file structure")
-_STDERR_LOCK = threading.Lock()
 
 
 class ImageReadError(DataError):
@@ -88,75 +87,161 @@ def damaged_message(warnings: list[str]) -> str:
 
 
 class _Capture:
-    """One per process: a temporary file that fd 2 points at while a decode runs (see below)."""
+    """One per process: fd 2 pointed at a temporary file while decodes run, so that what libjpeg and
+    libpng print there can be read back (see :func:`_decode_captured`).
+
+    Decodes run concurrently (OpenCV releases the GIL): the first one in points fd 2 at the file, the
+    last one out points it back and empties the file. Each decode reads what was written to the file
+    while it ran (its window): none of a decoder's lines can fall outside its own window. A window
+    without a codec line is clean; one with a codec line (its own or a neighbour's), or a failed decode,
+    is decoded again :meth:`alone`, which says whose the lines are. Other lines written to fd 2
+    meanwhile (a progress bar, a log line) are passed on to the real ``stderr`` as each decode ends.
+    """
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the process)
+        self.fd = self.file.fileno()
+        self.cond = threading.Condition()
+        self.active = 0  # concurrent decodes in flight
+        self.exclusive = False  # a decode alone in flight
+        self.waiting = 0  # decodes waiting to run alone (they go first)
+        self.saved = -1  # the real fd 2 while it points at the file
+        self.passed = 0  # bytes of the file already passed on (or withheld as codec lines)
+
+    def _point_at_file(self) -> None:
+        self.saved = os.dup(2)
+        os.dup2(self.fd, 2)
+
+    def _point_back(self) -> bytes:
+        """fd 2 back to the real stderr; returns what was written to the file and not yet passed on."""
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.saved = -1
+        size = os.fstat(self.fd).st_size
+        rest = os.pread(self.fd, size - self.passed, self.passed) if size > self.passed else b""
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self.passed = 0
+        return rest
+
+    def _pass_on_lines(self, size: int) -> None:
+        """Pass the complete lines written up to ``size`` on to the real stderr (codec lines withheld)."""
+        pending = os.pread(self.fd, size - self.passed, self.passed) if size > self.passed else b""
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            self.passed += cut
+            _write_all(self.saved, _others(pending[:cut].decode("utf-8", errors="replace")))
+
+    def concurrent(self, decode: Callable[[], np.ndarray | None]) -> tuple[np.ndarray | None, str]:
+        """``decode()`` beside other decodes; returns its result and the text written while it ran."""
+        with self.cond:
+            while self.exclusive or self.waiting:
+                self.cond.wait()
+            if self.active == 0:
+                self._point_at_file()
+            self.active += 1
+            start = os.fstat(self.fd).st_size
+        img = None
+        try:
+            img = decode()
+        finally:
+            with self.cond:
+                end = os.fstat(self.fd).st_size
+                window = os.pread(self.fd, end - start, start) if end > start else b""
+                self.active -= 1
+                if self.active:
+                    self._pass_on_lines(end)
+                else:
+                    _write_all(2, _others(self._point_back().decode("utf-8", errors="replace")))
+                    self.cond.notify_all()
+        return img, window.decode("utf-8", errors="replace")
+
+    def alone(self, decode: Callable[[], np.ndarray | None]) -> tuple[np.ndarray | None, str]:
+        """``decode()`` with no other decode in flight; returns its result and everything written meanwhile."""
+        with self.cond:
+            self.waiting += 1
+            while self.exclusive or self.active:
+                self.cond.wait()
+            self.waiting -= 1
+            self.exclusive = True
+            self._point_at_file()
+        text = ""
+        try:
+            img = decode()
+        finally:
+            with self.cond:
+                text = self._point_back().decode("utf-8", errors="replace")
+                self.exclusive = False
+                self.cond.notify_all()
+        return img, text
 
 
 _capture: _Capture | None = None
+_CAPTURE_LOCK = threading.Lock()  # guards the creation of this process's _Capture
 
 
 def _reset_after_fork() -> None:
-    global _STDERR_LOCK, _capture
-    _STDERR_LOCK = threading.Lock()  # a lock a parent's thread held at fork would never be released
-    _capture = None  # the parent's file is shared with it: each process writes its own
+    global _CAPTURE_LOCK, _capture
+    _CAPTURE_LOCK = threading.Lock()  # a lock a parent's thread held at fork would never be released
+    _capture = None  # the parent's file and condition are not this process's
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+def _this_process_capture() -> _Capture:
+    global _capture
+    with _CAPTURE_LOCK:
+        if _capture is None or _capture.pid != os.getpid():
+            _capture = _Capture()
+        return _capture
+
+
+def _is_codec_line(line: str) -> bool:
+    """A line libjpeg (a damage warning) or libpng (an error) printed: theirs begin with these words, so a
+    log line that quotes them (ours, naming a skipped file) is passed on, not withheld."""
+    return line.lstrip().startswith(_LIBJPEG_WARNINGS) or line.startswith("libpng error")
+
+
+def _others(text: str) -> str:
+    """The lines of ``text`` that are not libjpeg's damage warnings or libpng's errors."""
+    return "".join(line for line in text.splitlines(keepends=True) if line.strip() and not _is_codec_line(line))
+
+
+def _write_all(fd: int, text: str) -> None:
+    data = text.encode("utf-8", errors="replace")
+    while data:
+        data = data[os.write(fd, data) :]
+
+
 def _decode_captured(data: bytes, path: str | os.PathLike[str]) -> tuple[np.ndarray | None, list[str], list[str]]:
     """OpenCV's decode (BGR) with what libjpeg / libpng print on C ``stderr`` meanwhile caught.
 
-    Returns (image or None, libjpeg's damage warnings, libpng's error lines). File descriptor 2 is
-    pointed at a per-process temporary file for the decode: a few system calls (microseconds, see
-    ``scripts/bench_image_integrity.py``). That is process-wide, so decodes in one process take a
-    lock; whatever else was printed meanwhile is written back to ``stderr``.
+    Returns (image or None, libjpeg's damage warnings, libpng's error lines). File descriptor 2 points at
+    a per-process temporary file while decodes run (a few system calls, see
+    ``scripts/bench_image_integrity.py``); decodes in several threads run at once (:class:`_Capture`), and
+    one that saw a codec line or failed is decoded again alone, so each file gets its own lines.
     """
-    global _capture
     check_jpeg_complete(data, path)
     buf = np.frombuffer(data, dtype=np.uint8)
-    with _STDERR_LOCK:
-        if _capture is None or _capture.pid != os.getpid():
-            _capture = _Capture()
-        fd = _capture.file.fileno()
-        saved = os.dup(2)
-        try:
-            os.dup2(fd, 2)
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-        except cv2.error as exc:
-            raise ImageReadError(path, f"cannot decode image ({exc.err or exc})") from None
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            text = _drain(fd)
-    if not text:
-        return img, [], []
-    lines = text.splitlines(keepends=True)
-    warnings = [line.strip() for line in lines if any(w in line for w in _LIBJPEG_WARNINGS)]
+    cap = _this_process_capture()
+    try:
+        img, window = cap.concurrent(lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR))
+        if img is not None and img.size and not any(_is_codec_line(x) for x in window.splitlines()):
+            return img, [], []
+    except cv2.error:
+        pass  # decoded again alone below, which names the error
+    try:
+        img, text = cap.alone(lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR))
+    except cv2.error as exc:
+        raise ImageReadError(path, f"cannot decode image ({exc.err or exc})") from None
+    lines = text.splitlines()
+    warnings = [line.strip() for line in lines if line.lstrip().startswith(_LIBJPEG_WARNINGS)]
     png = [line.strip().removeprefix("libpng error: ") for line in lines if line.startswith("libpng error")]
-    other = "".join(
-        line
-        for line in lines
-        if not any(w in line for w in _LIBJPEG_WARNINGS) and line.strip() and not line.startswith("libpng error")
-    )
-    if other:
-        sys.stderr.write(other)  # whatever else was printed meanwhile is not ours to swallow
+    _write_all(2, _others(text))  # whatever else was printed meanwhile is not ours to swallow
     return img, warnings, png
-
-
-def _drain(fd: int) -> str:
-    """What was written to the capture file since the last drain; empties it (no read when empty)."""
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return ""
-    text = os.pread(fd, size, 0).decode("utf-8", errors="replace")
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return text
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
