@@ -119,6 +119,8 @@ class _Capture:
         os.close(self.saved)
         self.saved = -1
         size = os.fstat(self.fd).st_size
+        if size == 0:  # the usual case: nothing was printed
+            return b""
         rest = os.pread(self.fd, size - self.passed, self.passed) if size > self.passed else b""
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
