@@ -140,10 +140,10 @@ class _Capture:
         with self.cond:
             while self.exclusive or self.waiting:
                 self.cond.wait()
+            start = os.fstat(self.fd).st_size if self.active else 0  # emptied when the last one left
             if self.active == 0:
                 self._point_at_file()
             self.active += 1
-            start = os.fstat(self.fd).st_size
         img = None
         try:
             img = decode()
@@ -155,7 +155,9 @@ class _Capture:
                 if self.active:
                     self._pass_on_lines(end)
                 else:
-                    _write_all(2, _others(self._point_back().decode("utf-8", errors="replace")))
+                    rest = self._point_back()
+                    if rest:
+                        _write_all(2, _others(rest.decode("utf-8", errors="replace")))
                     self.cond.notify_all()
         return img, window.decode("utf-8", errors="replace")
 
