@@ -10,6 +10,7 @@ import torch
 
 import fasterpose.deploy.onnx_export as onnx_export
 from conftest import tiny_model
+from fasterpose import user_cache
 from fasterpose.config import Config, apply_overrides
 from fasterpose.deploy import export_cache
 from fasterpose.deploy.models import open_runner
@@ -21,7 +22,7 @@ TINY = tiny_model()
 
 @pytest.fixture
 def checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(export_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(user_cache.CACHE_ENV, str(tmp_path / "cache"))
     cfg = apply_overrides(Config(), TINY)
     torch.manual_seed(0)
     model = PoseModel.from_config(cfg).eval()

@@ -292,7 +292,8 @@ def test_config_and_annotations_joint_count_mismatch_through_eval_is_one_line(
 def test_damaged_export_cache_entry_is_made_again(
     files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from fasterpose.deploy.export_cache import CACHE_ENV, cache_dir
+    from fasterpose.deploy.export_cache import cache_dir
+    from fasterpose.user_cache import CACHE_ENV
 
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     open_runner(files["pth"], runtime="onnxruntime")

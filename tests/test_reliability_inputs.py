@@ -195,6 +195,82 @@ def test_training_data_follows_skip_bad_images_for_a_damaged_jpeg(
     assert f"skipping unreadable image {bad} (damaged JPEG" in caplog.text
 
 
+def test_the_decoded_image_cache_gives_the_same_samples_and_is_never_stale(
+    dataset: tuple[Path, Config], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """data.image_cache=disk: byte-identical training samples, each image decoded once; an edited image,
+    a damaged or foreign entry and a damaged JPEG are never served from the cache."""
+    import shutil
+
+    from fasterpose.data.dataset import TopDownDataset
+
+    root, cfg = dataset
+    shutil.copytree(root, tmp_path / "set")
+    cfg = apply_overrides(cfg, [f"data.root={tmp_path / 'set'}"])
+    folder = tmp_path / "cache"
+    plain = TopDownDataset.from_config(cfg, "train", train=True)
+    on = apply_overrides(cfg, ["data.image_cache=disk", f"data.image_cache_dir={folder}"])
+    cached = TopDownDataset.from_config(on, "train", train=True)
+    cache = cached.image_cache
+    assert (
+        plain.image_cache is None
+        and cache is not None
+        and TopDownDataset.from_config(on, "val", False).image_cache is None
+    )
+
+    def same(i: int, epoch: int = 0) -> bool:
+        a, b = plain.item(i, epoch), cached.item(i, epoch)
+        return torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])
+
+    assert all(same(i, epoch) for epoch in (0, 1) for i in range(len(plain)))
+    assert (cache.misses, cache.hits) == (4, 2 * len(plain) - 4)  # 4 images, each decoded once
+    assert len(list(folder.rglob("*.npy"))) == 4
+    first = next(i for i, r in enumerate(plain.records) if r.image_path.endswith("000000000001.jpg"))
+    image = Path(plain.records[first].image_path)
+    old_entry = cache.entry(image)
+    image.write_bytes(smooth_jpeg(77))  # the same file edited: new pixels, never the old entry's
+    assert cache.entry(image) != old_entry and same(first) and len(list(folder.rglob("*.npy"))) == 5
+    for junk in (b"not an array", None):  # cut short / a foreign array: decoded again, replaced
+        entry = cache.entry(image)
+        if junk is None:
+            np.save(entry, np.zeros((3, 3), np.uint8))
+        else:
+            entry.write_bytes(junk)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            assert same(first)
+        assert "decoded-image cache" in caplog.text and str(entry) in caplog.text
+        assert np.load(entry).shape == (120, 160, 3)
+    second = next(i for i, r in enumerate(plain.records) if r.image_path.endswith("000000000002.jpg"))
+    bad = Path(plain.records[second].image_path)
+    bad.write_bytes(damage(bad.read_bytes()))
+    with pytest.raises(ImageReadError, match="damaged JPEG"):
+        cached.item(second, 0)
+    assert not cache.entry(bad).exists()
+
+
+def test_a_cache_that_cannot_be_written_is_reported_once_and_training_goes_on(
+    dataset: tuple[Path, Config], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import fasterpose.data.image_cache as image_cache
+    from fasterpose.data.dataset import TopDownDataset
+
+    _, cfg = dataset
+    tries: list[Path] = []
+
+    def full_disk(path: Path, write: object, what: str = "file") -> Path:
+        tries.append(Path(path))
+        raise OSError(f"cannot write {what} {path}: the disk is full (no space left on device)")
+
+    monkeypatch.setattr(image_cache, "atomic_write", full_disk)
+    on = apply_overrides(cfg, ["data.image_cache=disk", f"data.image_cache_dir={tmp_path / 'cache'}"])
+    cached, plain = TopDownDataset.from_config(on, "train", True), TopDownDataset.from_config(cfg, "train", True)
+    with caplog.at_level(logging.WARNING):
+        for i in range(len(plain)):
+            assert torch.equal(cached.item(i, 0)["image"], plain.item(i, 0)["image"])
+    assert len(tries) == 1 and caplog.text.count("the disk is full") == 1 and "goes on decoding" in caplog.text
+
+
 def test_predict_skips_and_lists_a_damaged_jpeg_in_a_folder(model: tuple[Path, Path], tmp_path: Path) -> None:
     _, ckpt = model
     src = tmp_path / "imgs"

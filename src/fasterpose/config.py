@@ -83,6 +83,9 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     skip_bad_images: bool = False
     num_workers: int = 2
+    # training images decoded once and kept as arrays (fasterpose.data.image_cache): "none" or "disk"
+    image_cache: Literal["none", "disk"] = "none"
+    image_cache_dir: str | None = None  # default: <user cache>/decoded ($FASTERPOSE_CACHE_DIR, ~/.cache/fasterpose)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from fasterpose.codec import HeatmapCodec
 from fasterpose.config import AugmentConfig, Config
 from fasterpose.data.build import build_records, initial_crop
+from fasterpose.data.image_cache import DecodedImageCache
 from fasterpose.data.image_io import ImageReadError, read_image_bgr
 from fasterpose.data.records import PersonRecord, SampleMeta
 from fasterpose.data.transforms import (
@@ -72,6 +73,8 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         skip_bad_images: replace samples whose image cannot be read by random other samples,
             counting them in ``bad_images`` (per process) and logging a warning naming the file.
         seed: seed of the per-sample augmentation generators (:meth:`sample_rng`).
+        image_cache: where decoded images are kept between samples and epochs (``data.image_cache``), or
+            None to decode every time.
     """
 
     def __init__(
@@ -84,8 +87,10 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         use_joint_weights: bool = False,
         skip_bad_images: bool = False,
         seed: int = 0,
+        image_cache: DecodedImageCache | None = None,
     ) -> None:
         self.records = list(records)
+        self.image_cache = image_cache
         self.spec = spec
         self.codec = codec
         self.augment = augment
@@ -129,6 +134,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
             use_joint_weights=d.use_joint_weights,
             skip_bad_images=d.skip_bad_images and train,
             seed=cfg.train.seed,
+            image_cache=DecodedImageCache(d.image_cache_dir) if d.image_cache == "disk" and train else None,
         )
 
     def _initial_crop(self, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +152,8 @@ class TopDownDataset(Dataset[dict[str, Any]]):
     def prepare(self, index: int, rng: np.random.Generator | None = None) -> PreparedSample:
         """Read, (augment) and warp one record; raises :class:`ImageReadError` for a bad image."""
         record = self.records[index]
-        image = read_image_bgr(record.image_path)
+        path = record.image_path
+        image = self.image_cache.read_bgr(path) if self.image_cache is not None else read_image_bgr(path)
         center, scale = self._crops[index]
         if self.augment is None:
             params = CropParams(center=center, scale=scale)

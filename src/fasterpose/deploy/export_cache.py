@@ -24,20 +24,16 @@ from typing import Any
 from fasterpose import __version__
 from fasterpose.atomic import atomic_write_bytes
 from fasterpose.config import Config
+from fasterpose.user_cache import user_cache_root
 
 log = logging.getLogger(__name__)
-CACHE_ENV = "FASTERPOSE_CACHE_DIR"
 MAX_ENTRIES = 16
 Loader = Callable[[Any, Any], tuple[Any, Config]]
 
 
 def cache_dir() -> Path:
-    """The folder of cached exports (``<cache>/onnx``)."""
-    root = os.environ.get(CACHE_ENV)
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        root = str(Path(xdg) / "fasterpose") if xdg else str(Path.home() / ".cache" / "fasterpose")
-    return Path(root) / "onnx"
+    """The folder of cached exports (``<cache>/onnx``, :func:`fasterpose.user_cache.user_cache_root`)."""
+    return user_cache_root() / "onnx"
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
