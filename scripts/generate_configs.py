@@ -55,6 +55,7 @@ data:
     half_body_min_joints: 8
   skip_bad_images: false
   num_workers: 4
+  image_cache: none        # disk: decode each image once, read it back as a memory map (GPU training)
 loss:
   name: {loss}
   alpha: 0.7
