@@ -6,7 +6,11 @@
 one image (17 COCO joints, poses in clusters of near-duplicates, as a detector produces them).
 ``oks_nms_ms_mostly_distinct``: the same with (nearly) no duplicates, the slowest case.
 Target: 100 people in under 5 ms. ``postprocess_ms_per_image``: rescoring + OKS-NMS through
-:func:`fasterpose.pipeline.topdown.postprocess` for the same image.
+:func:`fasterpose.pipeline.topdown.postprocess` for the same image. With ``--baseline REV``,
+``baseline`` gives ``oks_nms`` as it was at git revision REV against the current one on the same
+poses, alternating old and new run by run (medians and old / new ratios; the kept poses must agree):
+
+    python scripts/bench_eval.py --baseline 50f3b17 --out docs/bench/eval_nms_amx.json
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--out", default=None, help="also write the JSON here")
+    parser.add_argument("--baseline", default=None, help="git revision whose oks_nms is timed against this one")
     args = parser.parse_args()
     prov = provenance()
     sigmas = np.asarray(COCO_17.sigmas)
@@ -80,7 +85,31 @@ def main() -> None:
         "target_ms_100_people": TARGET_MS_100,
         "meets_target": max(nms_ms["100"], worst_ms["100"]) < TARGET_MS_100 if "100" in nms_ms else None,
     }
+    if args.baseline:
+        result["baseline"] = against_baseline(args.baseline, args.people, args.repeats, sigmas)
     emit(result, args.out)
+
+
+def against_baseline(rev: str, people: list[int], repeats: int, sigmas: np.ndarray) -> dict[str, object]:
+    """Old and new oks_nms on the same poses, alternating run by run: median ms and old / new."""
+    from fasterpose.bench.baseline import import_baseline
+
+    old = import_baseline(rev, "evaluation.oks_nms").oks_nms
+    out: dict[str, object] = {"revision": rev}
+    for kind, per in (("clustered", 4), ("mostly_distinct", 1)):
+        for n in people:
+            case = crowd(n, per_cluster=per)
+            if old(*case, sigmas, 0.9).tolist() != oks_nms(*case, sigmas, 0.9).tolist():
+                raise SystemExit(f"{kind} {n}: the kept poses differ from {rev}'s")
+            times: dict[str, list[float]] = {"old": [], "new": []}
+            for i in range(repeats):
+                for name, fn in (("old", old), ("new", oks_nms)) if i % 2 == 0 else (("new", oks_nms), ("old", old)):
+                    start = time.perf_counter()
+                    fn(*case, sigmas, 0.9)
+                    times[name].append((time.perf_counter() - start) * 1e3)
+            o, w = statistics.median(times["old"]), statistics.median(times["new"])
+            out[f"{kind}_{n}"] = {"old_ms": round(o, 4), "new_ms": round(w, 4), "old_over_new": round(o / w, 3)}
+    return out
 
 
 if __name__ == "__main__":

@@ -146,3 +146,40 @@ def test_blocks_and_single_rows_keep_the_same_poses(monkeypatch: pytest.MonkeyPa
             for in_vis in (None, 0.4):
                 assert oks_nms(*case, SIGMAS, 0.7, in_vis).tolist() == reference_nms(*case, 0.7, in_vis)
         assert oks_nms(kpts, scores, areas, SIGMAS, 0.9).tolist() == want
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.9, 0.95])
+def test_the_prefilter_rules_out_no_pair_the_reference_would_suppress(
+    threshold: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the prefilter on at every size: random crowds, and the hardest pairs for it (a duplicate
+    with one or two joints moved far, every joint and every pair of joints in turn) keep what the
+    reference keeps."""
+    import importlib
+
+    module = importlib.import_module("fasterpose.evaluation.oks_nms")
+    monkeypatch.setattr(module, "_PREFILTER_MIN", 0)
+    assert module._far_joints_allowed(17, 0.9) == 1 and module._far_joints_allowed(17, 0.2) is None
+    for seed in range(16):
+        r = np.random.default_rng(100 + seed)
+        n = int(r.integers(2, 50))
+        case = random_people(r, n, clusters=max(1, n // 3))
+        assert oks_nms(*case, SIGMAS, threshold).tolist() == reference_nms(*case, threshold, None)
+    pose = np.zeros((17, 3))
+    pose[:, :2] = np.random.default_rng(0).uniform(100, 200, size=(17, 2))
+    pose[:, 2] = 0.9
+    moved = [pose.copy()]
+    for j in range(17):
+        for j2 in range(j, 17):
+            q = pose.copy()
+            q[[j, j2], 0] += 500.0  # far: e far above _FAR for every joint
+            moved.append(q)
+    kpts = np.stack(moved)
+    scores = np.linspace(1.0, 0.5, len(kpts))
+    areas = np.full(len(kpts), 1e4)
+    for i in range(1, len(kpts)):  # the pose and each moved copy alone: suppressed or not as the reference
+        pair = kpts[[0, i]], scores[[0, i]], areas[[0, i]]
+        assert oks_nms(*pair, SIGMAS, threshold).tolist() == reference_nms(*pair, threshold, None)
+    assert oks_nms(kpts, scores, areas, SIGMAS, threshold).tolist() == reference_nms(
+        kpts, scores, areas, threshold, None
+    )

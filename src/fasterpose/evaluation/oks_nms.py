@@ -19,11 +19,15 @@ a time against the poses still alive (see :func:`oks_nms`; 100 people: under 3 m
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 EPS = float(np.spacing(1))
 _BLOCK = 8  # candidates whose overlap rows are computed together (see oks_nms)
 _BLOCK_MAX_ALIVE = 160  # above this many alive candidates, one row at a time
+_PREFILTER_MIN = 32  # people in the image from which pairs are ruled out before they are computed
+_FAR = 2.3  # a joint pair with e >= _FAR is "far": exp(-e) <= 0.1003 (see _far_joints_allowed)
 
 
 def oks_matrix(
@@ -65,6 +69,45 @@ def oks_matrix(
     count = mask.sum(axis=1)  # (N,)
     total = (sim * mask[None, :, :]).sum(axis=2)
     return np.where(count[None, :] > 0, total / np.maximum(count[None, :], 1.0), 0.0)
+
+
+def _far_joints_allowed(k: int, threshold: float) -> int | None:
+    """How many far joints (e >= _FAR) a pair overlapping by more than ``threshold`` can have at most;
+    None when that bound cannot rule a pair out (a low threshold or few joints).
+
+    Each far joint adds at most exp(-_FAR) to the mean instead of up to 1, so overlap > threshold needs
+    fewer than ``k (1 - threshold) / (1 - exp(-_FAR))`` far joints (rounded up, to stay safe).
+    """
+    bound = k * (1.0 - threshold) / (1.0 - math.exp(-_FAR))
+    if not 0.0 <= bound < k:
+        return None
+    m = math.floor(bound + 1e-6)
+    return m if 2 * m + 1 < k else None
+
+
+class _Prefilter:
+    """Which (kept, candidate) pairs can overlap by more than the threshold at all; the others are not
+    computed. A pair above the threshold has at most ``m`` far joints (:func:`_far_joints_allowed`), so
+    among any ``m + 1`` joints at least one is near (e < _FAR): the ``m + 1`` joints with the smallest
+    sigmas are checked first, their e computed in the lineage's operations exactly as the full overlap
+    computes them. A pair whose checked joints are all far has an overlap below the threshold by a
+    margin far above float rounding (``m + 1`` exceeds the bound by at least 1e-6 joints)."""
+
+    def __init__(self, xy: np.ndarray, k: int, m: int, variances: np.ndarray) -> None:
+        joints = np.argsort(variances, kind="stable")[: m + 1]
+        self.xy = np.ascontiguousarray(np.concatenate([xy[:, joints], xy[:, k + joints]], axis=1))
+        self.variances = variances[joints]
+        self.n = joints.size
+
+    def pairs(self, block: np.ndarray, alive: np.ndarray, mean_area: np.ndarray) -> np.ndarray:
+        """(B, A) True where block member b and alive candidate a may overlap by more than the threshold."""
+        diff = self.xy[alive][None, :, :] - self.xy[block][:, None, :]
+        diff *= diff
+        e = diff[..., : self.n] + diff[..., self.n :]
+        e /= self.variances
+        e /= mean_area[block[:, None], alive[None, :]][..., None]
+        e /= 2.0
+        return (e < _FAR).any(axis=2)
 
 
 def oks_nms(
@@ -112,25 +155,22 @@ def oks_nms(
     # operation order (d^2 / var / mean_area / 2) element by element, so the same poses are kept as
     # with one row per kept pose. Blocks of _BLOCK while few candidates are alive (numpy's per-call
     # cost dominates there), single rows once many are (the block's wasted rows would dominate).
+    # Without a joint mask, pairs that cannot reach the threshold are ruled out first (_Prefilter) and
+    # only the others are computed, in the same operations: the kept poses are the same.
+    far = _far_joints_allowed(k, float(threshold)) if mask is None and n >= _PREFILTER_MIN else None
+    prefilter = None if far is None else _Prefilter(xy, k, far, variances)
     alive = np.argsort(sc, kind="stable")[::-1]  # descending; ties: higher index first, as argsort()[::-1]
     keep: list[int] = []
     while alive.size:
         block = alive[: _BLOCK if alive.size <= _BLOCK_MAX_ALIVE else 1]
-        diff = xy[alive][None, :, :] - xy[block][:, None, :]
-        diff *= diff
-        e = diff[..., :k] + diff[..., k:]
-        e /= variances
-        e /= mean_area[block[:, None], alive[None, :]][..., None]
-        e /= 2.0
-        np.negative(e, out=e)
-        sim = np.exp(e, out=e)
-        if mask is None:
-            overlap = sim.sum(axis=2) / k
+        if prefilter is not None:
+            bi, ai = np.nonzero(prefilter.pairs(block, alive, mean_area))
+            suppressed = np.zeros((block.size, alive.size), dtype=bool)
+            suppressed[bi, ai] = _overlaps(xy, block[bi], alive[ai], k, variances, mean_area, None) > threshold
         else:
-            m = mask[alive]
-            count = m.sum(axis=1)
-            overlap = np.where(count > 0, (sim * m).sum(axis=2) / np.maximum(count, 1), 0.0)
-        suppressed = overlap > threshold
+            rows, cols = np.repeat(block, alive.size), np.tile(alive, block.size)
+            overlap = _overlaps(xy, rows, cols, k, variances, mean_area, None if mask is None else mask[cols])
+            suppressed = (overlap > threshold).reshape(block.size, alive.size)
         gone = np.zeros(alive.size, dtype=bool)
         for j in range(block.size):  # block members come first in alive, in visiting order
             if not gone[j]:
@@ -139,3 +179,28 @@ def oks_nms(
                 gone[j] = True
         alive = alive[~gone]
     return np.asarray(keep, dtype=np.int64)
+
+
+def _overlaps(
+    xy: np.ndarray,
+    kept: np.ndarray,
+    candidates: np.ndarray,
+    k: int,
+    variances: np.ndarray,
+    mean_area: np.ndarray,
+    mask: np.ndarray | None,
+) -> np.ndarray:
+    """The lineage's oks_iou of each pair (kept[i], candidates[i]), in its operation order
+    (d^2 / var / mean_area / 2 element by element); ``mask``: the candidates' joints that count."""
+    diff = xy[candidates] - xy[kept]
+    diff *= diff
+    e = diff[:, :k] + diff[:, k:]
+    e /= variances
+    e /= mean_area[kept, candidates][:, None]
+    e /= 2.0
+    np.negative(e, out=e)
+    sim = np.exp(e, out=e)
+    if mask is None:
+        return sim.sum(axis=1) / k
+    count = mask.sum(axis=1)
+    return np.where(count > 0, (sim * mask).sum(axis=1) / np.maximum(count, 1), 0.0)
