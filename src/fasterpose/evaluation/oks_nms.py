@@ -13,8 +13,9 @@ HRNet's COCO evaluation calls ``oks_nms`` without ``in_vis_thre``, i.e. over all
 Greedy: visit poses by descending score (ties: higher index first, the lineage's
 ``scores.argsort()[::-1]``); keep a pose unless a pose
 already kept overlaps it by more than ``threshold``. The overlaps are computed a few candidates at
-a time against the poses still alive (see :func:`oks_nms`; 100 people: under 3 ms on one core,
-``scripts/bench_eval.py``), cheaper than the full N x N matrix once N reaches a few dozen.
+a time against the poses still alive (see :func:`oks_nms`), cheaper than the full N x N matrix once N
+reaches a few dozen; from 32 people on, pairs that cannot reach the threshold are ruled out from a
+few joints first (:class:`_Prefilter`). The timings are in ``scripts/bench_eval.py``'s JSONs.
 """
 
 from __future__ import annotations
@@ -102,12 +103,8 @@ class _Prefilter:
     def pairs(self, block: np.ndarray, alive: np.ndarray, mean_area: np.ndarray) -> np.ndarray:
         """(B, A) True where block member b and alive candidate a may overlap by more than the threshold."""
         diff = self.xy[alive][None, :, :] - self.xy[block][:, None, :]
-        diff *= diff
-        e = diff[..., : self.n] + diff[..., self.n :]
-        e /= self.variances
-        e /= mean_area[block[:, None], alive[None, :]][..., None]
-        e /= 2.0
-        return (e < _FAR).any(axis=2)
+        e = _exponents(diff, self.n, self.variances, mean_area[block[:, None], alive[None, :]])
+        return np.asarray((e < _FAR).any(axis=2))
 
 
 def oks_nms(
@@ -165,12 +162,13 @@ def oks_nms(
         block = alive[: _BLOCK if alive.size <= _BLOCK_MAX_ALIVE else 1]
         if prefilter is not None:
             bi, ai = np.nonzero(prefilter.pairs(block, alive, mean_area))
+            g, d = block[bi], alive[ai]
             suppressed = np.zeros((block.size, alive.size), dtype=bool)
-            suppressed[bi, ai] = _overlaps(xy, block[bi], alive[ai], k, variances, mean_area, None) > threshold
+            suppressed[bi, ai] = _oks(xy[d] - xy[g], k, variances, mean_area[g, d], None) > threshold
         else:
-            rows, cols = np.repeat(block, alive.size), np.tile(alive, block.size)
-            overlap = _overlaps(xy, rows, cols, k, variances, mean_area, None if mask is None else mask[cols])
-            suppressed = (overlap > threshold).reshape(block.size, alive.size)
+            diff = xy[alive][None, :, :] - xy[block][:, None, :]
+            areas_ = mean_area[block[:, None], alive[None, :]]
+            suppressed = _oks(diff, k, variances, areas_, None if mask is None else mask[alive]) > threshold
         gone = np.zeros(alive.size, dtype=bool)
         for j in range(block.size):  # block members come first in alive, in visiting order
             if not gone[j]:
@@ -181,26 +179,24 @@ def oks_nms(
     return np.asarray(keep, dtype=np.int64)
 
 
-def _overlaps(
-    xy: np.ndarray,
-    kept: np.ndarray,
-    candidates: np.ndarray,
-    k: int,
-    variances: np.ndarray,
-    mean_area: np.ndarray,
-    mask: np.ndarray | None,
-) -> np.ndarray:
-    """The lineage's oks_iou of each pair (kept[i], candidates[i]), in its operation order
-    (d^2 / var / mean_area / 2 element by element); ``mask``: the candidates' joints that count."""
-    diff = xy[candidates] - xy[kept]
-    diff *= diff
-    e = diff[:, :k] + diff[:, k:]
-    e /= variances
-    e /= mean_area[kept, candidates][:, None]
-    e /= 2.0
+def _oks(diff: np.ndarray, k: int, variances: np.ndarray, mean_area: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """The lineage's oks_iou of pairs from their coordinate differences ``diff`` (..., 2K: x..., y...,
+    candidate minus kept; overwritten) and ``mean_area`` (...), in its operation order (d^2 / var /
+    mean_area / 2 element by element); ``mask`` (..., K): the candidates' joints that count."""
+    e = _exponents(diff, k, variances, mean_area)
     np.negative(e, out=e)
     sim = np.exp(e, out=e)
     if mask is None:
-        return sim.sum(axis=1) / k
-    count = mask.sum(axis=1)
-    return np.where(count > 0, (sim * mask).sum(axis=1) / np.maximum(count, 1), 0.0)
+        return sim.sum(axis=-1) / k
+    count = mask.sum(axis=-1)
+    return np.where(count > 0, (sim * mask).sum(axis=-1) / np.maximum(count, 1), 0.0)
+
+
+def _exponents(diff: np.ndarray, k: int, variances: np.ndarray, mean_area: np.ndarray) -> np.ndarray:
+    """e = d^2 / var / mean_area / 2 per joint (..., K), in the lineage's order, from ``diff`` (..., 2K)."""
+    diff *= diff
+    e = diff[..., :k] + diff[..., k:]
+    e /= variances
+    e /= mean_area[..., None]
+    e /= 2.0
+    return e
