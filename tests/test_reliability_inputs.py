@@ -159,6 +159,39 @@ def test_decodes_in_threads_run_at_once_and_each_file_gets_its_own_verdict(capfd
     assert err.count("(libjpeg: Corrupt JPEG data: quoted)") == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_while_threads_decode_gets_the_real_stderr() -> None:
+    """While decodes run in threads fd 2 points at the capture file; a child forked then (a DataLoader
+    worker) must write to the real stderr, not into its parent's capture file."""
+    import fasterpose.data.image_io as image_io
+
+    clean = smooth_jpeg(5, (400, 300))
+    image_io.decode_image(clean, "first.jpg")  # the capture file exists from here on
+    assert image_io._capture is not None
+    capture = os.fstat(image_io._capture.fd)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            image_io.decode_image(clean, "x.jpg")
+
+    threads = [threading.Thread(target=spin) for _ in range(2)]
+    for t in threads:
+        t.start()
+    codes = []
+    try:
+        for _ in range(6):
+            pid = os.fork()
+            if pid == 0:  # the child: 3 when its fd 2 is the parent's capture file
+                os._exit(3 if os.path.samestat(os.fstat(2), capture) else 0)
+            codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert codes == [0] * 6
+
+
 def test_eval_refuses_a_set_with_a_damaged_jpeg_unless_skip_bad_images_which_lists_it(
     dataset: tuple[Path, Config], model: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -188,6 +188,9 @@ _CAPTURE_LOCK = threading.Lock()  # guards the creation of this process's _Captu
 def _reset_after_fork() -> None:
     global _CAPTURE_LOCK, _capture
     _CAPTURE_LOCK = threading.Lock()  # a lock a parent's thread held at fork would never be released
+    if _capture is not None and _capture.saved >= 0:  # forked while the parent's decodes held fd 2
+        os.dup2(_capture.saved, 2)  # the child's stderr is the real one, not the parent's capture file
+        os.close(_capture.saved)
     _capture = None  # the parent's file and condition are not this process's
 
 
