@@ -159,6 +159,51 @@ def test_decodes_in_threads_run_at_once_and_each_file_gets_its_own_verdict(capfd
     assert err.count("(libjpeg: Corrupt JPEG data: quoted)") == 1
 
 
+def test_a_decode_that_finds_no_file_descriptor_fails_alone_and_the_next_ones_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pointing fd 2 at the capture file needs a spare descriptor: when there is none (EMFILE) that decode
+    fails with the OS error, fd 2 is left as it was, and later decodes (alone or side by side) still run
+    instead of waiting forever on a capture left marked busy."""
+    import errno
+
+    import fasterpose.data.image_io as image_io
+
+    clean, bad = smooth_jpeg(3), damage(smooth_jpeg(4))
+    real_dup = os.dup
+    before = os.fstat(2)
+
+    for data, fails_at in ((clean, 1), (bad, 2)):  # side by side; then alone (a damaged file's second decode)
+        calls = []
+
+        def no_descriptor(fd: int, fails_at: int = fails_at, calls: list[int] = calls) -> int:
+            calls.append(fd)
+            if len(calls) == fails_at:
+                raise OSError(errno.EMFILE, "Too many open files")
+            return real_dup(fd)
+
+        monkeypatch.setattr(image_io.os, "dup", no_descriptor)
+        with pytest.raises(OSError, match="Too many open files"):
+            image_io.decode_image(data, "x.jpg")
+        monkeypatch.setattr(image_io.os, "dup", real_dup)
+        assert len(calls) == fails_at
+        assert os.path.samestat(os.fstat(2), before)
+        shapes: list[tuple[int, ...]] = []
+
+        def one(out: list[tuple[int, ...]] = shapes) -> None:
+            out.append(image_io.decode_image(clean, "y.jpg").shape)
+
+        # daemon threads with a deadline: a hang here is the bug, and must not hang the suite
+        workers = [threading.Thread(target=one, daemon=True) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=20)
+        assert shapes == [(120, 160, 3)] * 4, "decodes after the failed one never ran"
+        with pytest.raises(ImageReadError, match="damaged JPEG"):
+            image_io.decode_image(bad, "bad.jpg")
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_process_forked_while_threads_decode_gets_the_real_stderr() -> None:
     """While decodes run in threads fd 2 points at the capture file; a child forked then (a DataLoader

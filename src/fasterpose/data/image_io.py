@@ -110,8 +110,13 @@ class _Capture:
         self.passed = 0  # bytes of the file already passed on (or withheld as codec lines)
 
     def _point_at_file(self) -> None:
-        self.saved = os.dup(2)
-        os.dup2(self.fd, 2)
+        self.saved = os.dup(2)  # set before fd 2 moves: a child forked in between restores it (_reset_after_fork)
+        try:
+            os.dup2(self.fd, 2)
+        except BaseException:
+            os.close(self.saved)
+            self.saved = -1
+            raise
 
     def _point_back(self) -> bytes:
         """fd 2 back to the real stderr; returns what was written to the file and not yet passed on."""
@@ -168,8 +173,12 @@ class _Capture:
             while self.exclusive or self.active:
                 self.cond.wait()
             self.waiting -= 1
+            try:
+                self._point_at_file()  # first: a failure here (no file descriptor left) must not leave
+            except BaseException:  # the capture marked busy, or every later decode would wait forever
+                self.cond.notify_all()
+                raise
             self.exclusive = True
-            self._point_at_file()
         text = ""
         try:
             img = decode()
