@@ -37,7 +37,6 @@ import argparse
 import hashlib
 import importlib
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -216,24 +215,10 @@ def child(args: argparse.Namespace) -> None:
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Old and new in two processes timed block by block in alternation: rates, ratios, same bytes or not."""
-    from fasterpose.bench.baseline import interleave, ratio_summary
+    from fasterpose.bench.baseline import compare_old_new
 
-    def command(variant: str) -> list[str]:
-        opts = ["--coco", str(args.coco), "--block", str(args.block), "--baseline", str(args.baseline)]
-        return [sys.executable, __file__, "--child", variant, *opts]
-
-    t = interleave(command, args.blocks)
-    final = t["final"]
-    return {
-        "revision": args.baseline,
-        "samples_per_block": args.block,
-        "old_samples_per_second_per_core": round(args.block * len(t["old"]) / sum(t["old"]), 1),
-        "new_samples_per_second_per_core": round(args.block * len(t["new"]) / sum(t["new"]), 1),
-        "old_page_faults_per_sample": round(final["old"]["faults_per_sample"], 1),
-        "new_page_faults_per_sample": round(final["new"]["faults_per_sample"], 1),
-        **ratio_summary(t["old"], t["new"]),
-        "same_bytes": final["old"]["sha256"] == final["new"]["sha256"],
-    }
+    opts = ["--coco", str(args.coco), "--block", str(args.block)]
+    return compare_old_new(__file__, opts, args.blocks, args.block, "sample", str(args.baseline))
 
 
 def main() -> None:

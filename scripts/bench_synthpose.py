@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -97,24 +96,10 @@ def child(args: argparse.Namespace) -> None:
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Old and new in two processes timed block by block in alternation: rates, ratios, same bytes or not."""
-    from fasterpose.bench.baseline import interleave, ratio_summary
+    from fasterpose.bench.baseline import compare_old_new
 
-    def command(variant: str) -> list[str]:
-        opts = ["--block", str(args.block), "--seed", str(args.seed), "--baseline", str(args.baseline)]
-        return [sys.executable, __file__, "--child", variant, *opts]
-
-    t = interleave(command, args.blocks)
-    final = t["final"]
-    return {
-        "revision": args.baseline,
-        "images_per_block": args.block,
-        "old_images_per_second_per_core": round(args.block * len(t["old"]) / sum(t["old"]), 1),
-        "new_images_per_second_per_core": round(args.block * len(t["new"]) / sum(t["new"]), 1),
-        "old_page_faults_per_image": round(final["old"]["faults_per_image"], 1),
-        "new_page_faults_per_image": round(final["new"]["faults_per_image"], 1),
-        **ratio_summary(t["old"], t["new"]),
-        "same_bytes": final["old"]["sha256"] == final["new"]["sha256"],
-    }
+    opts = ["--block", str(args.block), "--seed", str(args.seed)]
+    return compare_old_new(__file__, opts, args.blocks, args.block, "image", str(args.baseline))
 
 
 def main() -> None:

@@ -122,6 +122,28 @@ def serve_blocks(setup: Callable[[], Any], block: Callable[[Any], float], end: C
         print(json.dumps(reply), flush=True)
 
 
+def compare_old_new(
+    script: str | Path, opts: list[str], blocks: int, per_block: int, unit: str, revision: str
+) -> dict[str, Any]:
+    """``script --child old|new *opts --baseline revision`` timed by :func:`interleave`: per-core rates of
+    ``unit`` (its children count ``per_block`` of them a block and end with ``faults_per_<unit>`` and
+    ``sha256``), page faults, the old / new ratios and whether both made the same bytes."""
+
+    def command(variant: str) -> list[str]:
+        return [sys.executable, str(script), "--child", variant, *opts, "--baseline", revision]
+
+    t = interleave(command, blocks)
+    final = t["final"]
+    return {
+        "revision": revision,
+        f"{unit}s_per_block": per_block,
+        **{f"{v}_{unit}s_per_second_per_core": round(per_block * len(t[v]) / sum(t[v]), 1) for v in ("old", "new")},
+        **{f"{v}_page_faults_per_{unit}": round(final[v][f"faults_per_{unit}"], 1) for v in ("old", "new")},
+        **ratio_summary(t["old"], t["new"]),
+        "same_bytes": final["old"]["sha256"] == final["new"]["sha256"],
+    }
+
+
 def ratio_summary(old: list[float], new: list[float]) -> dict[str, Any]:
     """Ratios old / new of paired block timings (above 1: the new code is faster): median, quartiles, totals."""
     ratios = sorted(o / n for o, n in zip(old, new, strict=True))
