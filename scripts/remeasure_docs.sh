@@ -26,7 +26,7 @@ step "runtime choice on trained weights (ONNX Runtime vs OpenVINO, fp32, interle
 "$PY" scripts/bench_runtime_choice.py --checkpoint "$CKPT" --out "$OUT/runtime_choice_CLASS.json" >/dev/null
 step "AP of the checkpoint and its exports on SynthPose val"
 "$PY" scripts/bench_deploy_ap.py --checkpoint "$CKPT" --config configs/quickstart.yaml \
-    --set data.root=data/synthpose --out "$OUT/deploy_ap_quickstart.json" >/dev/null
+    --set data.root=data/synthpose --out "$OUT/deploy_ap_quickstart$SFX.json" >/dev/null
 step "latency of the five CPU rows against the FLOP floor"
 "$FP" bench latency --runs 10 --runtimes onnxruntime,openvino,openvino-bf16,torch \
     --configs configs/{fasterpose_r50,simplebaseline_r50,lpn50,fasterpose_lpn50,litehrnet18}_256x192.yaml \
@@ -37,12 +37,12 @@ step "latency of FasterPose-R50 vs SimpleBaseline-R50, batch 1 and 8 (the table 
     --out "$OUT/latency_r50$SFX.json" >/dev/null
 step "latency of reduced precision (FasterPose-R50)"
 "$FP" bench latency --runs 10 --configs configs/fasterpose_r50_256x192.yaml \
-    --runtimes openvino,openvino-int8,onnxruntime-int8 --out "$OUT/latency_int8.json" >/dev/null
+    --runtimes openvino,openvino-int8,onnxruntime-int8 --out "$OUT/latency_int8$SFX.json" >/dev/null
 step "training throughput FasterPose-R50 vs SimpleBaseline-R50 (NHWC, NCHW)"
-"$PY" scripts/bench_train.py --batch 16 --iters 15 --out "$OUT/train_fp32_nhwc_b16.json" >/dev/null
-"$PY" scripts/bench_train.py --batch 16 --iters 15 --contiguous --out "$OUT/train_fp32_nchw_b16.json" >/dev/null
+"$PY" scripts/bench_train.py --batch 16 --iters 15 --out "$OUT/train_fp32_nhwc_b16$SFX.json" >/dev/null
+"$PY" scripts/bench_train.py --batch 16 --iters 15 --contiguous --out "$OUT/train_fp32_nchw_b16$SFX.json" >/dev/null
 step "predict: everything but the model"
-"$PY" scripts/bench_predict_overhead.py --out "$OUT/predict_overhead.json" >/dev/null
+"$PY" scripts/bench_predict_overhead.py --out "$OUT/predict_overhead$SFX.json" >/dev/null
 step "data pipeline, SynthPose generation, OKS-NMS"
 $PIN "$PY" scripts/bench_data.py --out "$OUT/data_pipeline$SFX.json" >/dev/null
 $PIN "$PY" scripts/bench_synthpose.py --out "$OUT/synthpose_generation$SFX.json" >/dev/null
