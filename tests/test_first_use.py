@@ -119,6 +119,65 @@ def test_a_list_a_folder_and_a_video_give_one_results_per_image(red: Predictor, 
         red([bgr, bgr], boxes=[[[30, 20, 60, 120]]])
 
 
+def test_stream_looks_up_a_boxes_file_as_predict_does(red: Predictor, tmp_path: Path) -> None:
+    """Ids a boxes file is matched on come from file names (or frame indices), never list positions."""
+    bgr = cv2.cvtColor(colour_image(), cv2.COLOR_RGB2BGR)
+    plain, coco = tmp_path / "plain", tmp_path / "coco"
+    for folder, names in ((plain, ("a.png", "b.png")), (coco, ("000000000785.png",))):
+        folder.mkdir()
+        for name in names:
+            cv2.imwrite(str(folder / name), bgr)
+    dets = [
+        {"image_id": i, "category_id": 1, "bbox": box, "score": 0.9}
+        for i, box in ((0, [200, 60, 70, 140]), (1, [10, 10, 50, 50]), (785, [30, 20, 60, 120]))
+    ]
+    det_file = tmp_path / "dets.json"
+    det_file.write_text(json.dumps(dets))
+    with pytest.warns(UserWarning, match="none of its 3 image keys"):  # a.png is not image 0, b.png not image 1
+        assert [len(r) for r in red.stream(plain, det_file)] == [0, 0]
+    listed = red([plain / "a.png", coco / "000000000785.png"], det_file)
+    assert len(listed[0]) == 0 and [p.image_id for p in listed[1]] == [1]  # numbered by position ...
+    np.testing.assert_allclose(listed[1].boxes, [[30, 20, 60, 120]])  # ... boxes of image 785 by its name
+    np.testing.assert_allclose(red(coco, det_file)[0].boxes, [[30, 20, 60, 120]])
+    stale = tmp_path / "map.json"
+    stale.write_text(json.dumps({"zzz.png": [[1, 2, 3, 4]]}))
+    with pytest.warns(UserWarning, match="none of its 1 image keys"):
+        assert [len(r) for r in red(plain, stale)] == [0, 0]
+    ultra = tmp_path / "one.json"  # ultralytics' output for one image
+    ultra.write_text(
+        json.dumps([{"name": "person", "class": 0, "confidence": 0.9, "box": {"x1": 1, "y1": 2, "x2": 30, "y2": 40}}])
+    )
+    with pytest.raises(ValueError, match="boxes of one image"):
+        red(plain, ultra)
+
+
+def test_a_folder_skips_an_unreadable_image_with_a_warning_naming_it(red: Predictor, tmp_path: Path) -> None:
+    from fasterpose.deploy.inputs import ImageSkippedWarning
+
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(colour_image(), cv2.COLOR_RGB2BGR))
+    (tmp_path / "c.jpg").write_bytes(b"not a jpeg")
+    with pytest.warns(ImageSkippedWarning, match="c.jpg"):
+        out = red(tmp_path)
+    assert [Path(r.path or "").name for r in out] == ["a.png"]
+
+
+def test_preprocess_time_includes_reading_the_image(
+    red: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fasterpose.deploy.inputs as inputs
+    import fasterpose.deploy.sources as sources
+
+    def slow_read(path: object) -> np.ndarray:  # 0.25 s, far above the rest of preprocessing
+        time.sleep(0.25)
+        return colour_image()
+
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(colour_image(), cv2.COLOR_RGB2BGR))
+    monkeypatch.setattr(inputs, "as_rgb_image", slow_read)
+    monkeypatch.setattr(sources, "as_rgb_image", slow_read)
+    for results in (red(tmp_path / "a.png"), red([tmp_path / "a.png"])[0], red(tmp_path)[0]):
+        assert results.speed["preprocess"] >= 250.0, results.speed
+
+
 def test_results_have_xyxy_boxes_and_speed_per_stage() -> None:
     res = Predictor(BrightSpot(), tiny_cfg("loss.name=mse"), runtime="torch")(
         spot_image([(60, 70)]), [[30, 20, 60, 120, 0.9], [200, 60, 70, 140, 0.8]]

@@ -8,11 +8,15 @@
 
 and, for :meth:`Predictor.stream`, several of them: a list or tuple of the above, a folder of images
 (read in name order, numbered as ``fasterpose predict`` numbers them) or a video file (frames from 0).
+An image of a folder that cannot be read is skipped with an :class:`ImageSkippedWarning` naming it
+(``fasterpose predict`` lists it under ``skipped``), so a folder can give fewer results than files.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,11 +28,17 @@ from fasterpose.pipeline.crops import as_rgb_image
 CHANNEL_ORDERS = ("bgr", "rgb")
 
 
+class ImageSkippedWarning(UserWarning):
+    """An image of a folder that could not be read (its message names the file and the reason)."""
+
+
 class Item(NamedTuple):
     image: Any  # an array in ``channel_order``, a PIL image or a path
     image_id: int
     path: str | None  # the image file or video it came from
     channel_order: str
+    box_id: int | None = None  # the id a boxes file may key on: from the file name or the frame index
+    read_ms: float = 0.0  # time spent reading and decoding ``image`` before it was handed over
 
 
 def _is_pil(image: Any) -> bool:
@@ -67,19 +77,26 @@ def is_many(source: Any) -> bool:
 
 def iter_items(source: Any, channel_order: str = "bgr") -> Iterator[Item]:
     """The images of ``source`` in order, each with its image id and file (see the module docstring)."""
-    if isinstance(source, list | tuple):
+    if not is_many(source):
+        source = [source]
+    if isinstance(source, list | tuple):  # numbered by position; a numeric file name is still its box id
         for i, image in enumerate(source):
             path = str(image) if isinstance(image, str | os.PathLike) else None
-            yield Item(image, i, path, channel_order)
-        return
-    if not is_many(source):
-        path = str(source) if isinstance(source, str | os.PathLike) else None
-        yield Item(source, 0, path, channel_order)
+            stem = Path(path).stem if path else ""
+            yield Item(image, i, path, channel_order, int(stem) if stem.isdigit() else None)
         return
     from fasterpose.deploy.sources import open_source
 
     src = open_source(str(source))
+    src.on_skip = lambda skip: warnings.warn(f"skipped {skip['error']}", ImageSkippedWarning, stacklevel=2)
     folder = Path(source)
-    for frame in src:  # frames are RGB already
+    frames = iter(src)
+    while True:
+        start = time.perf_counter()
+        frame = next(frames, None)
+        if frame is None:
+            return
         path = str(folder / frame.name) if src.kind == "images" else str(source)
-        yield Item(frame.image, frame.image_id, path, "rgb")
+        read_ms = (time.perf_counter() - start) * 1e3
+        box_id = frame.image_id if frame.named_id else None
+        yield Item(frame.image, frame.image_id, path, "rgb", box_id, read_ms)  # frames are RGB already

@@ -2,7 +2,7 @@
 
 * No ``out``: a new numbered folder, ``runs/predict``, ``runs/predict2``, ... (the first that does
   not exist), holding the drawn images (or ``<video>_pose.mp4``), ``results.json`` and
-  ``summary.json``.
+  ``results_summary.json``.
 * ``out`` a folder: the same files in it. ``out`` an image file (single-image source) or a video
   file (video source): that one file; results JSON only with ``json``.
 * ``save=False``: no drawings and no folder; only an explicit ``json`` is written.

@@ -25,7 +25,7 @@ from fasterpose.deploy.sources import Frame, Source
 
 @dataclass
 class Summary:
-    """What one run saw: counts for the closing lines and ``summary.json``."""
+    """What one run saw: counts for the closing lines and ``results_summary.json``."""
 
     kind: str
     threshold: float

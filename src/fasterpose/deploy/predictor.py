@@ -185,12 +185,21 @@ class Predictor:
         Args:
             source: one image (as for a call), a list or tuple of them, a folder of images (name order;
                 ``image_id`` as ``fasterpose predict`` numbers them) or a video file (frames numbered from 0).
-            boxes: None (one person filling each image), a boxes file or :class:`~fasterpose.boxes.BoxTable`
-                (looked up by file name, stem or image id; read in ``box_format``), or for a list one entry
-                of boxes per image; for one image, its boxes.
+                An unreadable image of a folder is skipped with an
+                :class:`~fasterpose.deploy.inputs.ImageSkippedWarning` naming it.
+            boxes: None (the detector's boxes when this Predictor has one, else one person filling each
+                image), a boxes file or :class:`~fasterpose.boxes.BoxTable`, or for a list one entry of boxes
+                per image; for one image, its boxes. A boxes file is read as ``fasterpose predict`` reads it:
+                looked up by file name, then stem, then image id, where the id is a numeric file name (as
+                ``fasterpose predict`` numbers a folder) or a video's frame index, never a list position; in
+                ``box_format``; one warning at the end when its boxes fit as the other format, or when none of
+                its keys matched an image.
             box_format, channel_order: as for a call (``channel_order`` applies to arrays in a list).
+
+        ``speed["preprocess"]`` includes reading and decoding each image, for a folder and a video too.
         """
         from fasterpose.boxes import BoxTable
+        from fasterpose.deploy.boxes import BoxSource
 
         table = BoxTable.load(Path(boxes), 0.0, box_format) if isinstance(boxes, str | os.PathLike) else boxes
         per_image = is_many(source) and boxes is not None and not isinstance(table, BoxTable)
@@ -198,17 +207,34 @@ class Predictor:
             raise ValueError("boxes for a folder or a video: a boxes file or BoxTable (or None for whole images)")
         if per_image and len(boxes) != len(source):
             raise ValueError(f"{len(source)} images but {len(boxes)} entries of boxes: give one per image")
+        from_file = BoxSource("file", table) if isinstance(table, BoxTable) else None
+        if from_file is not None:
+            from_file.table.check_single_image(_image_count(source))  # type: ignore[union-attr]
         for item in iter_items(source, channel_order):
             if is_many(item.image):
                 raise ValueError(f"item {item.image_id} of the list is not one image (a list, folder or video)")
-            if isinstance(table, BoxTable):
-                found = table.lookup(Path(item.path).name if item.path else "", item.image_id)
-                these, fmt = (np.zeros((0, 5), np.float32) if found is None else found), "xywh"
+            start = time.perf_counter()
+            image = to_rgb(item.image, item.channel_order)  # read here, so its time is measured (below)
+            if from_file is not None:
+                name = Path(item.path).name if item.path else ""
+                these = from_file(name, item.box_id, image)
             else:
-                these, fmt = (boxes[item.image_id] if per_image else boxes), box_format
-            results = self(item.image, these, item.image_id, fmt, item.channel_order)
+                these = boxes[item.image_id] if per_image else boxes
+            read_ms = item.read_ms + (time.perf_counter() - start) * 1e3
+            if from_file is None:
+                results = self(image, these, item.image_id, box_format, "rgb")
+            else:
+                with warnings.catch_warnings():  # misread boxes are counted: one warning at the end
+                    warnings.simplefilter("ignore", BoxFormatWarning)
+                    results = self(image, these, item.image_id, "xywh", "rgb")
+            results.speed["preprocess"] += read_ms
             results.path = item.path
             yield results
+        if from_file is not None:
+            notes = ((from_file.format_note(), BoxFormatWarning), (from_file.unmatched_warning(), UserWarning))
+            for note, kind in notes:
+                if note:
+                    warnings.warn(note, kind, stacklevel=2)
 
     @overload
     def suppress(self, people: Results) -> Results: ...
@@ -218,3 +244,14 @@ class Predictor:
         """OKS-NMS over one image's people (``eval.oks_nms_threshold``), survivors in input order."""
         kept = self.pipeline.suppress(list(people))
         return people.with_people(kept) if isinstance(people, Results) else kept
+
+
+def _image_count(source: Any) -> int:
+    """How many images ``source`` holds (0 for a video: unknown until read)."""
+    from fasterpose.deploy.sources import image_files
+
+    if isinstance(source, list | tuple):
+        return len(source)
+    if not is_many(source):
+        return 1
+    return len(image_files(source)) if Path(source).is_dir() else 0

@@ -14,7 +14,7 @@ are read. A video that stops decoding before the frame count its header announce
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -66,6 +66,10 @@ def image_ids(paths: list[Path]) -> list[tuple[int, bool]]:
     return ids
 
 
+def _log_skip(skip: dict[str, str]) -> None:
+    log.warning("skipped %s", skip["error"])
+
+
 class Source:
     """Frames of one source; ``kind`` is ``images`` or ``video``; iterate once."""
 
@@ -79,6 +83,7 @@ class Source:
         self.frames_announced: int | None = None
         self.max_frames: int | None = None
         self.capture: cv2.VideoCapture | None = None
+        self.on_skip: Callable[[dict[str, str]], None] = _log_skip  # told of each unreadable image
 
     def __iter__(self) -> Iterator[Frame]:
         return self._images() if self.kind == "images" else self._video()
@@ -92,8 +97,8 @@ class Source:
             except ValueError as exc:  # ImageReadError: missing, empty, undecodable, truncated
                 if len(self.paths) == 1:
                     raise
-                log.warning("skipped %s", exc)
                 self.skipped.append({"file": p.name, "error": str(exc)})
+                self.on_skip(self.skipped[-1])
                 continue
             self.frames_read += 1
             yield Frame(p.name, image_id, image, 0.0, named)
