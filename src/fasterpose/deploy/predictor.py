@@ -207,9 +207,10 @@ class Predictor:
             raise ValueError("boxes for a folder or a video: a boxes file or BoxTable (or None for whole images)")
         if per_image and len(boxes) != len(source):
             raise ValueError(f"{len(source)} images but {len(boxes)} entries of boxes: give one per image")
-        from_file = BoxSource("file", table) if isinstance(table, BoxTable) else None
-        if from_file is not None:
-            from_file.table.check_single_image(_image_count(source))  # type: ignore[union-attr]
+        from_file = None
+        if isinstance(table, BoxTable):
+            table.check_single_image(_image_count(source))
+            from_file = BoxSource("file", table)
         for item in iter_items(source, channel_order):
             if is_many(item.image):
                 raise ValueError(f"item {item.image_id} of the list is not one image (a list, folder or video)")
