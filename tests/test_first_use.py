@@ -85,6 +85,34 @@ def test_pil_images_are_read_as_rgb(red: Predictor, photo: Path) -> None:
         np.testing.assert_array_equal(red(im.convert("P")).keypoints, red(photo).keypoints)  # a palette image
 
 
+def test_a_pil_image_is_turned_by_its_exif_orientation_as_its_path_is(red: Predictor, tmp_path: Path) -> None:
+    """A phone photo stores its pixels sideways with an orientation tag: the path and the PIL image agree."""
+    pil = pytest.importorskip("PIL.Image")
+    upright = colour_image()  # what a viewer shows: 320 wide, red spot at RED
+    stored = np.ascontiguousarray(np.rot90(upright, 1))  # the pixels as a camera stores them, 240 wide
+    exif = pil.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view"
+    photo = tmp_path / "phone.jpg"
+    pil.fromarray(stored).save(photo, quality=95, exif=exif.tobytes())
+    from_path = red(photo)
+    assert from_path.image.shape == (240, 320, 3) and near(from_path.keypoints, RED)
+    with pil.open(photo) as im:
+        from_pil = red(im)
+    assert from_pil.image.shape == (240, 320, 3) and near(from_pil.keypoints, RED)
+    ops = pytest.importorskip("PIL.ImageOps")
+    with pil.open(photo) as im:  # an image the user turned already has no tag left: not turned twice
+        turned = red(ops.exif_transpose(im))
+    np.testing.assert_array_equal(turned.keypoints, from_pil.keypoints)
+
+
+def test_a_bad_image_in_a_list_is_named_by_its_place(red: Predictor) -> None:
+    good = cv2.cvtColor(colour_image(), cv2.COLOR_RGB2BGR)
+    with pytest.raises(ValueError, match=r"item 1 of the list: image array must be uint8 of shape \(H, W, 3\)"):
+        red([good, good[..., :2]])
+    with pytest.raises(TypeError, match="item 2 of the list: an image is a numpy array, a PIL image or a path"):
+        list(red.stream([good, good, 3.5]))
+
+
 def test_a_list_a_folder_and_a_video_give_one_results_per_image(red: Predictor, tmp_path: Path) -> None:
     folder = tmp_path / "imgs"
     folder.mkdir()

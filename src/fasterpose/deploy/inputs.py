@@ -3,8 +3,8 @@
 * a numpy array (H, W, 3) uint8 in **BGR** order, as ``cv2.imread`` and ``cv2.VideoCapture`` return it
   and as ultralytics, MMPose and rtmlib take arrays; ``channel_order="rgb"`` for an RGB array
   (``np.asarray(PIL.Image)``, matplotlib, torchvision);
-* a PIL image (any mode; converted to RGB);
-* an image path;
+* a PIL image (any mode; converted to RGB and turned upright by its EXIF orientation, as a path is);
+* an image path (OpenCV applies the file's EXIF orientation, as a photo viewer does);
 
 and, for :meth:`Predictor.stream`, several of them: a list or tuple of the above, a folder of images
 (read in name order, numbered as ``fasterpose predict`` numbers them) or a video file (frames from 0).
@@ -45,6 +45,16 @@ def _is_pil(image: Any) -> bool:
     return type(image).__module__.startswith("PIL.") and hasattr(image, "convert")
 
 
+def _upright(image: Any) -> Any:
+    """A PIL image turned by its EXIF orientation tag, so it matches the same file read from its path."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(image)
+    except (SyntaxError, ValueError, OSError, TypeError, KeyError):  # an EXIF block Pillow cannot parse
+        return image  # as OpenCV reads such a file: no orientation applied
+
+
 def to_rgb(image: Any, channel_order: str = "bgr") -> np.ndarray:
     """An RGB uint8 (H, W, 3) image from a ``channel_order`` array, a PIL image or a path."""
     if channel_order not in CHANNEL_ORDERS:
@@ -57,7 +67,7 @@ def to_rgb(image: Any, channel_order: str = "bgr") -> np.ndarray:
             )
         return np.ascontiguousarray(image[..., ::-1]) if channel_order == "bgr" else image
     if _is_pil(image):
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(_upright(image).convert("RGB"))
     if not isinstance(image, str | os.PathLike):
         raise TypeError(f"an image is a numpy array, a PIL image or a path, got {type(image).__name__}")
     return as_rgb_image(image)

@@ -23,7 +23,7 @@ import numpy as np
 
 from fasterpose.boxes import BoxFormatWarning, as_xywh, format_warning, outside_image
 from fasterpose.config import Config
-from fasterpose.deploy.inputs import is_many, iter_items, to_rgb
+from fasterpose.deploy.inputs import Item, is_many, iter_items, to_rgb
 from fasterpose.deploy.models import model_device, open_model
 from fasterpose.deploy.results import Results
 from fasterpose.evaluation.predictions import PosePrediction
@@ -215,7 +215,7 @@ class Predictor:
             if is_many(item.image):
                 raise ValueError(f"item {item.image_id} of the list is not one image (a list, folder or video)")
             start = time.perf_counter()
-            image = to_rgb(item.image, item.channel_order)  # read here, so its time is measured (below)
+            image = _read_item(item, isinstance(source, list | tuple))  # read here, so its time is measured
             if from_file is not None:
                 name = Path(item.path).name if item.path else ""
                 these = from_file(name, item.box_id, image)
@@ -245,6 +245,16 @@ class Predictor:
         """OKS-NMS over one image's people (``eval.oks_nms_threshold``), survivors in input order."""
         kept = self.pipeline.suppress(list(people))
         return people.with_people(kept) if isinstance(people, Results) else kept
+
+
+def _read_item(item: Item, listed: bool) -> np.ndarray:
+    """``item`` as RGB; a bad array or object of a list names its place there (a bad file names itself)."""
+    try:
+        return to_rgb(item.image, item.channel_order)
+    except (ValueError, TypeError) as exc:
+        if not listed or type(exc) not in (ValueError, TypeError):
+            raise
+        raise type(exc)(f"item {item.image_id} of the list: {exc}") from exc
 
 
 def _image_count(source: Any) -> int:
