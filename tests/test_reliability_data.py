@@ -7,6 +7,7 @@ evaluation; damaged JPEGs that OpenCV decodes anyway (libjpeg "Corrupt JPEG data
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -111,6 +112,58 @@ def test_check_reports_image_size_different_from_the_annotation(
     rc, out = check(ann, images, capsys)
     assert rc == 1
     assert f"{images / '000000000001.jpg'}: image is 160x120 but the annotation says 200x120" in out
+
+
+def _tag_sideways(path: Path) -> np.ndarray:
+    """Rewrite the JPEG at ``path`` with its pixels kept and an EXIF tag "turn 90 degrees clockwise to view",
+    as a phone stores a portrait; returns the stored pixels (BGR) as OpenCV decodes them without the tag."""
+    pil = pytest.importorskip("PIL.Image")
+    stored = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    exif = pil.Exif()
+    exif[0x0112] = 6
+    pil.fromarray(stored[..., ::-1]).save(path, quality=100, subsampling=0, exif=exif.tobytes())
+    return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+
+
+def test_an_exif_turned_photo_is_read_in_the_frame_its_annotation_was_drawn_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The annotation's width and height tell whether it was drawn on the stored pixels or the upright ones."""
+    from fasterpose.data.image_io import ImageReadError, in_annotated_frame, read_image_bgr
+
+    ann, images = two_people(tmp_path)  # annotated 160x120: the stored pixels
+    photo = images / "000000000001.jpg"
+    stored = _tag_sideways(photo)
+    upright = read_image_bgr(photo)
+    assert upright.shape == (160, 120, 3)  # OpenCV turns it, as a viewer does
+    np.testing.assert_array_equal(in_annotated_frame(upright, photo, (160, 120)), stored)
+    assert in_annotated_frame(upright, photo, (120, 160)) is upright  # drawn on the upright photo
+    assert in_annotated_frame(upright, photo, None) is upright
+    with pytest.raises(ImageReadError, match=r"000000000001.jpg: image is 120x160 but its annotation says 200x120"):
+        in_annotated_frame(upright, photo, (200, 120))
+    rc, out = check(ann, images, capsys)
+    assert rc == 0, out  # not a size problem: training reads the stored pixels
+    from fasterpose.codec import HeatmapCodec
+    from fasterpose.data import TopDownDataset
+    from fasterpose.keypoints import COCO_17
+
+    cfg = DataConfig(root=str(tmp_path), val_ann=f"annotations/{ann.name}", val_images="val")
+    records = build_records(cfg, "val")
+    dataset = TopDownDataset(records, COCO_17, HeatmapCodec((48, 64), (12, 16), 2.0))
+    crop = dataset.prepare(0).crop
+    plain = tmp_path / "plain.png"
+    cv2.imwrite(str(plain), stored)  # the same pixels with no tag (lossless)
+    untagged = TopDownDataset([dataclasses.replace(records[0], image_path=str(plain))], COCO_17, dataset.codec)
+    np.testing.assert_array_equal(crop, untagged.prepare(0).crop)
+    from fasterpose.pipeline.evaluate import EvalSet, crop_batches  # evaluation reads it as training does
+
+    def eval_crops(record: Any) -> np.ndarray:
+        es = EvalSet([record], np.array([[80.0, 60.0]], np.float32), np.array([[90.0, 120.0]], np.float32), "val", ann)
+        return next(crop_batches(es, [[0]], (48, 64), 1))[0]
+
+    np.testing.assert_array_equal(
+        eval_crops(records[0]), eval_crops(dataclasses.replace(records[0], image_path=str(plain)))
+    )
 
 
 def _jpeg(seed: int = 0) -> bytes:

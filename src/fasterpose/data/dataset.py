@@ -28,7 +28,7 @@ from fasterpose.codec import HeatmapCodec
 from fasterpose.config import AugmentConfig, Config
 from fasterpose.data.build import build_records, initial_crop
 from fasterpose.data.image_cache import DecodedImageCache
-from fasterpose.data.image_io import ImageReadError, read_image_bgr
+from fasterpose.data.image_io import ImageReadError, in_annotated_frame, read_image_bgr
 from fasterpose.data.records import PersonRecord, SampleMeta
 from fasterpose.data.transforms import (
     CropParams,
@@ -154,6 +154,7 @@ class TopDownDataset(Dataset[dict[str, Any]]):
         record = self.records[index]
         path = record.image_path
         image = self.image_cache.read_bgr(path) if self.image_cache is not None else read_image_bgr(path)
+        image = in_annotated_frame(image, path, record.image_size)  # an EXIF-turned photo, annotated as stored
         center, scale = self._crops[index]
         if self.augment is None:
             params = CropParams(center=center, scale=scale)

@@ -62,15 +62,19 @@ def check_jpeg_complete(data: bytes, path: str | os.PathLike[str]) -> None:
         raise ImageReadError(path, f"truncated JPEG: no end-of-image marker ({len(data)} bytes)")
 
 
-def decode_image(data: bytes, path: str | os.PathLike[str], rgb: bool = True) -> np.ndarray:
+def decode_image(data: bytes, path: str | os.PathLike[str], rgb: bool = True, upright: bool = True) -> np.ndarray:
     """Decode encoded image bytes to uint8 (H, W, 3), RGB (or BGR with ``rgb=False``).
+
+    ``upright``: turn the image by its EXIF orientation tag, as a photo viewer does (OpenCV's default);
+    False keeps the pixels as the file stores them.
 
     ``IMREAD_COLOR`` makes OpenCV replicate grayscale, drop alpha and scale 16-bit to 8-bit. A JPEG
     that libjpeg decodes only in part (its "Corrupt JPEG data" / "Premature end of JPEG file"
     warnings, which OpenCV prints and then returns an image anyway) raises :class:`ImageReadError`
     naming the file and libjpeg's words; so does a PNG that libpng refuses (its words too).
     """
-    img, warnings, codec_errors = _decode_captured(data, path)
+    flags = cv2.IMREAD_COLOR if upright else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    img, warnings, codec_errors = _decode_captured(data, path, flags)
     if warnings:
         raise ImageReadError(path, damaged_message(warnings))
     if img is None or img.size == 0:
@@ -232,7 +236,9 @@ def _write_all(fd: int, text: str) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _decode_captured(data: bytes, path: str | os.PathLike[str]) -> tuple[np.ndarray | None, list[str], list[str]]:
+def _decode_captured(
+    data: bytes, path: str | os.PathLike[str], flags: int = cv2.IMREAD_COLOR
+) -> tuple[np.ndarray | None, list[str], list[str]]:
     """OpenCV's decode (BGR) with what libjpeg / libpng print on C ``stderr`` meanwhile caught.
 
     Returns (image or None, libjpeg's damage warnings, libpng's error lines). File descriptor 2 points at
@@ -244,13 +250,13 @@ def _decode_captured(data: bytes, path: str | os.PathLike[str]) -> tuple[np.ndar
     buf = np.frombuffer(data, dtype=np.uint8)
     cap = _this_process_capture()
     try:
-        img, window = cap.concurrent(lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR))
+        img, window = cap.concurrent(lambda: cv2.imdecode(buf, flags))
         if img is not None and img.size and not any(_is_codec_line(x) for x in window.splitlines()):
             return img, [], []
     except cv2.error:
         pass  # decoded again alone below, which names the error
     try:
-        img, text = cap.alone(lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR))
+        img, text = cap.alone(lambda: cv2.imdecode(buf, flags))
     except cv2.error as exc:
         raise ImageReadError(path, f"cannot decode image ({exc.err or exc})") from None
     lines = text.splitlines()
@@ -269,9 +275,33 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return decode_image(read_image_bytes(path), path, rgb=True)
 
 
-def read_image_bgr(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image_bgr(path: str | os.PathLike[str], upright: bool = True) -> np.ndarray:
     """Like :func:`read_image` but BGR (OpenCV order), saving a colour conversion on large images."""
-    return decode_image(read_image_bytes(path), path, rgb=False)
+    return decode_image(read_image_bytes(path), path, rgb=False, upright=upright)
+
+
+def in_annotated_frame(
+    image: np.ndarray, path: str | os.PathLike[str], size: tuple[int, int] | None, rgb: bool = False
+) -> np.ndarray:
+    """``image`` (decoded upright; BGR, or RGB with ``rgb``) in the frame its annotation was drawn on, told by
+    the annotated size.
+
+    A photo stored sideways with an EXIF orientation tag decodes upright (as a viewer shows it). An
+    annotation whose ``(width, height)`` is the stored one was drawn on the stored pixels (tools differ),
+    so those are returned instead. A size that matches neither raises :class:`ImageReadError`: the
+    keypoints would land on the wrong pixels. ``size`` None or 0 (not annotated): ``image`` as it is.
+    A 180-degree tag keeps the size, so it cannot be told apart this way: such a file is read upright.
+    """
+    if not size or min(size) <= 0 or (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    stored = decode_image(read_image_bytes(path), path, rgb=rgb, upright=False)
+    if (stored.shape[1], stored.shape[0]) == tuple(size):
+        return stored
+    raise ImageReadError(
+        path,
+        f"image is {image.shape[1]}x{image.shape[0]} but its annotation says {size[0]}x{size[1]} (a different "
+        "image under this name, or wrong width/height in the annotation file): its keypoints would be misplaced",
+    )
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:

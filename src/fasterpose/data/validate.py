@@ -27,7 +27,7 @@ from fasterpose.data.coco_schema import (
     read_detection,
 )
 from fasterpose.data.errors import AnnotationError
-from fasterpose.data.image_io import ImageReadError, damaged_message, decode_warnings, read_image_bytes
+from fasterpose.data.image_io import ImageReadError, damaged_message, decode_warnings, read_image_bgr, read_image_bytes
 
 
 def _is_box(value: Any) -> bool:
@@ -36,7 +36,11 @@ def _is_box(value: Any) -> bool:
 
 def _check_image(path: Path, expected: tuple[int, int] | None, problems: list[str]) -> None:
     size = _read_size(path, problems)
-    if size is not None and expected is not None and size != (float(expected[0]), float(expected[1])):
+    if size is None or expected is None or size == (float(expected[0]), float(expected[1])):
+        return
+    # an EXIF-turned photo annotated on its stored pixels: training reads those (in_annotated_frame)
+    stored = read_image_bgr(path, upright=False)
+    if (stored.shape[1], stored.shape[0]) != tuple(expected):
         problems.append(f"{path}: image is {size[0]:g}x{size[1]:g} but the annotation says {expected[0]}x{expected[1]}")
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from fasterpose.atomic import atomic_write_text
 from fasterpose.data.build import build_records, initial_crop
-from fasterpose.data.image_io import ImageReadError
+from fasterpose.data.image_io import ImageReadError, in_annotated_frame
 from fasterpose.data.records import PersonRecord
 from fasterpose.data.transforms import transform_keypoints
 from fasterpose.data.workers import capped_workers
@@ -191,9 +191,9 @@ def shard_images(eval_set: EvalSet, rank: int, world_size: int) -> list[list[int
 
 
 def _load(eval_set: EvalSet, group: list[int], input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    path = eval_set.records[group[0]].image_path
+    path, size = eval_set.records[group[0]].image_path, eval_set.records[group[0]].image_size
     try:
-        image = as_rgb_image(path)
+        image = in_annotated_frame(as_rgb_image(path), path, size, rgb=True)  # as training reads it
     except ImageReadError as exc:
         if not eval_set.skip_bad_images:
             raise ImageReadError(
